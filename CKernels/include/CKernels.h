@@ -1,0 +1,5 @@
+// Umbrella header of the CKernels target: the only place with SIMD.
+// Conventions: outputs first in signatures; every buffer's shape is commented as [rows, cols].
+#pragma once
+#include "lk_cpu.h"
+#include "lk_dot.h"

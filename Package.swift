@@ -1,0 +1,44 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "LoRAKit",
+    platforms: [.macOS(.v13)],
+    // MARK: - Public API
+    products: [
+        .library(name: "LoRAKit", targets: ["LoRAKit"]),
+        .executable(name: "lorakit", targets: ["lorakit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - Implementation
+        .systemLibrary(
+            name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
+        .systemLibrary(
+            name: "CNuma", path: "Sources/CNuma", pkgConfig: "numa",
+            providers: [.apt(["libnuma-dev"])]),
+        // All SIMD lives here. ISA is chosen per function with target attributes and a
+        // run-time CPU check, so no unsafeFlags are needed and the package stays usable
+        // as a dependency.
+        .target(
+            name: "CKernels", dependencies: ["COpenBLAS"], path: "CKernels",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("m"), .linkedLibrary("pthread")]),
+        .target(
+            name: "LoRAKit", dependencies: ["CKernels", "COpenBLAS", "CNuma"],
+            path: "Sources/LoRAKit"),
+        .executableTarget(
+            name: "lorakit",
+            dependencies: ["LoRAKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/lorakit"),
+        // MARK: - Tests
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels"], path: "Tests/CKernelsTests"),
+        .testTarget(
+            name: "LoRAKitTests", dependencies: ["LoRAKit", "CKernels"], path: "Tests/LoRAKitTests"),
+        .testTarget(name: "lorakitTests", dependencies: ["lorakit"], path: "Tests/lorakitTests"),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,11 @@
+import ArgumentParser
+import LoRAKit
+
+@main
+struct LoRAKitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lorakit",
+        abstract: "Fine-tune Llama-family models with LoRA on CPUs, the base kept quantized.",
+        version: LoRAKit.version,
+        subcommands: [CPUCommand.self])
+}
