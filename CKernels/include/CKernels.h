@@ -3,3 +3,4 @@
 #pragma once
 #include "lk_cpu.h"
 #include "lk_dot.h"
+#include "lk_dropout.h"
