@@ -1,0 +1,94 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Read-only memory maps of whole files, owned by a `ByteStorage` that unmaps on release.
+public enum MappedFile {
+    /// Maps `path` read-only. An empty file gives an empty storage (nothing is mapped).
+    public static func map(path: String) throws -> ByteStorage {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw FormatError.io(path: path, message: "cannot open: \(errnoText())") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw FormatError.io(path: path, message: "cannot stat: \(errnoText())") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw FormatError.io(path: path, message: "not a regular file")
+        }
+        let size = Int(st.st_size)
+        if size == 0 {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)
+            return ByteStorage(base: UnsafeRawPointer(p), count: 0) { p.deallocate() }
+        }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw FormatError.io(path: path, message: "cannot mmap \(size) bytes: \(errnoText())")
+        }
+        return ByteStorage(base: UnsafeRawPointer(p), count: size) { munmap(p, size) }
+    }
+
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+}
+
+/// Writes files atomically: a temporary file in the destination folder, fsync, then rename.
+enum AtomicFileWriter {
+    /// Streams bytes through `body` into `path`; the destination only appears when complete.
+    static func write(path: String, _ body: (_ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        let tmp = (dir.isEmpty ? "." : dir) + "/.\(name).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else { throw FormatError.io(path: path, message: "cannot create \(tmp): \(MappedFile.errnoText())") }
+        var ok = false
+        defer {
+            if !ok { close(fd); unlink(tmp) }
+        }
+        // Buffer small writes into 1 MiB chunks.
+        let cap = 1 << 20
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 64)
+        defer { buf.deallocate() }
+        var used = 0
+        func flush() throws {
+            var done = 0
+            while done < used {
+                let n = Glibc_write(fd, buf + done, used - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw FormatError.io(path: path, message: "write failed: \(MappedFile.errnoText())")
+                }
+                done += n
+            }
+            used = 0
+        }
+        try body { bytes in
+            var src = 0
+            while src < bytes.count {
+                let n = min(cap - used, bytes.count - src)
+                if n > 0, let b = bytes.baseAddress { (buf + used).copyMemory(from: b + src, byteCount: n) }
+                used += n; src += n
+                if used == cap { try flush() }
+            }
+        }
+        try flush()
+        guard fsync(fd) == 0 else { throw FormatError.io(path: path, message: "fsync failed: \(MappedFile.errnoText())") }
+        guard close(fd) == 0 else {
+            ok = true; unlink(tmp)
+            throw FormatError.io(path: path, message: "close failed: \(MappedFile.errnoText())")
+        }
+        ok = true
+        guard rename(tmp, path) == 0 else {
+            let e = MappedFile.errnoText(); unlink(tmp)
+            throw FormatError.io(path: path, message: "rename failed: \(e)")
+        }
+    }
+}
+
+@inline(__always)
+private func Glibc_write(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
+    #if canImport(Glibc)
+    return Glibc.write(fd, p, n)
+    #else
+    return Darwin.write(fd, p, n)
+    #endif
+}
