@@ -1,0 +1,100 @@
+import Foundation
+
+/// Reads a Hugging Face `config.json` of a Llama-family model into a `LlamaConfig`.
+public enum HFConfig {
+    /// `architectures` values accepted (all share the Llama layer layout).
+    public static let supportedArchitectures: Set<String> = [
+        "LlamaForCausalLM", "MistralForCausalLM",
+    ]
+
+    /// Parses the `config.json` at `path`.
+    public static func load(path: String) throws -> LlamaConfig {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw FormatError.io(path: path, message: "cannot read: \(error.localizedDescription)")
+        }
+        return try parse(data, path: path)
+    }
+
+    /// Parses `config.json` bytes (`path` names them in errors).
+    public static func parse(_ data: Data, path: String) throws -> LlamaConfig {
+        guard let top = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw FormatError.invalidValue(path: path, field: "config.json", offset: 0, message: "not a JSON object")
+        }
+        if let archs = top["architectures"] {
+            guard let list = archs as? [String], let a = list.first else {
+                throw FormatError.wrongType(path: path, key: "architectures", expected: "array of strings", found: "\(type(of: archs))")
+            }
+            guard supportedArchitectures.contains(a) else {
+                throw FormatError.unsupported(path: path, message: "architecture \(a) (supported: \(supportedArchitectures.sorted().joined(separator: ", ")))")
+            }
+        } else if let mt = top["model_type"] as? String, mt != "llama", mt != "mistral" {
+            throw FormatError.unsupported(path: path, message: "model_type \(mt)")
+        }
+
+        func int(_ key: String, default def: Int? = nil, in obj: [String: Any]? = nil) throws -> Int {
+            let o = obj ?? top
+            guard let v = o[key], !(v is NSNull) else {
+                if let def { return def }
+                throw FormatError.missing(path: path, what: "config key '\(key)'")
+            }
+            guard let n = SafetensorsFile.jsonInt(v), n > 0 else {
+                throw FormatError.wrongType(path: path, key: key, expected: "a positive integer", found: "\(v)")
+            }
+            return n
+        }
+        func float(_ key: String, default def: Float? = nil, in obj: [String: Any]? = nil) throws -> Float {
+            let o = obj ?? top
+            guard let v = o[key], !(v is NSNull) else {
+                if let def { return def }
+                throw FormatError.missing(path: path, what: "config key '\(key)'")
+            }
+            guard let n = v as? NSNumber, !(v is String), n.doubleValue.isFinite, n.doubleValue > 0 else {
+                throw FormatError.wrongType(path: path, key: key, expected: "a positive number", found: "\(v)")
+            }
+            return n.floatValue
+        }
+
+        let dim = try int("hidden_size")
+        let heads = try int("num_attention_heads")
+        let kvHeads = try int("num_key_value_heads", default: heads)
+        guard dim % heads == 0 else {
+            throw FormatError.invalidValue(path: path, field: "hidden_size", offset: 0,
+                                           message: "\(dim) is not a multiple of num_attention_heads \(heads)")
+        }
+        guard heads % kvHeads == 0 else {
+            throw FormatError.invalidValue(path: path, field: "num_key_value_heads", offset: 0,
+                                           message: "\(kvHeads) does not divide num_attention_heads \(heads)")
+        }
+        if let hd = top["head_dim"], let h = SafetensorsFile.jsonInt(hd), h != dim / heads {
+            throw FormatError.unsupported(path: path, message: "head_dim \(h) differs from hidden_size / num_attention_heads = \(dim / heads)")
+        }
+        var tied = false
+        if let t = top["tie_word_embeddings"], !(t is NSNull) {
+            guard let b = t as? Bool else {
+                throw FormatError.wrongType(path: path, key: "tie_word_embeddings", expected: "bool", found: "\(t)")
+            }
+            tied = b
+        }
+        var scaling: RopeScaling? = nil
+        if let rs = top["rope_scaling"], !(rs is NSNull) {
+            guard let o = rs as? [String: Any] else {
+                throw FormatError.wrongType(path: path, key: "rope_scaling", expected: "object", found: "\(rs)")
+            }
+            let kind = (o["rope_type"] as? String) ?? (o["type"] as? String) ?? ""
+            guard kind == "llama3" else {
+                throw FormatError.unsupported(path: path, message: "rope_scaling type '\(kind)' (only 'llama3' is supported)")
+            }
+            scaling = RopeScaling(
+                factor: try float("factor", in: o), lowFreqFactor: try float("low_freq_factor", in: o),
+                highFreqFactor: try float("high_freq_factor", in: o),
+                originalContextLength: try int("original_max_position_embeddings", in: o))
+        }
+        return LlamaConfig(
+            blockCount: try int("num_hidden_layers"), embeddingLength: dim,
+            feedForwardLength: try int("intermediate_size"), headCount: heads, headCountKV: kvHeads,
+            vocabSize: try int("vocab_size"), contextLength: try int("max_position_embeddings", default: 2048),
+            ropeFreqBase: try float("rope_theta", default: 10000), rmsNormEps: try float("rms_norm_eps", default: 1e-6),
+            tiedEmbeddings: tied, ropeScaling: scaling)
+    }
+}
