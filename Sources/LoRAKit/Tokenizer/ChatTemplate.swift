@@ -1,0 +1,100 @@
+import Foundation
+
+/// One chat turn: a role ("system", "user", "assistant", …) and its text.
+public struct ChatMessage: Codable, Sendable, Equatable {
+    public var role: String
+    public var content: String
+    public init(role: String, content: String) { self.role = role; self.content = content }
+}
+
+/// Built-in chat formats, recognized from a model's Jinja `tokenizer.chat_template`.
+///
+/// LoRAKit does not run Jinja: it recognizes the template families below and renders them
+/// natively, matching `transformers`' `apply_chat_template` for them.
+public enum ChatTemplate: Sendable, Equatable {
+    /// `<|im_start|>role\ncontent<|im_end|>\n` per message (SmolLM2, Qwen). When the first message
+    /// is not a system message and `defaultSystemPrompt` is set, a system turn with it comes first
+    /// (SmolLM2's template does this with "You are a helpful AI assistant named SmolLM, trained by Hugging Face").
+    case chatml(defaultSystemPrompt: String?)
+    /// `<|begin_of_text|>` then `<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>` per
+    /// message, content trimmed (Llama 3). Llama 3.1+'s "Cutting Knowledge Date" system preamble is not emitted.
+    case llama3
+
+    /// SmolLM2's default system prompt.
+    public static let smolLM2SystemPrompt = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+
+    /// Names accepted by ``init(name:)``.
+    public static let builtinNames = ["chatml", "smollm2", "llama3"]
+
+    /// Picks a built-in template by name: "chatml" (no default system prompt), "smollm2" (ChatML
+    /// with SmolLM2's default system prompt) or "llama3".
+    public init(name: String) throws {
+        switch name.lowercased() {
+        case "chatml": self = .chatml(defaultSystemPrompt: nil)
+        case "smollm2", "smollm": self = .chatml(defaultSystemPrompt: ChatTemplate.smolLM2SystemPrompt)
+        case "llama3", "llama-3", "llama3.1", "llama3.2": self = .llama3
+        default: throw TokenizerError.unknownChatTemplateName(name)
+        }
+    }
+
+    /// Recognizes a Jinja chat template; throws ``TokenizerError/unknownChatTemplate(excerpt:)``
+    /// naming its start when it is none of the built-ins.
+    public init(detecting template: String) throws {
+        if template.contains("<|start_header_id|>") && template.contains("<|eot_id|>") {
+            self = .llama3
+        } else if template.contains("<|im_start|>") && template.contains("<|im_end|>") {
+            self = .chatml(defaultSystemPrompt: ChatTemplate.defaultSystemPrompt(in: template))
+        } else {
+            let flat = template.replacingOccurrences(of: "\n", with: "\\n")
+            throw TokenizerError.unknownChatTemplate(excerpt: flat.count > 100 ? String(flat.prefix(100)) + "…" : flat)
+        }
+    }
+
+    /// The template of a vocabulary: `name` when given, else detected from its chat template.
+    public init(vocabulary: BPEVocabulary, name: String? = nil) throws {
+        if let name { try self.init(name: name); return }
+        guard let t = vocabulary.chatTemplate else { throw TokenizerError.noChatTemplate }
+        try self.init(detecting: t)
+    }
+
+    /// A literal system turn written in a ChatML template (`'<|im_start|>system\nText<|im_end|>\n'`).
+    static func defaultSystemPrompt(in template: String) -> String? {
+        guard let r = template.range(of: "<|im_start|>system") else { return nil }
+        var rest = template[r.upperBound...]
+        if rest.hasPrefix("\\n") { rest = rest.dropFirst(2) } else if rest.hasPrefix("\n") { rest = rest.dropFirst() } else { return nil }
+        guard let end = rest.range(of: "<|im_end|>") else { return nil }
+        let text = rest[..<end.lowerBound]
+        if text.isEmpty || text.contains("'") || text.contains("\"") || text.contains("{") { return nil }
+        return text.replacingOccurrences(of: "\\n", with: "\n")
+    }
+
+    /// The name of the format ("chatml" or "llama3").
+    public var name: String {
+        switch self {
+        case .chatml: return "chatml"
+        case .llama3: return "llama3"
+        }
+    }
+
+    /// Renders messages as the model expects them; with `addGenerationPrompt` the header of an
+    /// assistant turn follows, ready for generation.
+    public func render(messages: [ChatMessage], addGenerationPrompt: Bool) -> String {
+        var s = ""
+        switch self {
+        case .chatml(let sys):
+            if let sys, let first = messages.first, first.role != "system" {
+                s += "<|im_start|>system\n" + sys + "<|im_end|>\n"
+            }
+            for m in messages { s += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n" }
+            if addGenerationPrompt { s += "<|im_start|>assistant\n" }
+        case .llama3:
+            s += "<|begin_of_text|>"
+            for m in messages {
+                s += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n"
+                    + m.content.trimmingCharacters(in: .whitespacesAndNewlines) + "<|eot_id|>"
+            }
+            if addGenerationPrompt { s += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
+        }
+        return s
+    }
+}

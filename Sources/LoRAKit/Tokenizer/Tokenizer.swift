@@ -1,0 +1,164 @@
+import Foundation
+
+/// A byte-level BPE tokenizer that produces the same ids as Hugging Face `tokenizers` for the
+/// supported pre-tokenizers (see ``PreTokenizer``).
+///
+/// Safe to share between threads; a bounded word cache speeds up repeated words.
+public final class Tokenizer: Sendable {
+    /// The vocabulary this tokenizer was built from.
+    public let vocabulary: BPEVocabulary
+    /// The pre-tokenizer named by the vocabulary.
+    public let preTokenizer: PreTokenizer
+    /// The bytes each id decodes to.
+    let tokenBytes: [[UInt8]]
+    let merger: BPEMerger
+    let specials: SpecialTokenMatcher
+    let cache = WordCache()
+
+    /// Builds the tokenizer; throws for an unknown pre-tokenizer, a bad merge or a missing byte token.
+    public init(_ vocabulary: BPEVocabulary) throws {
+        try vocabulary.validate()
+        self.vocabulary = vocabulary
+        preTokenizer = try PreTokenizer(name: vocabulary.pre)
+        var tb = [[UInt8]]()
+        tb.reserveCapacity(vocabulary.tokens.count)
+        var special = [([UInt8], Int32)]()
+        for (i, t) in vocabulary.tokens.enumerated() {
+            let type = TokenType(rawValue: vocabulary.tokenTypes[i]) ?? .normal
+            switch type {
+            case .normal:
+                tb.append(ByteLevel.decode(t) ?? Array(t.utf8))
+            case .byte:
+                if t.hasPrefix("<0x"), t.count == 6, let b = UInt8(t.dropFirst(3).prefix(2), radix: 16) {
+                    tb.append([b])
+                } else {
+                    tb.append(ByteLevel.decode(t) ?? Array(t.utf8))
+                }
+            case .control, .userDefined:
+                tb.append(Array(t.utf8))
+                if !t.isEmpty { special.append((Array(t.utf8), Int32(i))) }
+            case .unknown, .unused:
+                tb.append(Array(t.utf8))
+            }
+        }
+        tokenBytes = tb
+        merger = try BPEMerger(vocabulary: vocabulary, tokenBytes: tb)
+        specials = SpecialTokenMatcher(special)
+    }
+
+    /// Loads a Hugging Face `tokenizer.json` (and a `tokenizer_config.json` beside it, if any).
+    public convenience init(tokenizerJSONPath path: String) throws {
+        try self.init(BPEVocabulary(tokenizerJSONPath: path))
+    }
+
+    /// Number of token ids.
+    public var vocabularySize: Int { tokenBytes.count }
+
+    /// Encodes text to token ids.
+    /// - Parameters:
+    ///   - addBOS: prepend the BOS token; nil uses the vocabulary's `addBOS`.
+    ///   - parseSpecial: when true, control and user-defined tokens written in the text
+    ///     (`<|im_start|>`) become their ids (leftmost, longest match first); otherwise they are
+    ///     encoded as ordinary text.
+    public func encode(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = true) -> [Int32] {
+        var out = [Int32]()
+        if addBOS ?? vocabulary.addBOS, let bos = vocabulary.bosID { out.append(Int32(bos)) }
+        var bytes = Array(text.utf8)
+        out.reserveCapacity(bytes.count / 3 + 4)
+        var scratch = PreTokenizerScratch()
+        bytes.withUnsafeMutableBufferPointer { mbuf in
+            let buf = UnsafeBufferPointer(mbuf)
+            var start = 0
+            if parseSpecial && !specials.isEmpty {
+                var i = 0
+                while i < buf.count {
+                    if let (len, id) = specials.match(buf, at: i) {
+                        encodeText(UnsafeBufferPointer(rebasing: buf[start..<i]), &scratch, &out)
+                        out.append(id)
+                        i += len
+                        start = i
+                    } else {
+                        i += 1
+                    }
+                }
+            }
+            encodeText(UnsafeBufferPointer(rebasing: buf[start..<buf.count]), &scratch, &out)
+        }
+        return out
+    }
+
+    /// Encodes text that contains no special tokens.
+    private func encodeText(_ text: UnsafeBufferPointer<UInt8>, _ scratch: inout PreTokenizerScratch, _ out: inout [Int32]) {
+        if text.isEmpty { return }
+        preTokenizer.split(text, scratch: &scratch) { r in
+            let word = UnsafeBufferPointer(rebasing: text[r])
+            if word.count == 1 {
+                let id = merger.byteToken[Int(word[0])]
+                if id >= 0 { out.append(id) }
+                return
+            }
+            if word.count <= 64 {
+                let key = Array(word)
+                if let hit = cache.get(key) { out.append(contentsOf: hit); return }
+                let before = out.count
+                merger.encodeWord(word, into: &out)
+                cache.set(key, Array(out[before...]))
+            } else {
+                merger.encodeWord(word, into: &out)
+            }
+        }
+    }
+
+    /// The exact bytes the ids stand for (ids outside the vocabulary are skipped).
+    public func decodeBytes(_ ids: [Int32]) -> [UInt8] {
+        var out = [UInt8]()
+        for id in ids where id >= 0 && Int(id) < tokenBytes.count { out.append(contentsOf: tokenBytes[Int(id)]) }
+        return out
+    }
+
+    /// Decodes ids to text; byte sequences that are not valid UTF-8 become U+FFFD.
+    public func decode(_ ids: [Int32]) -> String {
+        String(decoding: decodeBytes(ids), as: UTF8.self)
+    }
+
+    /// The vocabulary string of a token (byte alphabet for ordinary tokens, e.g. "Ġthe"), or nil for a bad id.
+    public func tokenPiece(_ id: Int32) -> String? {
+        guard id >= 0 && Int(id) < vocabulary.tokens.count else { return nil }
+        return vocabulary.tokens[Int(id)]
+    }
+
+    /// The id of a control or user-defined token written as text (e.g. "<|im_end|>").
+    public func specialTokenID(_ text: String) -> Int32? {
+        let b = Array(text.utf8)
+        guard let (len, id) = b.withUnsafeBufferPointer({ specials.match($0, at: 0) }), len == b.count else { return nil }
+        return id
+    }
+}
+
+/// Finds control / user-defined tokens in text: leftmost, longest first.
+struct SpecialTokenMatcher: Sendable {
+    /// Candidates by first byte, longest first.
+    private let byFirst: [[([UInt8], Int32)]]
+    let isEmpty: Bool
+
+    init(_ tokens: [([UInt8], Int32)]) {
+        var t = [[([UInt8], Int32)]](repeating: [], count: 256)
+        for (b, id) in tokens { t[Int(b[0])].append((b, id)) }
+        for i in 0..<256 { t[i].sort { $0.0.count > $1.0.count } }
+        byFirst = t
+        isEmpty = tokens.isEmpty
+    }
+
+    /// The (length, id) of the longest special token starting at `i`, if any.
+    @inline(__always) func match(_ buf: UnsafeBufferPointer<UInt8>, at i: Int) -> (Int, Int32)? {
+        let cands = byFirst[Int(buf[i])]
+        if cands.isEmpty { return nil }
+        let rest = buf.count - i
+        for (b, id) in cands where b.count <= rest {
+            var k = 1
+            while k < b.count && buf[i + k] == b[k] { k += 1 }
+            if k == b.count { return (b.count, id) }
+        }
+        return nil
+    }
+}
