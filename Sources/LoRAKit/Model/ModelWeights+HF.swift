@@ -47,6 +47,9 @@ extension ModelWeights {
                             let s = permuteHeads ? hfRow(forGGUFRow: r, headDim: hd) : r
                             try buf.withUnsafeMutableBufferPointer { b in
                                 try RowCodec.dequantize(src, b.baseAddress!, base + s * srcRB, cols)
+                                if let j = b.firstIndex(where: { !$0.isFinite }) {
+                                    throw FormatError.badTensor(path: file.path, tensor: name, message: "value \(b[j]) at [\(s), \(j)] is not finite")
+                                }
                                 try RowCodec.quantize(type, dst + r * rb, b.baseAddress!, cols, path: file.path, tensor: name)
                             }
                         }
