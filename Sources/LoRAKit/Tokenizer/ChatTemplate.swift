@@ -59,13 +59,17 @@ public enum ChatTemplate: Sendable, Equatable {
 
     /// A literal system turn written in a ChatML template (`'<|im_start|>system\nText<|im_end|>\n'`).
     static func defaultSystemPrompt(in template: String) -> String? {
-        guard let r = template.range(of: "<|im_start|>system") else { return nil }
-        var rest = template[r.upperBound...]
-        if rest.hasPrefix("\\n") { rest = rest.dropFirst(2) } else if rest.hasPrefix("\n") { rest = rest.dropFirst() } else { return nil }
-        guard let end = rest.range(of: "<|im_end|>") else { return nil }
-        let text = rest[..<end.lowerBound]
-        if text.isEmpty || text.contains("'") || text.contains("\"") || text.contains("{") { return nil }
-        return text.replacingOccurrences(of: "\\n", with: "\n")
+        var from = template.startIndex
+        while let r = template.range(of: "<|im_start|>system", range: from..<template.endIndex) {
+            from = r.upperBound
+            var rest = template[r.upperBound...]
+            if rest.hasPrefix("\\n") { rest = rest.dropFirst(2) } else if rest.hasPrefix("\n") { rest = rest.dropFirst() } else { continue }
+            guard let end = rest.range(of: "<|im_end|>") else { continue }
+            let text = rest[..<end.lowerBound]
+            if text.isEmpty || text.contains("'") || text.contains("\"") || text.contains("{") { continue }
+            return text.replacingOccurrences(of: "\\n", with: "\n")
+        }
+        return nil
     }
 
     /// The name of the format ("chatml" or "llama3").
