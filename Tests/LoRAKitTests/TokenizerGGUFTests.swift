@@ -26,6 +26,9 @@ final class TokenizerGGUFTests: XCTestCase {
         XCTAssertEqual(v.tokens, json.tokens)
         XCTAssertEqual(v.merges, json.merges)
         XCTAssertEqual(v.tokenTypes, json.tokenTypes)
+        XCTAssertEqual([v.bosID, v.eosID, v.padID], [json.bosID, json.eosID, json.padID])
+        XCTAssertEqual(v.chatTemplate, json.chatTemplate)
+        XCTAssertEqual(v.addBOS, json.addBOS)
 
         let tok = try Tokenizer(v)
         let corpus = try XCTUnwrap(FixtureTokenizers.corpus)
