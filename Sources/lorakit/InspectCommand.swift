@@ -11,10 +11,8 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        let s: ModelSummary
-        do { s = try ModelSummary.inspect(path: model) } catch let e as FormatError {
-            throw ValidationError(e.description)
-        }
+        // FormatError descriptions name the file, field and offset; ArgumentParser prints them, exit 1.
+        let s = try ModelSummary.inspect(path: model)
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
