@@ -1,0 +1,38 @@
+import Foundation
+import XCTest
+
+/// `lorakit export-adapter` turns the Python PEFT fixture into a llama.cpp LoRA GGUF.
+final class ExportAdapterTests: XCTestCase {
+    let adapter = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/peft/adapter").path
+
+    func modelPath() throws -> String {
+        let path = ProcessInfo.processInfo.environment["LORAKIT_MODEL"]
+            ?? (NSHomeDirectory() + "/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("model not found at \(path)") }
+        return path
+    }
+
+    func testExportsFixture() throws {
+        let model = try modelPath()
+        let out = NSTemporaryDirectory() + "lorakit-export-\(UUID().uuidString).gguf"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let r = try runLorakit(["export-adapter", "--adapter", adapter, "--out", out, "--model", model])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("240 tensors, r=4, adapter.lora.alpha=8.0"), r.stdout)
+        let data = try Data(contentsOf: URL(fileURLWithPath: out))
+        XCTAssertEqual(Array(data.prefix(4)), Array("GGUF".utf8))
+    }
+
+    func testErrors() throws {
+        let out = NSTemporaryDirectory() + "lorakit-export-\(UUID().uuidString).gguf"
+        let none = try runLorakit(["export-adapter", "--adapter", "/nonexistent-adapter", "--out", out])
+        XCTAssertNotEqual(none.status, 0)
+        XCTAssertTrue(none.stderr.contains("--model"), none.stderr)
+        let model = try modelPath()
+        let bad = try runLorakit(["export-adapter", "--adapter", "/nonexistent-adapter", "--out", out, "--model", model])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("not a PEFT adapter folder"), bad.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+}
