@@ -123,6 +123,8 @@ final class HostileFileTests: XCTestCase {
             ("empty tensor name", { $0.tensors[1].name = "" }, ["name of tensor #1", "empty"]),
             ("data section short", { $0.dataBytes = 100 }, ["past the end"]),
         ]
+        let many = RawGGUF.le(UInt32(0)) + RawGGUF.le(UInt64((1 << 24) + 1)) + [UInt8](repeating: 0, count: (1 << 24) + 1)
+        try expectGGUFError(RawGGUF(kvs: [RawGGUF.kv("big", 9, many)]).bytes(), ["array count", "limit"], "array over the item limit")
         for (label, mutate, needles) in cases {
             var g = RawGGUF.valid
             mutate(&g)

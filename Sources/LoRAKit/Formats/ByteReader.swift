@@ -7,6 +7,11 @@ struct ByteReader {
     let count: Int
     /// Current byte offset from `base`.
     var offset: Int
+    /// Metadata array items still allowed (bounds memory: each parsed item costs ~24 bytes).
+    var itemBudget = ByteReader.maxMetadataItems
+
+    /// Most metadata array items in one file (real tokenizers hold about a million).
+    static let maxMetadataItems = 1 << 24
 
     init(path: String, base: UnsafeRawPointer, count: Int, offset: Int = 0) {
         self.path = path

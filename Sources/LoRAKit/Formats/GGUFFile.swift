@@ -70,8 +70,8 @@ public final class GGUFFile: @unchecked Sendable {
         let v = try r.u32("version")
         guard v == 2 || v == 3 else { throw FormatError.unsupportedVersion(path: path, version: Int(v)) }
         version = Int(v)
-        let nTensors = try Self.count(&r, field: "tensor count", minEntryBytes: 24)
-        let nKV = try Self.count(&r, field: "metadata count", minEntryBytes: 13)
+        let nTensors = try Self.count(&r, field: "tensor count", minEntryBytes: 24, limit: Self.maxTensors)
+        let nKV = try Self.count(&r, field: "metadata count", minEntryBytes: 13, limit: Self.maxMetadataKeys)
 
         var md: [String: GGUFValue] = [:]
         var keys: [String] = []
@@ -117,13 +117,21 @@ public final class GGUFFile: @unchecked Sendable {
         index = names
     }
 
-    /// Reads an i64 count, rejecting negative values and counts the bytes left cannot hold.
-    private static func count(_ r: inout ByteReader, field: String, minEntryBytes: Int) throws -> Int {
+    /// Most tensors and metadata keys accepted (real models hold hundreds to a few thousand).
+    public static let maxTensors = 1 << 20
+    public static let maxMetadataKeys = 1 << 20
+
+    /// Reads an i64 count, rejecting negative values, counts above `limit` and counts the
+    /// bytes left cannot hold.
+    private static func count(_ r: inout ByteReader, field: String, minEntryBytes: Int, limit: Int) throws -> Int {
         let at = r.offset
         let n = try r.i64(field)
         guard n >= 0, n <= Int64(r.remaining / minEntryBytes) else {
             throw FormatError.invalidValue(path: r.path, field: field, offset: at,
                                            message: "\(n) entries cannot fit in the \(r.remaining) bytes left")
+        }
+        guard n <= limit else {
+            throw FormatError.invalidValue(path: r.path, field: field, offset: at, message: "\(n) entries exceed the limit of \(limit)")
         }
         return Int(n)
     }

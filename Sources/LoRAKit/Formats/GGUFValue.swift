@@ -157,7 +157,13 @@ extension GGUFValue {
                                                message: "arrays nested deeper than \(maxArrayDepth) levels")
             }
             let itemKind = try readKind(&r, field: "\(field) (array item type)")
+            let countAt = r.offset
             let n = try r.length("\(field) (array count)", elementBytes: itemKind.minSize)
+            guard n <= r.itemBudget else {
+                throw FormatError.invalidValue(path: r.path, field: "\(field) (array count)", offset: countAt,
+                                               message: "\(n) items exceed the limit of \(ByteReader.maxMetadataItems) metadata array items per file")
+            }
+            r.itemBudget -= n
             var items: [GGUFValue] = []
             items.reserveCapacity(n)
             switch itemKind {
