@@ -205,4 +205,29 @@ final class ModelWeightsHFTests: XCTestCase {
         XCTAssertEqual(f.last, 8)         // lowest frequency divided by factor
         XCTAssertEqual(f, f.sorted())     // smooth, monotone in between
     }
+
+    func testHFConfigDefaultsAndSummary() throws {
+        let c = try HFConfig.parse(Data(#"{"architectures":["LlamaForCausalLM"],"hidden_size":128,"intermediate_size":256,"num_hidden_layers":3,"num_attention_heads":8,"vocab_size":1000}"#.utf8), path: "c.json")
+        XCTAssertEqual(c.headCountKV, 8)          // defaults to num_attention_heads
+        XCTAssertEqual(c.contextLength, 2048)
+        XCTAssertEqual(c.ropeFreqBase, 10000)
+        XCTAssertEqual(c.rmsNormEps, 1e-6)
+        XCTAssertFalse(c.tiedEmbeddings)
+        XCTAssertNil(c.ropeScaling)
+        XCTAssertThrowsError(try HFConfig.parse(Data(#"{"hidden_size":128}"#.utf8), path: "c.json")) { e in
+            XCTAssertTrue("\(e)".contains("num_attention_heads"), "\(e)")
+        }
+        XCTAssertThrowsError(try HFConfig.parse(Data("[]".utf8), path: "c.json"))
+
+        let dir = try makeTempDir(self) + "/m"
+        try TinyHFModel(seed: 1, tied: false).write(to: dir, dtype: .bf16, tied: false, shards: 2)
+        let s = try ModelSummary.inspect(path: dir)
+        XCTAssertEqual(s.format, .huggingFace)
+        XCTAssertEqual(s.tensorCount, 1 + 2 * 9 + 2)
+        XCTAssertEqual(s.tensorsByType, ["BF16": 21])
+        XCTAssertEqual(s.parameterCount, 40 * 64 * 2 + 64 + 2 * (2 * 64 + 2 * 64 * 64 + 2 * 32 * 64 + 3 * 96 * 64))
+        XCTAssertEqual(s.bytesByType["BF16"], 2 * s.parameterCount)
+        XCTAssertFalse(s.config.tiedEmbeddings)
+        XCTAssertFalse(s.hasChatTemplate)
+    }
 }
