@@ -102,6 +102,23 @@ final class GGUFWriterTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["t.gguf"])
     }
 
+    func testMatrixAndFloatConveniences() throws {
+        let dir = try makeTempDir(self)
+        let src = try GGUFFile(path: try smolLM2Path())
+        let k = try src.matrix(named: "blk.0.attn_k.weight")
+        let w = try GGUFWriter()
+        try w.addTensor(name: "k", matrix: k)
+        try w.addTensor(name: "f", dims: [3, 2], values: [1, 2, 3, 4, 5, -6])
+        XCTAssertThrowsError(try w.addTensor(name: "g", dims: [3], values: [1]))
+        try w.write(to: dir + "/c.gguf")
+        let f = try GGUFFile(path: dir + "/c.gguf")
+        XCTAssertEqual(try f.floats(named: "f"), [1, 2, 3, 4, 5, -6])
+        let k2 = try f.matrix(named: "k")
+        XCTAssertEqual([k2.rows, k2.cols], [192, 576])
+        XCTAssertEqual(k2.type, .q4_1)
+        XCTAssertEqual(try f.tensorBytes(named: "k").withUnsafeBytes { Array($0) }, try src.tensorBytes(named: "blk.0.attn_k.weight").withUnsafeBytes { Array($0) })
+    }
+
     func testStreamedSizeMismatchFailsAndLeavesNoFile() throws {
         let dir = try makeTempDir(self)
         let w = try GGUFWriter()

@@ -68,6 +68,24 @@ public final class GGUFWriter {
         tensorNames.insert(name)
     }
 
+    /// Adds an F32 tensor from floats.
+    public func addTensor(name: String, dims: [Int], values: [Float]) throws {
+        guard dims.reduce(1, *) == values.count else {
+            throw FormatError.badTensor(path: "(GGUF writer)", tensor: name, message: "\(values.count) values given for dims \(dims)")
+        }
+        try addTensor(name: name, dims: dims, type: .f32) { emit in
+            try values.withUnsafeBytes { try emit($0) }   // little-endian hosts only (x86-64, arm64)
+        }
+    }
+
+    /// Adds a matrix [rows, cols] in its block type (stored with dims [cols, rows]); the bytes
+    /// are copied from the matrix's storage while the file is written.
+    public func addTensor(name: String, matrix m: QuantizedMatrix) throws {
+        try addTensor(name: name, dims: [m.cols, m.rows], type: m.type) { emit in
+            try m.withUnsafeBytes { try emit(UnsafeRawBufferPointer(start: $0, count: m.byteCount)) }
+        }
+    }
+
     /// Writes the file atomically (temporary file in the same folder, fsync, rename).
     public func write(to path: String) throws {
         var header: [UInt8] = []
