@@ -10,4 +10,6 @@ let benchmarks: @Sendable () -> Void = {
         let b = a.reversed().map { $0 }
         for _ in benchmark.scaledIterations { blackHole(KernelProbe.dot(a, b)) }
     }
+
+    tokenizerBenchmarks()
 }
