@@ -4,3 +4,4 @@
 #include "lk_cpu.h"
 #include "lk_dot.h"
 #include "lk_dropout.h"
+#include "lk_ops.h"

@@ -1,0 +1,131 @@
+// Non-matmul ops of a Llama training step, forward and backward side by side.
+//
+// Every op has three entry points:
+//   lk_<op>_ref(...)        scalar reference, single-threaded, double accumulation: the spec;
+//   lk_<op>_isa(isa, ...)   the production path for one ISA level (falls back to scalar when the
+//                           CPU lacks it), split over the pool's threads;
+//   lk_<op>(...)            dispatched: lk_<op>_isa(lk_active_isa(), ...).
+// Threaded ops split work over rows / heads with a fixed partition: every output element is written
+// by exactly one thread and is computed the same way whatever the thread count, so results are
+// bitwise identical for any pool size. A NULL pool runs on the calling thread.
+// Buffers are row-major; shapes are given as [rows, cols].
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "lk_cpu.h"
+#if __has_include("lk_pool.h")
+#include "lk_pool.h"
+#else
+typedef struct lk_pool lk_pool; // until lk_pool.h lands: the ops run on the calling thread
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: - RMSNorm
+
+/// y = x * rstd[t] * w, rstd[t] = 1/sqrt(mean_c(x[t,c]^2) + eps).
+/// y, x: [T, C]; rstd: [T] (saved for backward); w: [C].
+void lk_rmsnorm_fwd(lk_pool *p, float *y, float *rstd, const float *x, const float *w, int64_t T, int64_t C, float eps);
+void lk_rmsnorm_fwd_isa(lk_isa isa, lk_pool *p, float *y, float *rstd, const float *x, const float *w, int64_t T, int64_t C, float eps);
+void lk_rmsnorm_fwd_ref(float *y, float *rstd, const float *x, const float *w, int64_t T, int64_t C, float eps);
+/// dx (+)= d/dx of sum(dy * y); weights frozen (no dw). accumulate != 0 => dx += result, else dx = result.
+/// dx, dy, x: [T, C]; w: [C]; rstd: [T] from the forward.
+void lk_rmsnorm_bwd(lk_pool *p, float *dx, const float *dy, const float *x, const float *w, const float *rstd, int64_t T, int64_t C, int accumulate);
+void lk_rmsnorm_bwd_isa(lk_isa isa, lk_pool *p, float *dx, const float *dy, const float *x, const float *w, const float *rstd, int64_t T, int64_t C, int accumulate);
+void lk_rmsnorm_bwd_ref(float *dx, const float *dy, const float *x, const float *w, const float *rstd, int64_t T, int64_t C, int accumulate);
+
+// MARK: - RoPE (GGUF interleaved layout)
+
+/// inv_freq[i] = base^(-2i/hd) (computed in double, stored as float), divided by freq_factors[i]
+/// when freq_factors != NULL (GGUF rope_freqs.weight, Llama 3.1 "llama3" scaling). inv_freq: [hd/2].
+void lk_rope_inv_freq(float *inv_freq, int64_t hd, float base, const float *freq_factors);
+/// In place on x: [T, H*hd]; for each head the pairs (2i, 2i+1) are rotated by the angle
+/// (float)pos[t] * inv_freq[i] (float product and float cos/sin, as in HF). pos: [T].
+void lk_rope_fwd(lk_pool *p, float *x, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd);
+void lk_rope_fwd_ref(float *x, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd);
+/// Backward in place on dx: [T, H*hd]: rotates by -angle (the transpose of the forward).
+void lk_rope_bwd(lk_pool *p, float *dx, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd);
+void lk_rope_bwd_ref(float *dx, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd);
+
+// MARK: - Causal grouped-query attention
+
+/// Floats of scratch lk_attention_fwd needs for this pool: a transposed copy of k (B*Hkv*hd*S16, S16 = S rounded up
+/// to 16) plus threads * (8*S16 + 4*hd); linear in S, never O(S^2).
+size_t lk_attention_scratch_floats(const lk_pool *p, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd);
+/// Causal GQA over B sequences of S tokens (T = B*S rows; row b*S+s attends to rows b*S+s' with s' <= s).
+/// q, out: [T, Hq*hd]; k, v: [T, Hkv*hd]; query head h uses kv head h / (Hq/Hkv) (Hq % Hkv == 0).
+/// lse: [B, Hq, S] log-sum-exp of the scaled scores (saved for backward). scale usually 1/sqrt(hd).
+/// scratch: lk_attention_scratch_floats(p, ...) floats.
+void lk_attention_fwd(lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k, const float *v,
+                      int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
+void lk_attention_fwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k,
+                          const float *v, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
+/// Reference (no scratch needed): scores and sums in double.
+void lk_attention_fwd_ref(float *out, float *lse, const float *q, const float *k, const float *v,
+                          int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
+/// Floats of scratch lk_attention_bwd needs for this pool: transposed copies of q, k, v, dout (2*B*(Hq+Hkv)*hd*S16)
+/// plus 2*B*Hq*S16 + threads * (8*S16 + 4*hd); linear in S, never O(S^2).
+size_t lk_attention_bwd_scratch_floats(const lk_pool *p, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd);
+/// Given dout: [T, Hq*hd] and the forward's out and lse, overwrites dq: [T, Hq*hd], dk, dv: [T, Hkv*hd]
+/// (GQA: summed over the query heads sharing a kv head in a fixed order; no racing adds).
+void lk_attention_bwd(lk_pool *p, float *scratch, float *dq, float *dk, float *dv, const float *dout, const float *out,
+                      const float *lse, const float *q, const float *k, const float *v,
+                      int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
+void lk_attention_bwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *dq, float *dk, float *dv, const float *dout,
+                          const float *out, const float *lse, const float *q, const float *k, const float *v,
+                          int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
+void lk_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout, const float *out, const float *lse,
+                          const float *q, const float *k, const float *v,
+                          int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
+
+// MARK: - SwiGLU
+
+/// h = silu(g) * u, silu(g) = g / (1 + exp(-g)). h, g, u: [n].
+void lk_swiglu_fwd(lk_pool *p, float *h, const float *g, const float *u, int64_t n);
+void lk_swiglu_fwd_isa(lk_isa isa, lk_pool *p, float *h, const float *g, const float *u, int64_t n);
+void lk_swiglu_fwd_ref(float *h, const float *g, const float *u, int64_t n);
+/// Overwrites dg = dh * u * silu'(g), du = dh * silu(g). All [n].
+void lk_swiglu_bwd(lk_pool *p, float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n);
+void lk_swiglu_bwd_isa(lk_isa isa, lk_pool *p, float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n);
+void lk_swiglu_bwd_ref(float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n);
+
+// MARK: - Cross-entropy
+
+/// logits: [n, V] overwritten with dlogits = (softmax - onehot(target)) * grad_scale; losses: [n] = -log softmax[target].
+/// targets: [n]; a target outside [0, V) (e.g. -100) marks an ignored row: loss 0, dlogits row all 0.
+/// Max-subtracted, sums accumulated in double.
+void lk_cross_entropy_fwd_bwd(lk_pool *p, float *losses, float *logits, const int32_t *targets, int64_t n, int64_t V, float grad_scale);
+void lk_cross_entropy_fwd_bwd_isa(lk_isa isa, lk_pool *p, float *losses, float *logits, const int32_t *targets, int64_t n, int64_t V, float grad_scale);
+void lk_cross_entropy_fwd_bwd_ref(float *losses, float *logits, const int32_t *targets, int64_t n, int64_t V, float grad_scale);
+/// Loss only (logits untouched), for eval. Same ignore rule.
+void lk_cross_entropy_fwd(lk_pool *p, float *losses, const float *logits, const int32_t *targets, int64_t n, int64_t V);
+void lk_cross_entropy_fwd_isa(lk_isa isa, lk_pool *p, float *losses, const float *logits, const int32_t *targets, int64_t n, int64_t V);
+void lk_cross_entropy_fwd_ref(float *losses, const float *logits, const int32_t *targets, int64_t n, int64_t V);
+
+// MARK: - Optimizer and elementwise helpers
+
+/// One AdamW step, PyTorch semantics (step >= 1), on param, m, v, grad: [n]. g = grad * grad_scale;
+/// param *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+/// param -= (lr / (1-b1^step)) * m / (sqrt(v) / sqrt(1-b2^step) + eps).
+/// The float hyperparameters are read as the shortest decimals that round to them (0.999f -> 0.999, as PyTorch's
+/// Python floats), so 1 - beta2 etc. match PyTorch's to double precision.
+void lk_adamw_step(float *param, float *m, float *v, const float *grad, int64_t n, float lr, float beta1, float beta2,
+                   float eps, float weight_decay, int64_t step, float grad_scale);
+/// sum x[i]^2 accumulated in double (global-norm gradient clipping). x: [n].
+double lk_sum_squares(const float *x, int64_t n);
+/// y += alpha * x. y, x: [n].
+void lk_axpy(lk_pool *p, float *y, float alpha, const float *x, int64_t n);
+void lk_axpy_isa(lk_isa isa, lk_pool *p, float *y, float alpha, const float *x, int64_t n);
+void lk_axpy_ref(float *y, float alpha, const float *x, int64_t n);
+
+// MARK: - Embedding
+
+/// out[t, :] = dequant(row ids[t] of table), table rows row_bytes apart, each C elements of lk_type `type`.
+/// out: [T, C]; ids: [T] (the caller checks 0 <= ids[t] < rows). Uses lk_dequantize_row (lk_quant.h).
+void lk_embed_rows(lk_pool *p, float *out, int type, const void *table, int64_t row_bytes, const int32_t *ids, int64_t T, int64_t C);
+
+#ifdef __cplusplus
+}
+#endif
