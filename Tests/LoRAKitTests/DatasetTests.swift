@@ -60,6 +60,11 @@ final class DatasetTests: XCTestCase {
         }
     }
 
+    func testByteOrderMarkIsIgnored() throws {
+        let r = try RawDataset(bytes: [0xEF, 0xBB, 0xBF] + Array(#"{"text": "bom"}"#.utf8), path: "b.jsonl", policy: .fail)
+        XCTAssertEqual(r.records, [.text("bom")])
+    }
+
     func testInvalidUTF8() throws {
         var bytes = Array(#"{"text": "a"}"#.utf8) + [0x0A]
         bytes += Array(#"{"text": "caf"#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8)
@@ -117,5 +122,6 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(data.train.examples.count, 1)
         XCTAssertEqual(data.valid?.examples.count, 1)
         XCTAssertNil(data.test)
+        XCTAssertTrue(data.train.summary.hasSuffix("train.jsonl: 1 text examples, 4 tokens (4 targets)"), data.train.summary)
     }
 }

@@ -63,6 +63,19 @@ final class TokenizerTests: XCTestCase {
         XCTAssertLessThan(t, .seconds(20), "long inputs took \(t)")
     }
 
+    func testConcurrentEncodingAgreesWithSerial() throws {
+        let tok = try XCTUnwrap(FixtureTokenizers.smollm)
+        let strings = Array(try XCTUnwrap(FixtureTokenizers.corpus).strings.prefix(400))
+        let serial = strings.map { tok.encode($0) }
+        let results = UnsafeMutableBufferPointer<[Int32]>.allocate(capacity: 4 * strings.count)
+        results.initialize(repeating: [])
+        defer { results.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            for (i, s) in strings.enumerated() { results[t * strings.count + i] = tok.encode(s) }
+        }
+        for t in 0..<4 { XCTAssertEqual(Array(results[(t * strings.count)..<((t + 1) * strings.count)]), serial) }
+    }
+
     func testTokenizerJSONErrors() throws {
         func load(_ json: String) throws -> BPEVocabulary { try BPEVocabulary(tokenizerJSON: Data(json.utf8), source: "t.json") }
         XCTAssertThrowsError(try load("{not json")) { XCTAssertTrue("\($0)".contains("t.json"), "\($0)") }

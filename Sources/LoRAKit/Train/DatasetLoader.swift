@@ -53,7 +53,7 @@ public struct RawDataset: Sendable {
         var format: DatasetFormat?
         var records = [DatasetRecord](), lines = [Int](), warnings = [DatasetWarning]()
         var lineNo = 0
-        var start = 0
+        var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0   // a UTF-8 byte-order mark
         let n = bytes.count
         while start < n {
             lineNo += 1

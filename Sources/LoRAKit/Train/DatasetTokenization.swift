@@ -46,6 +46,14 @@ public struct TokenizedDataset: Sendable {
     /// Tokens that are loss targets.
     public var targetCount: Int { examples.reduce(0) { $0 + $1.mask.reduce(0) { $0 + Int($1) } } }
 
+    /// One line for logs: "train.jsonl: 280 chat examples, 51234 tokens (20480 targets), 3 truncated, 1 bad line skipped".
+    public var summary: String {
+        var s = "\(path): \(examples.count) \(format.rawValue) examples, \(tokenCount) tokens (\(targetCount) targets)"
+        if truncatedCount > 0 { s += ", \(truncatedCount) truncated" }
+        if !warnings.isEmpty { s += ", \(warnings.count) bad line\(warnings.count == 1 ? "" : "s") skipped" }
+        return s
+    }
+
     /// Tokenizes parsed records.
     public init(_ raw: RawDataset, tokenizer: Tokenizer, options: DatasetOptions) throws {
         guard options.contextLength >= 2 else { throw DatasetError.invalidOption("context length \(options.contextLength) < 2") }
