@@ -46,6 +46,39 @@ final class LlamaCppAdapterTests: XCTestCase {
         }
     }
 
+    /// Bit-identical to what llama.cpp's own convert_lora_to_gguf.py makes of the same PEFT adapter
+    /// (scripts/fixtures/peft_llamacpp_reference.py: metadata, names, ne, type and FNV-1a hash of every tensor).
+    func testExportMatchesLlamaCppConverter() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: AdapterFixtures.dir + "/llamacpp_convert.json"))
+        let ref = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let meta = try XCTUnwrap(ref["metadata"] as? [String: Any])
+        let tensors = try XCTUnwrap(ref["tensors"] as? [[String: Any]])
+        let tmp = try makeTempDir(self)
+        let p = try LoRAParameters.loadPEFT(from: AdapterFixtures.adapter, model: smol)
+        try p.exportLlamaCppGGUF(to: tmp + "/a.gguf", model: smol)
+        let g = try GGUFFile(path: tmp + "/a.gguf")
+        XCTAssertEqual(meta.count, 4)
+        for (k, v) in meta {
+            if let s = v as? String { XCTAssertEqual(g.metadata[k]?.string, s, k) } else {
+                XCTAssertEqual(g.metadata[k], .float32(Float((v as? NSNumber)?.doubleValue ?? .nan)), k)
+            }
+        }
+        XCTAssertEqual(g.tensors.count, tensors.count)
+        for t in tensors {
+            let name = try XCTUnwrap(t["name"] as? String)
+            let info = try XCTUnwrap(g.tensorInfo(named: name), "missing \(name)")
+            XCTAssertEqual(info.dims, t["ne"] as? [Int], name)
+            XCTAssertEqual(info.type, .f32, name)
+            XCTAssertEqual(t["type"] as? String, "F32")
+            let hash = try g.tensorBytes(named: name).withUnsafeBytes { raw -> UInt64 in
+                var h: UInt64 = 0xCBF2_9CE4_8422_2325
+                for b in raw { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+                return h
+            }
+            XCTAssertEqual(String(format: "%016lx", hash), t["fnv1a64"] as? String, name)
+        }
+    }
+
     /// The exported shapes fit the base GGUF's own tensors the way llama.cpp checks them.
     func testShapesFitTheBaseModelTensors() throws {
         let path = try smolLM2Path()

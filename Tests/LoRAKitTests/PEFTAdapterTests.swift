@@ -41,6 +41,14 @@ enum AdapterFixtures {
         }
     }
 
+    /// The adapter behind Tests/Fixtures/peft/peft_random_all_rslora.json: SmolLM2, all 7 targets, r=3,
+    /// alpha 5 with rsLoRA, every value random (SplitMix seed 7) times 0.05.
+    static func randomAllTargetsSmol() throws -> LoRAParameters {
+        var p = try random(LoRAConfig(rank: 3, alpha: 5, dropout: 0.1, useRSLoRA: true, targets: LoRATarget.allCases, seed: 3), smol, seed: 7)
+        for i in 0 ..< p.values.count { p.values[i] *= 0.05 }
+        return p
+    }
+
     /// GGUF row g of a q/k output, computed directly from the DESIGN.md formula.
     static func hfRow(ggufRow g: Int, headDim hd: Int) -> Int {
         let h = g / hd, rem = g % hd, i = rem / 2, j = rem % 2
@@ -201,6 +209,20 @@ final class PEFTAdapterTests: XCTestCase {
         let p = try LoRAParameters.loadPEFT(from: tmp + "/h", model: tiny)
         XCTAssertEqual(p.config.targets, [.k_proj, .up_proj])
         XCTAssertEqual(p.values.map(\.bitPattern), expected.values.map(\.bitPattern))
+    }
+
+    /// Run by hand: `LORAKIT_ADAPTER_DUMP_DIR=/tmp/x swift test --filter testDumpAdaptersForPythonCheck` writes
+    /// the adapters that scripts/check_peft_load.py loads with Python PEFT (`resaved`: the fixture after a
+    /// load/save round trip; `random-all`: `randomAllTargetsSmol()`, plus its llama.cpp GGUF).
+    func testDumpAdaptersForPythonCheck() throws {
+        guard let dir = ProcessInfo.processInfo.environment["LORAKIT_ADAPTER_DUMP_DIR"] else {
+            throw XCTSkip("set LORAKIT_ADAPTER_DUMP_DIR to write adapters for scripts/check_peft_load.py")
+        }
+        let name = "HuggingFaceTB/SmolLM2-135M-Instruct"
+        try LoRAParameters.loadPEFT(from: AdapterFixtures.adapter, model: smol).savePEFT(to: dir + "/resaved", model: smol, baseModelName: name)
+        let r = try AdapterFixtures.randomAllTargetsSmol()
+        try r.savePEFT(to: dir + "/random-all", model: smol, baseModelName: name)
+        try r.exportLlamaCppGGUF(to: dir + "/random-all.gguf", model: smol)
     }
 
     func testLayersToTransformGivesZeroFactorsElsewhere() throws {
