@@ -73,6 +73,12 @@ final class TokenizerGoldenTests: XCTestCase {
         try check(FixtureTokenizers.with(FixtureTokenizers.llamaVocab, pre: "qwen2"), "qwen2")
     }
 
+    func testQwen2WithNFCNormalizer() throws {
+        var v = try XCTUnwrap(FixtureTokenizers.llamaVocab)
+        v.normalizeNFC = true
+        try check(FixtureTokenizers.with(v, pre: "qwen2"), "qwen2_nfc")
+    }
+
     func testLlama3AddsBOSByDefault() throws {
         let tok = try XCTUnwrap(FixtureTokenizers.llama3)
         let want = try XCTUnwrap(FixtureTokenizers.corpus?.ids["llama3_bos"]?.first)

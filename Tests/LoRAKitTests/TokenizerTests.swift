@@ -91,5 +91,11 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(ok.pre, "gpt2")
         XCTAssertEqual(ok.tokens, ["a", "b", "ab", "<s>"])
         XCTAssertEqual(ok.tokenTypes, [1, 1, 1, 3])
+        XCTAssertFalse(ok.normalizeNFC)
+        let bl = #""pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"use_regex":true}"#
+        XCTAssertTrue(try load(#"{"model":{"type":"BPE",\#(vocab)},\#(bl),"normalizer":{"type":"NFC"}}"#).normalizeNFC)
+        XCTAssertThrowsError(try load(#"{"model":{"type":"BPE",\#(vocab)},\#(bl),"normalizer":{"type":"NFKC"}}"#)) {
+            XCTAssertTrue("\($0)".contains("NFKC"), "\($0)")
+        }
     }
 }

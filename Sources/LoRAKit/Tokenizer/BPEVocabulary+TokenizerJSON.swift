@@ -26,9 +26,13 @@ extension BPEVocabulary {
         guard let model = root["model"] as? [String: Any] else { throw TokenizerError.missingField("model") }
         let type = model["type"] as? String ?? "BPE"
         guard type == "BPE" else { throw TokenizerError.unsupportedModel(type) }
+        var nfc = false
         if let norm = root["normalizer"], !(norm is NSNull) {
             let t = (norm as? [String: Any])?["type"] as? String ?? "?"
-            throw TokenizerError.invalidField(field: "normalizer", problem: "normalizer '\(t)' is not supported")
+            guard t == "NFC" else {
+                throw TokenizerError.invalidField(field: "normalizer", problem: "normalizer '\(t)' is not supported (only NFC)")
+            }
+            nfc = true
         }
         guard let vocab = model["vocab"] as? [String: Any] else { throw TokenizerError.missingField("model.vocab") }
         guard let mergesAny = model["merges"] as? [Any] else { throw TokenizerError.missingField("model.merges") }
@@ -102,6 +106,7 @@ extension BPEVocabulary {
         self.init(tokens: tokens, merges: merges, tokenTypes: types, bosID: bos, eosID: eos, padID: pad, unkID: unk,
                   pre: pre, chatTemplate: chatTemplate, addBOS: addBOS,
                   ignoreMerges: (model["ignore_merges"] as? Bool) ?? false)
+        normalizeNFC = nfc
         try validate()
     }
 

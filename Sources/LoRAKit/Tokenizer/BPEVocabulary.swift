@@ -32,6 +32,9 @@ public struct BPEVocabulary: Sendable, Equatable {
     /// When true a whole pre-token found in the vocabulary is emitted as is, without merging
     /// (Hugging Face BPE `ignore_merges`).
     public var ignoreMerges: Bool
+    /// When true text is put in Unicode NFC before pre-tokenization (a tokenizer.json `NFC`
+    /// normalizer, as Qwen2 has); special tokens are matched before normalizing.
+    public var normalizeNFC: Bool = false
 
     /// Creates a vocabulary from its parts; ``Tokenizer/init(_:)`` checks consistency.
     public init(tokens: [String], merges: [String], tokenTypes: [Int32]? = nil,

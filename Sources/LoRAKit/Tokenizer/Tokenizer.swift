@@ -90,6 +90,15 @@ public final class Tokenizer: Sendable {
     /// Encodes text that contains no special tokens.
     private func encodeText(_ text: UnsafeBufferPointer<UInt8>, _ scratch: inout PreTokenizerScratch, _ out: inout [Int32]) {
         if text.isEmpty { return }
+        if vocabulary.normalizeNFC && text.contains(where: { $0 >= 0x80 }) {
+            var normalized = Array(String(decoding: text, as: UTF8.self).precomposedStringWithCanonicalMapping.utf8)
+            normalized.withUnsafeMutableBufferPointer { encodeSplit(UnsafeBufferPointer($0), &scratch, &out) }
+            return
+        }
+        encodeSplit(text, &scratch, &out)
+    }
+
+    private func encodeSplit(_ text: UnsafeBufferPointer<UInt8>, _ scratch: inout PreTokenizerScratch, _ out: inout [Int32]) {
         preTokenizer.split(text, scratch: &scratch) { r in
             let word = UnsafeBufferPointer(rebasing: text[r])
             if word.count == 1 {
