@@ -55,6 +55,11 @@ final class TokenizerGGUFTests: XCTestCase {
         XCTAssertEqual(tok.encode("abab<|end|>a"), [ab, ab, end, a])
         XCTAssertEqual(tok.decode(tok.encode("xab<|end|>")), "xab<|end|>")
         XCTAssertEqual(tok.encode("<|end|>", parseSpecial: false).count, 7)
+        // User-defined tokens are matched even when special tokens are not parsed.
+        var md = metadata()
+        md["tokenizer.ggml.token_type"] = .array([GGUFValue](repeating: .int32(1), count: 257) + [.int32(4)])
+        let user = try Tokenizer(BPEVocabulary(ggufMetadata: md))
+        XCTAssertEqual(user.encode("x<|end|>", parseSpecial: false).last, end)
     }
 
     func testGGUFErrors() throws {

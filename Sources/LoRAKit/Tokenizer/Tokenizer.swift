@@ -22,7 +22,7 @@ public final class Tokenizer: Sendable {
         preTokenizer = try PreTokenizer(name: vocabulary.pre)
         var tb = [[UInt8]]()
         tb.reserveCapacity(vocabulary.tokens.count)
-        var special = [([UInt8], Int32)]()
+        var special = [([UInt8], Int32, Bool)]()
         for (i, t) in vocabulary.tokens.enumerated() {
             let type = TokenType(rawValue: vocabulary.tokenTypes[i]) ?? .normal
             switch type {
@@ -36,7 +36,7 @@ public final class Tokenizer: Sendable {
                 }
             case .control, .userDefined:
                 tb.append(Array(t.utf8))
-                if !t.isEmpty { special.append((Array(t.utf8), Int32(i))) }
+                if !t.isEmpty { special.append((Array(t.utf8), Int32(i), type == .control)) }
             case .unknown, .unused:
                 tb.append(Array(t.utf8))
             }
@@ -57,9 +57,9 @@ public final class Tokenizer: Sendable {
     /// Encodes text to token ids.
     /// - Parameters:
     ///   - addBOS: prepend the BOS token; nil uses the vocabulary's `addBOS`.
-    ///   - parseSpecial: when true, control and user-defined tokens written in the text
-    ///     (`<|im_start|>`) become their ids (leftmost, longest match first); otherwise they are
-    ///     encoded as ordinary text.
+    ///   - parseSpecial: when true, control tokens written in the text (`<|im_start|>`) become
+    ///     their ids; otherwise they are encoded as ordinary text. User-defined (non-special added)
+    ///     tokens are always matched, as in Hugging Face. Matching is leftmost, longest first.
     public func encode(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = true) -> [Int32] {
         var out = [Int32]()
         if addBOS ?? vocabulary.addBOS, let bos = vocabulary.bosID { out.append(Int32(bos)) }
@@ -69,10 +69,10 @@ public final class Tokenizer: Sendable {
         bytes.withUnsafeMutableBufferPointer { mbuf in
             let buf = UnsafeBufferPointer(mbuf)
             var start = 0
-            if parseSpecial && !specials.isEmpty {
+            if !specials.isEmpty && (parseSpecial || specials.hasUserDefined) {
                 var i = 0
                 while i < buf.count {
-                    if let (len, id) = specials.match(buf, at: i) {
+                    if let (len, id) = specials.match(buf, at: i, control: parseSpecial) {
                         encodeText(UnsafeBufferPointer(rebasing: buf[start..<i]), &scratch, &out)
                         out.append(id)
                         i += len
@@ -139,31 +139,34 @@ public final class Tokenizer: Sendable {
     /// The id of a control or user-defined token written as text (e.g. "<|im_end|>").
     public func specialTokenID(_ text: String) -> Int32? {
         let b = Array(text.utf8)
-        guard let (len, id) = b.withUnsafeBufferPointer({ specials.match($0, at: 0) }), len == b.count else { return nil }
+        guard !b.isEmpty, let (len, id) = b.withUnsafeBufferPointer({ specials.match($0, at: 0, control: true) }),
+              len == b.count else { return nil }
         return id
     }
 }
 
 /// Finds control / user-defined tokens in text: leftmost, longest first.
 struct SpecialTokenMatcher: Sendable {
-    /// Candidates by first byte, longest first.
-    private let byFirst: [[([UInt8], Int32)]]
+    /// Candidates (bytes, id, is control) by first byte, longest first.
+    private let byFirst: [[([UInt8], Int32, Bool)]]
     let isEmpty: Bool
+    let hasUserDefined: Bool
 
-    init(_ tokens: [([UInt8], Int32)]) {
-        var t = [[([UInt8], Int32)]](repeating: [], count: 256)
-        for (b, id) in tokens { t[Int(b[0])].append((b, id)) }
+    init(_ tokens: [([UInt8], Int32, Bool)]) {
+        var t = [[([UInt8], Int32, Bool)]](repeating: [], count: 256)
+        for tok in tokens { t[Int(tok.0[0])].append(tok) }
         for i in 0..<256 { t[i].sort { $0.0.count > $1.0.count } }
         byFirst = t
         isEmpty = tokens.isEmpty
+        hasUserDefined = tokens.contains { !$0.2 }
     }
 
-    /// The (length, id) of the longest special token starting at `i`, if any.
-    @inline(__always) func match(_ buf: UnsafeBufferPointer<UInt8>, at i: Int) -> (Int, Int32)? {
+    /// The (length, id) of the longest token starting at `i`, if any; control tokens only when `control`.
+    @inline(__always) func match(_ buf: UnsafeBufferPointer<UInt8>, at i: Int, control: Bool) -> (Int, Int32)? {
         let cands = byFirst[Int(buf[i])]
         if cands.isEmpty { return nil }
         let rest = buf.count - i
-        for (b, id) in cands where b.count <= rest {
+        for (b, id, isControl) in cands where b.count <= rest && (control || !isControl) {
             var k = 1
             while k < b.count && buf[i + k] == b[k] { k += 1 }
             if k == b.count { return (b.count, id) }
