@@ -48,6 +48,19 @@ final class ChatTemplateTests: XCTestCase {
         XCTAssertEqual(try ChatTemplate(vocabulary: v, name: "chatml"), .chatml(defaultSystemPrompt: nil))
     }
 
+    func testLlama31Rendering() throws {
+        let t = try ChatTemplate(detecting: "{{- bos_token }}{{- \"Cutting Knowledge Date: December 2023\\n\" }}<|start_header_id|><|eot_id|>")
+        XCTAssertEqual(t, .llama31(todayDate: "26 Jul 2024"))
+        XCTAssertEqual(try ChatTemplate(name: "llama3.2"), t)
+        let head = "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+        XCTAssertEqual(t.render(messages: [ChatMessage(role: "user", content: "Hi ")], addGenerationPrompt: true),
+                       head + "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+                       + "<|start_header_id|>assistant<|end_header_id|>\n\n")
+        XCTAssertEqual(t.render(messages: [ChatMessage(role: "system", content: " Be brief."), ChatMessage(role: "user", content: "Hi")],
+                                addGenerationPrompt: false),
+                       head + "Be brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>")
+    }
+
     func testLlama3Rendering() {
         let msgs = [ChatMessage(role: "system", content: "Be brief. "), ChatMessage(role: "user", content: "\nHi")]
         XCTAssertEqual(ChatTemplate.llama3.render(messages: msgs, addGenerationPrompt: true),

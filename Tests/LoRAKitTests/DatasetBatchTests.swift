@@ -42,6 +42,20 @@ final class DatasetBatchTests: XCTestCase {
         XCTAssertEqual(d.targetCount, learned.count)
     }
 
+    func testLlama3ChatMask() throws {
+        let llama = try XCTUnwrap(FixtureTokenizers.llama3)
+        let line = #"{"messages": [{"role": "system", "content": "Short answers."}, {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}, {"role": "user", "content": "3+3?"}, {"role": "assistant", "content": " 6 "}]}"#
+        for name in ["llama3", "llama3.1"] {
+            let d = try TokenizedDataset(raw([line]), tokenizer: llama, options: DatasetOptions(maskPrompt: true, chatTemplate: name))
+            let ex = d.examples[0]
+            XCTAssertEqual(ex.tokens.first, 128000)
+            XCTAssertEqual(ex.tokens.filter { $0 == 128000 }.count, 1, "one BOS, from the template")
+            var learned = [Int32]()
+            for (i, m) in ex.mask.enumerated() where m == 1 { learned.append(ex.tokens[i]) }
+            XCTAssertEqual(llama.decode(learned), "4<|eot_id|>6<|eot_id|>", name)
+        }
+    }
+
     func testChatNeedsAKnownTemplate() throws {
         var v = try XCTUnwrap(FixtureTokenizers.smolVocab)
         v.chatTemplate = "{{ messages }} [INST]"

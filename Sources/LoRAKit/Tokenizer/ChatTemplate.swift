@@ -17,22 +17,32 @@ public enum ChatTemplate: Sendable, Equatable {
     /// (SmolLM2's template does this with "You are a helpful AI assistant named SmolLM, trained by Hugging Face").
     case chatml(defaultSystemPrompt: String?)
     /// `<|begin_of_text|>` then `<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>` per
-    /// message, content trimmed (Llama 3). Llama 3.1+'s "Cutting Knowledge Date" system preamble is not emitted.
+    /// message, content trimmed (Llama 3).
     case llama3
+    /// Llama 3.1 / 3.2: like ``llama3`` but always opening with a system turn that reads
+    /// "Cutting Knowledge Date: December 2023\nToday Date: <todayDate>\n\n" followed by the
+    /// (trimmed) system message, if any. The date is fixed for reproducible training data; the
+    /// templates' default is "26 Jul 2024" (Llama 3.2's template uses the current date when
+    /// `strftime_now` is available). Tool calling is not rendered.
+    case llama31(todayDate: String)
 
     /// SmolLM2's default system prompt.
     public static let smolLM2SystemPrompt = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
     /// Names accepted by ``init(name:)``.
-    public static let builtinNames = ["chatml", "smollm2", "llama3"]
+    public static let builtinNames = ["chatml", "smollm2", "llama3", "llama3.1"]
+
+    /// The date Llama 3.1's template writes when none is given.
+    public static let llama31DefaultDate = "26 Jul 2024"
 
     /// Picks a built-in template by name: "chatml" (no default system prompt), "smollm2" (ChatML
-    /// with SmolLM2's default system prompt) or "llama3".
+    /// with SmolLM2's default system prompt), "llama3" or "llama3.1" (also "llama3.2").
     public init(name: String) throws {
         switch name.lowercased() {
         case "chatml": self = .chatml(defaultSystemPrompt: nil)
         case "smollm2", "smollm": self = .chatml(defaultSystemPrompt: ChatTemplate.smolLM2SystemPrompt)
-        case "llama3", "llama-3", "llama3.1", "llama3.2": self = .llama3
+        case "llama3", "llama-3": self = .llama3
+        case "llama3.1", "llama3.2", "llama-3.1", "llama-3.2": self = .llama31(todayDate: ChatTemplate.llama31DefaultDate)
         default: throw TokenizerError.unknownChatTemplateName(name)
         }
     }
@@ -41,7 +51,7 @@ public enum ChatTemplate: Sendable, Equatable {
     /// naming its start when it is none of the built-ins.
     public init(detecting template: String) throws {
         if template.contains("<|start_header_id|>") && template.contains("<|eot_id|>") {
-            self = .llama3
+            self = template.contains("Cutting Knowledge Date") ? .llama31(todayDate: ChatTemplate.llama31DefaultDate) : .llama3
         } else if template.contains("<|im_start|>") && template.contains("<|im_end|>") {
             self = .chatml(defaultSystemPrompt: ChatTemplate.defaultSystemPrompt(in: template))
         } else {
@@ -72,11 +82,12 @@ public enum ChatTemplate: Sendable, Equatable {
         return nil
     }
 
-    /// The name of the format ("chatml" or "llama3").
+    /// The name of the format ("chatml", "llama3" or "llama3.1").
     public var name: String {
         switch self {
         case .chatml: return "chatml"
         case .llama3: return "llama3"
+        case .llama31: return "llama3.1"
         }
     }
 
@@ -91,9 +102,19 @@ public enum ChatTemplate: Sendable, Equatable {
             }
             for m in messages { s += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n" }
             if addGenerationPrompt { s += "<|im_start|>assistant\n" }
-        case .llama3:
+        case .llama3, .llama31:
             s += "<|begin_of_text|>"
-            for m in messages {
+            var rest = messages[...]
+            if case .llama31(let date) = self {
+                s += "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: "
+                    + date + "\n\n"
+                if let first = rest.first, first.role == "system" {
+                    s += first.content.trimmingCharacters(in: .whitespacesAndNewlines)
+                    rest = rest.dropFirst()
+                }
+                s += "<|eot_id|>"
+            }
+            for m in rest {
                 s += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n"
                     + m.content.trimmingCharacters(in: .whitespacesAndNewlines) + "<|eot_id|>"
             }
