@@ -92,6 +92,9 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(ok.tokens, ["a", "b", "ab", "<s>"])
         XCTAssertEqual(ok.tokenTypes, [1, 1, 1, 3])
         XCTAssertFalse(ok.normalizeNFC)
+        XCTAssertThrowsError(try load(#"{"model":{"type":"BPE","vocab":{"a":0,"b":99999999999},"merges":[]}}"#)) {
+            XCTAssertTrue("\($0)".contains("99999999999"), "\($0)")
+        }
         let bl = #""pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"use_regex":true}"#
         XCTAssertTrue(try load(#"{"model":{"type":"BPE",\#(vocab)},\#(bl),"normalizer":{"type":"NFC"}}"#).normalizeNFC)
         XCTAssertThrowsError(try load(#"{"model":{"type":"BPE",\#(vocab)},\#(bl),"normalizer":{"type":"NFKC"}}"#)) {

@@ -57,6 +57,9 @@ extension BPEVocabulary {
             byID[id] = (content, special ? TokenType.control.rawValue : TokenType.userDefined.rawValue)
             maxID = max(maxID, id)
         }
+        guard maxID < 2 * byID.count + 1024 else {
+            throw TokenizerError.invalidField(field: "model.vocab", problem: "id \(maxID) is far beyond the \(byID.count) tokens")
+        }
         var tokens = [String](repeating: "", count: maxID + 1)
         var types = [Int32](repeating: TokenType.unused.rawValue, count: maxID + 1)
         for (id, (tok, ty)) in byID { tokens[id] = tok; types[id] = ty }
