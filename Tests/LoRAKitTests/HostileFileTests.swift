@@ -74,6 +74,9 @@ final class HostileFileTests: XCTestCase {
     func testValidBaselineParses() throws {
         let f = try GGUFFile(path: try write(RawGGUF.valid.bytes(), "ok.gguf"))
         XCTAssertEqual(f.tensors.map(\.byteCount), [136, 32])
+        var v2 = RawGGUF.valid
+        v2.version = 2
+        XCTAssertEqual(try GGUFFile(path: try write(v2.bytes(), "v2.gguf")).version, 2)
     }
 
     func testHostileGGUF() throws {
