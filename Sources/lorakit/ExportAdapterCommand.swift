@@ -11,14 +11,17 @@ struct ExportAdapterCommand: ParsableCommand {
     @Option(help: "Output .gguf file.") var out: String
     @Option(help: "The base model (.gguf file or Hugging Face folder); default: the adapter's base_model_name_or_path when it is a local path.")
     var model: String?
+    @Option(help: "Tensor type: f32 (exact), f16 or bf16.") var type: String = "f32"
 
     func run() throws {
+        let types: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16]
+        guard let ggmlType = types[type.lowercased()] else { throw ValidationError("--type must be f32, f16 or bf16 (got '\(type)')") }
         let config = try baseConfig()
         do {
             let p = try LoRAParameters.loadPEFT(from: adapter, model: config)
-            try p.exportLlamaCppGGUF(to: out, model: config)
+            try p.exportLlamaCppGGUF(to: out, model: config, type: ggmlType)
             let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
-            print("wrote \(out): \(2 * p.slots.count) tensors, r=\(p.config.rank), "
+            print("wrote \(out): \(2 * p.slots.count) \(type.uppercased()) tensors, r=\(p.config.rank), "
                 + "adapter.lora.alpha=\(LlamaCppAdapter.llamaCppAlpha(p.config)) (scale \(p.config.scale)), "
                 + "targets \(p.config.targets.map(\.rawValue).joined(separator: ",")), \(size) bytes")
         } catch let e as AdapterError {

@@ -134,6 +134,22 @@ final class LlamaCppAdapterTests: XCTestCase {
         XCTAssertEqual(try LoRAParameters.loadPEFT(from: tmp + "/peft", model: tiny).values, p.values)
     }
 
+    func testHalfPrecisionExportRoundsToNearestEven() throws {
+        let tmp = try makeTempDir(self)
+        let tiny = AdapterFixtures.tiny
+        let p = try AdapterFixtures.random(LoRAConfig(rank: 2, alpha: 4, targets: [.k_proj, .up_proj]), tiny)
+        for (type, round) in [(GGMLType.f16, { FloatConversion.halfToFloat(FloatConversion.floatToHalf($0)) }),
+                              (GGMLType.bf16, { FloatConversion.bf16ToFloat(FloatConversion.floatToBF16($0)) })] as [(GGMLType, (Float) -> Float)] {
+            try p.exportLlamaCppGGUF(to: tmp + "/h.gguf", model: tiny, type: type)
+            let g = try GGUFFile(path: tmp + "/h.gguf")
+            XCTAssertTrue(g.tensors.allSatisfy { $0.type == type })
+            let q = try LoRAParameters.loadLlamaCppGGUF(from: tmp + "/h.gguf", model: tiny)
+            XCTAssertEqual(q.values, p.values.map(round))
+            XCTAssertNotEqual(q.values, p.values)
+        }
+        XCTAssertThrowsError(try p.exportLlamaCppGGUF(to: tmp + "/q.gguf", model: tiny, type: .q8_0))
+    }
+
     func testExportRefusesParametersOfAnotherModel() throws {
         let tmp = try makeTempDir(self)
         let p = try AdapterFixtures.random(LoRAConfig(rank: 2, alpha: 2, targets: [.q_proj]), AdapterFixtures.tiny)

@@ -19,9 +19,15 @@ final class ExportAdapterTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: out) }
         let r = try runLorakit(["export-adapter", "--adapter", adapter, "--out", out, "--model", model])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("240 tensors, r=4, adapter.lora.alpha=8.0"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("240 F32 tensors, r=4, adapter.lora.alpha=8.0"), r.stdout)
         let data = try Data(contentsOf: URL(fileURLWithPath: out))
         XCTAssertEqual(Array(data.prefix(4)), Array("GGUF".utf8))
+        let half = try runLorakit(["export-adapter", "--adapter", adapter, "--out", out, "--model", model, "--type", "f16"])
+        XCTAssertEqual(half.status, 0, half.stderr)
+        XCTAssertTrue(half.stdout.contains("240 F16 tensors"), half.stdout)
+        XCTAssertLessThan(try Data(contentsOf: URL(fileURLWithPath: out)).count, data.count * 6 / 10)
+        let badType = try runLorakit(["export-adapter", "--adapter", adapter, "--out", out, "--model", model, "--type", "q8_0"])
+        XCTAssertNotEqual(badType.status, 0)
     }
 
     func testErrors() throws {

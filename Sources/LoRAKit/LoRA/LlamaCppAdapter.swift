@@ -20,12 +20,16 @@ public enum LlamaCppAdapter {
 }
 
 extension LoRAParameters {
-    /// Writes the adapter as a llama.cpp LoRA GGUF for a base with `model`'s shapes: F32 tensors
-    /// `blk.N.{attn_q,…,ffn_down}.weight.lora_a` (ne [in, r], the bytes of A [r, in]) and
-    /// `….lora_b` (ne [r, out], the bytes of B [out, r] in GGUF row order, q/k permuted as the
-    /// base's own tensors are). The file is written atomically.
-    public func exportLlamaCppGGUF(to path: String, model: LlamaConfig) throws {
+    /// Writes the adapter as a llama.cpp LoRA GGUF for a base with `model`'s shapes: tensors
+    /// `blk.N.{attn_q,…,ffn_down}.weight.lora_a` (ne [in, r], the values of A [r, in]) and
+    /// `….lora_b` (ne [r, out], the values of B [out, r] in GGUF row order, q/k permuted as the
+    /// base's own tensors are), stored as `type` (F32, the default, is exact; F16 or BF16 round to
+    /// nearest even). The file is written atomically.
+    public func exportLlamaCppGGUF(to path: String, model: LlamaConfig, type: GGMLType = .f32) throws {
         try checkLayout(model: model, path: path)
+        guard type == .f32 || type == .f16 || type == .bf16 else {
+            throw AdapterError.unsupported(path: path, message: "adapter tensors are written as F32, F16 or BF16, not \(type)")
+        }
         let w = try wrapFormat { try GGUFWriter() }
         let r = config.rank
         try wrapFormat {
@@ -36,26 +40,34 @@ extension LoRAParameters {
             try w.set("general.name", .string("LoRAKit adapter"))
             for s in slots {
                 try w.addTensor(name: LlamaCppAdapter.tensorName(layer: s.layer, target: s.target, isB: false),
-                                dims: [s.inFeatures, r], type: .f32, source: floatSource(s.aOffset, r * s.inFeatures))
+                                dims: [s.inFeatures, r], type: type, source: floatSource(s.aOffset, r * s.inFeatures, type))
                 try w.addTensor(name: LlamaCppAdapter.tensorName(layer: s.layer, target: s.target, isB: true),
-                                dims: [r, s.outFeatures], type: .f32, source: floatSource(s.bOffset, s.outFeatures * r))
+                                dims: [r, s.outFeatures], type: type, source: floatSource(s.bOffset, s.outFeatures * r, type))
             }
             try w.write(to: path)
         }
     }
 
-    /// Streams `count` values from `offset` as little-endian f32 bytes.
-    private func floatSource(_ offset: Int, _ count: Int) -> GGUFWriter.ByteSource {
+    /// Streams `count` values from `offset` as little-endian F32, F16 or BF16 bytes.
+    private func floatSource(_ offset: Int, _ count: Int, _ type: GGMLType) -> GGUFWriter.ByteSource {
         let vals = values
         return { emit in
-            #if _endian(little)
-            try vals.withUnsafeBufferPointer { p in
-                try emit(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: p[offset ..< offset + count])))
+            switch type {
+            case .f16, .bf16:
+                let bits = vals[offset ..< offset + count].map {
+                    (type == .f16 ? FloatConversion.floatToHalf($0) : FloatConversion.floatToBF16($0)).littleEndian
+                }
+                try bits.withUnsafeBytes { try emit($0) }
+            default:
+                #if _endian(little)
+                try vals.withUnsafeBufferPointer { p in
+                    try emit(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: p[offset ..< offset + count])))
+                }
+                #else
+                let le = vals[offset ..< offset + count].map { $0.bitPattern.littleEndian }
+                try le.withUnsafeBytes { try emit($0) }
+                #endif
             }
-            #else
-            let le = vals[offset ..< offset + count].map { $0.bitPattern.littleEndian }
-            try le.withUnsafeBytes { try emit($0) }
-            #endif
         }
     }
 
