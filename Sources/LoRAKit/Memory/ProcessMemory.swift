@@ -24,7 +24,11 @@ public enum ProcessMemory {
         }
         #endif
         var u = rusage()
+        #if os(Linux)
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        #else
         getrusage(RUSAGE_SELF, &u)
+        #endif
         #if os(Linux)
         return Int(u.ru_maxrss) * 1024
         #else
