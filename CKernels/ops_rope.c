@@ -2,11 +2,15 @@
 #include "ops_internal.h"
 #include <math.h>
 
+// Same sequence of float roundings as HF's `1.0 / (base ** (arange(0, dim, 2).float() / dim))`: a float exponent,
+// pow rounded to float, a float reciprocal; then llama.cpp's division by the frequency factor.
 void lk_rope_inv_freq(float *inv_freq, int64_t hd, float base, const float *freq_factors) {
     for (int64_t i = 0; i < hd / 2; i++) {
-        double f = pow((double)base, -(double)(2 * i) / (double)hd);
-        if (freq_factors) f /= (double)freq_factors[i];
-        inv_freq[i] = (float)f;
+        const float e = (float)(2 * i) / (float)hd;
+        const float p = (float)pow((double)base, (double)e);
+        float f = 1.0f / p;
+        if (freq_factors) f /= freq_factors[i];
+        inv_freq[i] = f;
     }
 }
 

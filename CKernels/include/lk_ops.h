@@ -38,7 +38,7 @@ void lk_rmsnorm_bwd_ref(float *dx, const float *dy, const float *x, const float 
 
 // MARK: - RoPE (GGUF interleaved layout)
 
-/// inv_freq[i] = base^(-2i/hd) (computed in double, stored as float), divided by freq_factors[i]
+/// inv_freq[i] = 1 / base^(2i/hd) (rounded like HF's float32 computation), divided by freq_factors[i]
 /// when freq_factors != NULL (GGUF rope_freqs.weight, Llama 3.1 "llama3" scaling). inv_freq: [hd/2].
 void lk_rope_inv_freq(float *inv_freq, int64_t hd, float base, const float *freq_factors);
 /// In place on x: [T, H*hd]; for each head the pairs (2i, 2i+1) are rotated by the angle
