@@ -85,6 +85,25 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         self.seed = seed
     }
 
+    enum CodingKeys: String, CodingKey { case rank, alpha, dropout, useRSLoRA, targets, seed }
+
+    /// Decodes a possibly partial configuration (missing keys keep their defaults); `targets` may
+    /// also be `"all-linear"` or a comma-separated string.
+    public init(from decoder: Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        rank = try c.decodeIfPresent(Int.self, forKey: .rank) ?? rank
+        alpha = try c.decodeIfPresent(Float.self, forKey: .alpha) ?? alpha
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? dropout
+        useRSLoRA = try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA) ?? useRSLoRA
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
+        if let list = try? c.decodeIfPresent([String].self, forKey: .targets) {
+            targets = try LoRAConfig.parseTargets(list)
+        } else if let one = try c.decodeIfPresent(String.self, forKey: .targets) {
+            targets = try LoRAConfig.parseTargets([one])
+        }
+    }
+
     /// The multiplier of B·A: alpha/r, or alpha/√r with rsLoRA.
     public var scale: Float { useRSLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank) }
 
