@@ -11,10 +11,19 @@ import CNuma
 /// memory policy (what `numactl --membind/--interleave/--preferred` set).
 /// All functions read state; none of them changes it.
 public enum CPUSet {
-    /// CPUs the process may run on (`sched_getaffinity` of the process), sorted; nil when unknown.
+    /// CPUs the process may run on, sorted; nil when unknown. Affinity belongs to threads, and
+    /// a pool pins its threads (the thread calling it included), so this is the union of the
+    /// masks of all the process's threads (`/proc/self/task`): pinned threads only narrow the
+    /// mask they inherited, and any unpinned thread still holds the whole set.
     public static func processAffinity() -> [Int]? {
         #if os(Linux)
-        return affinity(of: getpid())
+        var union = Set<Int>()
+        let tids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task"))?.compactMap { Int32($0) } ?? []
+        for tid in tids {
+            if let cpus = affinity(of: tid) { union.formUnion(cpus) }
+        }
+        if union.isEmpty, let own = affinity(of: getpid()) { union.formUnion(own) }
+        return union.isEmpty ? nil : union.sorted()
         #else
         return nil
         #endif
