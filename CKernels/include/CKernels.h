@@ -5,3 +5,6 @@
 #include "lk_dot.h"
 #include "lk_dropout.h"
 #include "lk_ops.h"
+#include "lk_pool.h"
+#include "lk_quant.h"
+#include "lk_matmul.h"

@@ -1,0 +1,240 @@
+// Frozen-weight products (see lk_matmul.h): per-thread dequantized panels of W fed to single-threaded
+// OpenBLAS sgemm, plus the pool-threaded lk_sgemm and the fp64 scalar references.
+#include "lk_matmul.h"
+#include <cblas.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/// Floats of one thread's dequantized panel (512 KB: stays in L2 next to sgemm's packed blocks).
+#define LK_PANEL_FLOATS (128 * 1024)
+
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_single_thread(void) { openblas_set_num_threads(1); }
+
+static inline void split(int64_t n, int i, int k, int64_t *a, int64_t *b) {
+    *a = n * i / k;
+    *b = n * (i + 1) / k;
+}
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+static int is_compute_type(lk_type t) {
+    return t == LK_F32 || t == LK_F16 || t == LK_BF16 || t == LK_Q8_0 || t == LK_Q4_0 || t == LK_Q4_1;
+}
+
+/// Floats of each thread's slice of the scratch (a multiple of 16 so slices stay 64-byte aligned).
+static int64_t thread_floats(int64_t in) { return (max64(LK_PANEL_FLOATS, in) + 15) / 16 * 16; }
+
+size_t lk_qmatmul_scratch_bytes(const lk_pool *p, lk_type t, int64_t out, int64_t in) {
+    (void)out;
+    if (t == LK_F32 || !is_compute_type(t) || in <= 0) return 0;
+    return (size_t)lk_pool_size(p) * (size_t)thread_floats(in) * sizeof(float) + 64;
+}
+
+static float *align64(void *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
+static void zero_rows(float *Y, int64_t ld, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++) memset(Y + r * ld, 0, (size_t)cols * sizeof(float));
+}
+
+typedef struct qmm_args {
+    float *scratch;             // [n_threads, thread_floats]
+    float *Y;                   // fwd: Y [T, out]; bwd: dX [T, in]
+    const float *X;             // fwd: X [T, in];  bwd: dY [T, out]
+    int64_t ldy, ldx;
+    lk_type t;
+    const uint8_t *W;           // [out, in] quantized
+    int64_t out, in, T, row_bytes, bs, bb, tf;
+    int accumulate;
+    int nc, nr;                 // work grid: nc column chunks x nr T chunks
+    lk_isa isa;
+} qmm_args;
+
+// Forward: thread owns out rows [o0, o1) for T rows [t0, t1).
+static void fwd_task(void *ctx, int ti, int nt) {
+    (void)nt;
+    const qmm_args *a = (const qmm_args *)ctx;
+    if (ti >= a->nc * a->nr) return;
+    int64_t o0, o1, t0, t1;
+    split(a->out, ti % a->nc, a->nc, &o0, &o1);
+    split(a->T, ti / a->nc, a->nr, &t0, &t1);
+    if (o0 >= o1 || t0 >= t1) return;
+    float *buf = a->scratch ? a->scratch + (int64_t)ti * a->tf : NULL;
+    const int64_t pr = max64(1, LK_PANEL_FLOATS / a->in);
+    for (int64_t r = o0; r < o1; r += pr) {
+        const int64_t n = min64(pr, o1 - r);
+        const float *Wp;
+        if (a->t == LK_F32) {
+            Wp = (const float *)(a->W + r * a->row_bytes);
+        } else {
+            for (int64_t k = 0; k < n; k++) lk_dequantize_row_isa(a->isa, a->t, buf + k * a->in, a->W + (r + k) * a->row_bytes, a->in);
+            Wp = buf;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(t1 - t0), (int)n, (int)a->in, 1.0f, a->X + t0 * a->ldx,
+                    (int)a->ldx, Wp, (int)a->in, a->accumulate ? 1.0f : 0.0f, a->Y + t0 * a->ldy + r, (int)a->ldy);
+    }
+}
+
+// Backward-data: thread owns dX columns [c0, c1) (block aligned) for T rows [t0, t1), summing over out panels.
+static void bwd_task(void *ctx, int ti, int nt) {
+    (void)nt;
+    const qmm_args *a = (const qmm_args *)ctx;
+    if (ti >= a->nc * a->nr) return;
+    const int64_t unit = a->bs >= 16 ? a->bs : 16, units = (a->in + unit - 1) / unit;
+    int64_t u0, u1, t0, t1;
+    split(units, ti % a->nc, a->nc, &u0, &u1);
+    split(a->T, ti / a->nc, a->nr, &t0, &t1);
+    const int64_t c0 = u0 * unit, c1 = min64(u1 * unit, a->in), nc = c1 - c0;
+    if (nc <= 0 || t0 >= t1) return;
+    float *buf = a->scratch ? a->scratch + (int64_t)ti * a->tf : NULL;
+    const int64_t pk = max64(1, LK_PANEL_FLOATS / nc);
+    const int64_t col_byte = c0 / a->bs * a->bb;
+    for (int64_t k = 0; k < a->out; k += pk) {
+        const int64_t n = min64(pk, a->out - k);
+        const float *Wp;
+        int64_t ldw;
+        if (a->t == LK_F32) {
+            Wp = (const float *)(a->W + k * a->row_bytes) + c0;
+            ldw = a->in;
+        } else {
+            for (int64_t r = 0; r < n; r++) lk_dequantize_row_isa(a->isa, a->t, buf + r * nc, a->W + (k + r) * a->row_bytes + col_byte, nc);
+            Wp = buf;
+            ldw = nc;
+        }
+        const float beta = (k == 0 && !a->accumulate) ? 0.0f : 1.0f;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(t1 - t0), (int)nc, (int)n, 1.0f, a->X + t0 * a->ldx + k,
+                    (int)a->ldx, Wp, (int)ldw, beta, a->Y + t0 * a->ldy + c0, (int)a->ldy);
+    }
+}
+
+// Shared set-up of both products: validates, picks the work grid, provides scratch, runs the task.
+static void qmm_run(lk_pool *p, void *scratch, lk_task_fn task, qmm_args *a, int64_t split_units) {
+    pthread_once(&blas_once, blas_single_thread);
+    const int nt = lk_pool_size(p);
+    a->nc = (int)min64(nt, max64(1, split_units));
+    a->nr = nt / a->nc;
+    a->tf = thread_floats(a->in);
+    a->isa = lk_active_isa();
+    void *owned = NULL;
+    if (a->t != LK_F32) {
+        if (!scratch) scratch = owned = malloc(lk_qmatmul_scratch_bytes(p, a->t, a->out, a->in));
+        if (!scratch) return;
+        a->scratch = align64(scratch);
+    }
+    lk_pool_run(a->nc * a->nr > 1 ? p : NULL, task, a);
+    free(owned);
+}
+
+void lk_qmatmul_fwd(lk_pool *p, void *scratch, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t,
+                    const void *W, int64_t out, int64_t in, int64_t T, int accumulate) {
+    if (T <= 0 || out <= 0 || !is_compute_type(t) || in < 0 || in % lk_type_block_size(t) != 0) return;
+    if (in == 0) { if (!accumulate) zero_rows(Y, ldy, T, out); return; }
+    qmm_args a = {.Y = Y, .X = X, .ldy = ldy, .ldx = ldx, .t = t, .W = (const uint8_t *)W, .out = out, .in = in, .T = T,
+                  .bs = lk_type_block_size(t), .bb = lk_type_block_bytes(t), .accumulate = accumulate};
+    a.row_bytes = in / a.bs * a.bb;
+    qmm_run(p, scratch, fwd_task, &a, (out + 15) / 16);
+}
+
+void lk_qmatmul_bwd_data(lk_pool *p, void *scratch, float *dX, int64_t lddx, const float *dY, int64_t lddy,
+                         lk_type t, const void *W, int64_t out, int64_t in, int64_t T, int accumulate) {
+    if (T <= 0 || in <= 0 || !is_compute_type(t) || in % lk_type_block_size(t) != 0) return;
+    if (out <= 0) { if (!accumulate) zero_rows(dX, lddx, T, in); return; }
+    qmm_args a = {.Y = dX, .X = dY, .ldy = lddx, .ldx = lddy, .t = t, .W = (const uint8_t *)W, .out = out, .in = in, .T = T,
+                  .bs = lk_type_block_size(t), .bb = lk_type_block_bytes(t), .accumulate = accumulate};
+    a.row_bytes = in / a.bs * a.bb;
+    const int64_t unit = a.bs >= 16 ? a.bs : 16;
+    qmm_run(p, scratch, bwd_task, &a, (in + unit - 1) / unit);
+}
+
+// MARK: - lk_sgemm
+
+typedef struct sgemm_args {
+    int transA, transB, split_m, parts;
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} sgemm_args;
+
+static void sgemm_task(void *ctx, int ti, int nt) {
+    (void)nt;
+    const sgemm_args *g = (const sgemm_args *)ctx;
+    if (ti >= g->parts) return;
+    const int64_t D = g->split_m ? g->M : g->N, units = (D + 15) / 16;
+    int64_t u0, u1;
+    split(units, ti, g->parts, &u0, &u1);
+    const int64_t d0 = u0 * 16, d1 = min64(u1 * 16, D);
+    if (d0 >= d1) return;
+    const float *A = g->A, *B = g->B;
+    float *C = g->C;
+    int64_t m = g->M, n = g->N;
+    if (g->split_m) {
+        A += g->transA ? d0 : d0 * g->lda;
+        C += d0 * g->ldc;
+        m = d1 - d0;
+    } else {
+        B += g->transB ? d0 * g->ldb : d0;
+        C += d0;
+        n = d1 - d0;
+    }
+    cblas_sgemm(CblasRowMajor, g->transA ? CblasTrans : CblasNoTrans, g->transB ? CblasTrans : CblasNoTrans, (int)m,
+                (int)n, (int)g->K, g->alpha, A, (int)g->lda, B, (int)g->ldb, g->beta, C, (int)g->ldc);
+}
+
+void lk_sgemm(lk_pool *p, int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    pthread_once(&blas_once, blas_single_thread);
+    if (K <= 0 || alpha == 0.0f) { // C = beta * C (beta == 0: zeros, whatever C held)
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        return;
+    }
+    sgemm_args g = {.transA = transA, .transB = transB, .split_m = M >= N, .M = M, .N = N, .K = K, .lda = lda,
+                    .ldb = ldb, .ldc = ldc, .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C};
+    g.parts = (int)min64(lk_pool_size(p), ((g.split_m ? M : N) + 15) / 16);
+    lk_pool_run(g.parts > 1 ? p : NULL, sgemm_task, &g);
+}
+
+// MARK: - References
+
+void lk_qmatmul_fwd_ref(float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t, const void *W, int64_t out,
+                        int64_t in, int64_t T) {
+    const int64_t bs = lk_type_block_size(t);
+    if (T <= 0 || out <= 0 || in < 0 || bs == 0 || in % bs != 0) return;
+    const int64_t row_bytes = in / bs * lk_type_block_bytes(t);
+    float *w = (float *)malloc((size_t)max64(in, 1) * sizeof(float)); // [in]
+    if (!w) return;
+    for (int64_t o = 0; o < out; o++) {
+        lk_dequantize_row_ref(t, w, (const uint8_t *)W + o * row_bytes, in);
+        for (int64_t r = 0; r < T; r++) {
+            double s = 0.0;
+            for (int64_t i = 0; i < in; i++) s += (double)X[r * ldx + i] * (double)w[i];
+            Y[r * ldy + o] = (float)s;
+        }
+    }
+    free(w);
+}
+
+void lk_qmatmul_bwd_data_ref(float *dX, int64_t lddx, const float *dY, int64_t lddy, lk_type t, const void *W,
+                             int64_t out, int64_t in, int64_t T) {
+    const int64_t bs = lk_type_block_size(t);
+    if (T <= 0 || in <= 0 || out < 0 || bs == 0 || in % bs != 0) return;
+    const int64_t row_bytes = in / bs * lk_type_block_bytes(t);
+    float *w = (float *)malloc((size_t)in * sizeof(float));           // [in]
+    double *acc = (double *)calloc((size_t)(T * in), sizeof(double)); // [T, in]
+    if (w && acc) {
+        for (int64_t o = 0; o < out; o++) {
+            lk_dequantize_row_ref(t, w, (const uint8_t *)W + o * row_bytes, in);
+            for (int64_t r = 0; r < T; r++) {
+                const double g = dY[r * lddy + o];
+                for (int64_t i = 0; i < in; i++) acc[r * in + i] += g * (double)w[i];
+            }
+        }
+        for (int64_t r = 0; r < T; r++)
+            for (int64_t i = 0; i < in; i++) dX[r * lddx + i] = (float)acc[r * in + i];
+    }
+    free(w);
+    free(acc);
+}
