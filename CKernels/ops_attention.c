@@ -230,9 +230,9 @@ void lk_attention_fwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *out, fl
     c->thread_scratch = scratch + B * Hkv * hd * Sp;
     c->blocks = (S + UNIT_ROWS - 1) / UNIT_ROWS;
     c->n_fwd_units = c->blocks * B * Hq;
-    lk_ops_run(p, prep_fwd_task, c);
+    lk_pool_run(p, prep_fwd_task, c);
     atomic_store(&c->next, 0);
-    lk_ops_run(p, fwd_task, c);
+    lk_pool_run(p, fwd_task, c);
 }
 
 void lk_attention_bwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *dq, float *dk, float *dv, const float *dout,
@@ -257,9 +257,9 @@ void lk_attention_bwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *dq, flo
     c->blocks = (S + UNIT_ROWS - 1) / UNIT_ROWS;
     c->n_dq_units = c->blocks * B * Hq;
     c->n_dkv_units = c->blocks * B * Hkv;
-    lk_ops_run(p, prep_bwd_task, c);
+    lk_pool_run(p, prep_bwd_task, c);
     atomic_store(&c->next, 0);
-    lk_ops_run(p, bwd_task, c);
+    lk_pool_run(p, bwd_task, c);
 }
 
 void lk_attention_fwd(lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k,

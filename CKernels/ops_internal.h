@@ -10,15 +10,8 @@ static inline void lk_ops_split(int64_t n, int ti, int nt, int64_t *r0, int64_t 
     *r1 = n * (ti + 1) / nt;
 }
 
-#if __has_include("lk_pool.h")
 /// Number of threads a pool runs with (1 for NULL).
-static inline int lk_ops_threads(const lk_pool *p) { return p ? lk_pool_size(p) : 1; }
-/// fn(ctx, i, n) on each of the pool's n threads (inline with n = 1 for NULL).
-static inline void lk_ops_run(lk_pool *p, void (*fn)(void *, int, int), void *ctx) { lk_pool_run(p, fn, ctx); }
-#else // TEMPORARY until lk_pool.h lands: everything runs on the calling thread.
-static inline int lk_ops_threads(const lk_pool *p) { (void)p; return 1; }
-static inline void lk_ops_run(lk_pool *p, void (*fn)(void *, int, int), void *ctx) { (void)p; fn(ctx, 0, 1); }
-#endif
+static inline int lk_ops_threads(const lk_pool *p) { return lk_pool_size(p); }
 
 /// Work on items [r0, r1) of a parallel loop.
 typedef void (*lk_ops_range_fn)(void *ctx, int64_t r0, int64_t r1);
@@ -42,7 +35,7 @@ static inline void lk_ops_parallel_for(lk_pool *p, int64_t n, int64_t grain, int
                                        void *ctx) {
     if (n <= 0) return;
     lk_ops_for f = {fn, ctx, n, grain < 1 ? 1 : grain};
-    lk_ops_run(n < min_parallel ? NULL : p, lk_ops_for_task, &f);
+    lk_pool_run(n < min_parallel ? NULL : p, lk_ops_for_task, &f);
 }
 
 /// Attention keys are stored transposed and padded to a multiple of this many columns.

@@ -13,11 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "lk_cpu.h"
-#if __has_include("lk_pool.h")
 #include "lk_pool.h"
-#else
-typedef struct lk_pool lk_pool; // until lk_pool.h lands: the ops run on the calling thread
-#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -125,6 +121,8 @@ void lk_axpy_ref(float *y, float alpha, const float *x, int64_t n);
 /// out[t, :] = dequant(row ids[t] of table), table rows row_bytes apart, each C elements of lk_type `type`.
 /// out: [T, C]; ids: [T] (the caller checks 0 <= ids[t] < rows). Uses lk_dequantize_row (lk_quant.h).
 void lk_embed_rows(lk_pool *p, float *out, int type, const void *table, int64_t row_bytes, const int32_t *ids, int64_t T, int64_t C);
+void lk_embed_rows_isa(lk_isa isa, lk_pool *p, float *out, int type, const void *table, int64_t row_bytes, const int32_t *ids, int64_t T, int64_t C);
+void lk_embed_rows_ref(float *out, int type, const void *table, int64_t row_bytes, const int32_t *ids, int64_t T, int64_t C);
 
 #ifdef __cplusplus
 }

@@ -59,9 +59,9 @@ func opsDot(_ a: [Float], _ b: [Float]) -> Double {
     zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
 }
 
-/// A pool of n threads for the multi-thread checks; nil while lk_pool.h has not landed (those checks then skip).
-func opsMakePool(_ n: Int32) -> OpaquePointer? { nil }
-func opsDestroyPool(_ p: OpaquePointer?) {}
+/// A pool of n threads for the multi-thread checks (nil when threads cannot be created: those checks then skip).
+func opsMakePool(_ n: Int32) -> OpaquePointer? { lk_pool_create(n, nil) }
+func opsDestroyPool(_ p: OpaquePointer?) { lk_pool_destroy(p) }
 
 // MARK: - RMSNorm, SwiGLU, cross-entropy, axpy
 
@@ -252,7 +252,7 @@ final class OpsRowsTests: XCTestCase {
             return [y, r, dx, h, dg, du, loss, g, loss2, a]
         }
         for threads: Int32 in [2, 3] {
-            guard let pool = opsMakePool(threads) else { throw XCTSkip("no thread pool (lk_pool.h) yet") }
+            guard let pool = opsMakePool(threads) else { throw XCTSkip("could not create a thread pool") }
             defer { opsDestroyPool(pool) }
             for isa in opsISAs {
                 XCTAssertEqual(run(pool, isa), run(nil, isa), "\(opsISAName(isa)) threads=\(threads)")
