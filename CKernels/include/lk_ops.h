@@ -53,7 +53,8 @@ size_t lk_attention_scratch_floats(const lk_pool *p, int64_t B, int64_t S, int64
 /// Causal GQA over B sequences of S tokens (T = B*S rows; row b*S+s attends to rows b*S+s' with s' <= s).
 /// q, out: [T, Hq*hd]; k, v: [T, Hkv*hd]; query head h uses kv head h / (Hq/Hkv) (Hq % Hkv == 0).
 /// lse: [B, Hq, S] log-sum-exp of the scaled scores (saved for backward). scale usually 1/sqrt(hd).
-/// scratch: lk_attention_scratch_floats(p, ...) floats.
+/// scratch: lk_attention_scratch_floats(p, ...) floats for the same pool. Calls with Hq % Hkv != 0 or a size <= 0
+/// do nothing (the caller validates the model config).
 void lk_attention_fwd(lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k, const float *v,
                       int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
 void lk_attention_fwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k,
