@@ -27,6 +27,8 @@ final class OpsAttentionTests: XCTestCase {
         Shape(B: 1, S: 70, Hq: 2, Hkv: 1, hd: 128),
         Shape(B: 2, S: 33, Hq: 9, Hkv: 3, hd: 64),
         Shape(B: 1, S: 16, Hq: 3, Hkv: 3, hd: 80),
+        Shape(B: 3, S: 100, Hq: 8, Hkv: 2, hd: 32),
+        Shape(B: 1, S: 129, Hq: 4, Hkv: 1, hd: 64),
     ]
 
     func scale(_ s: Shape) -> Float { 1 / Float(s.hd).squareRoot() }
