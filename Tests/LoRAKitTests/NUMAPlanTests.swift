@@ -102,13 +102,17 @@ final class NUMAPlanTests: XCTestCase {
         XCTAssertTrue(p.placesWeights)
         XCTAssertEqual(p.partitionNodes, [0, 1])
         XCTAssertEqual(p.rowPartition(rows: 4096, align: 32), [0..<2048, 2048..<4096])
-        XCTAssertEqual(p.rowPartition(rows: 100, align: 32), [0..<64, 64..<100])  // 50 rounds to 64
+        XCTAssertEqual(p.rowPartition(rows: 100, align: 32), [0..<32, 32..<100])  // 50 rounds down to 32
         checkInvariants(p, t)
         let off = try NUMAPlan.make(topology: t, mode: .off)
         XCTAssertEqual(off.threads, 16)
         XCTAssertNil(off.workerCPUs)
         // worker rows depend only on the thread count: the same in every mode
         XCTAssertEqual(off.workerRows(rows: 5000, align: 16), p.workerRows(rows: 5000, align: 16))
+        // align 1 reproduces lk_qmatmul_fwd's split of output rows: out·i/n
+        for out in [576, 1536, 4099, 49152] {
+            XCTAssertEqual(p.workerRows(rows: out, align: 1), (0..<16).map { (out * $0 / 16)..<(out * ($0 + 1) / 16) })
+        }
     }
 
     func testFourNodesUneven() throws {

@@ -44,17 +44,21 @@ public enum NUMAError: Error, CustomStringConvertible, Equatable {
 /// of a `NUMATopology`, a thread count and a mode.
 ///
 /// How the kernels use it:
-/// - The thread pool is created with `workerCPUs` (worker `i` pinned to `workerCPUs[i]`). Workers
+/// - The thread pool is created with `poolCPUs` (worker `i` pinned to `workerCPUs[i]`). Workers
 ///   of one node are contiguous: `groups[g].workers`.
 /// - Each frozen matrix W [out, in] is split by output rows with `rowPartition(rows:align:)`;
-///   part `g` is copied into memory on `groups[g].memoryNode` (`NUMAPlacement.place`) when
+///   part `g` is copied into memory of `groups[g].memoryNode` (`NUMAPlacement.place`) when
 ///   `placesWeights` is true.
-/// - Forward, y[T, out] = x[T, in]·Wᵀ: worker `w` computes the columns `workerRows(...)[w]` of y,
-///   reading only its node's rows of W. Backward-data, dx[T, in] = dy[T, out]·W: worker `w`
-///   computes the partial product over its rows into its own scratch [T, in], and the partials
-///   are summed in worker order. Node ranges are unions of their workers' ranges, and worker
-///   ranges depend only on the thread count, so results are bitwise identical across modes at a
-///   fixed thread count (only the order of summation changes with the thread count).
+/// - Forward, Y[T, out] = X[T, in]·Wᵀ (`lk_qmatmul_fwd`): pool thread `i` of `n` computes the
+///   output rows `[out·i/n, out·(i+1)/n)` (when out ≥ 16·n), which is `workerRows(rows: out,
+///   align: 1)[i]`; a node's workers are contiguous, so they read only the rows of
+///   `rowPartition(rows: out, align: 1)[g]`, the part placed on their node.
+/// - Backward-data, dX[T, in] = dY[T, out]·W (`lk_qmatmul_bwd_data`): thread `i` computes a block
+///   of dX's columns summing over every row of W, so with `k` nodes each worker reads 1/k of W
+///   locally. Making it local too needs per-node partial sums dX_g = dY[:, rows_g]·W[rows_g, :]
+///   and one sum over nodes; that changes the order of summation between modes, so it is not
+///   done: pinning and placement never change which thread computes what, and results stay
+///   bitwise identical across modes at a fixed thread count.
 /// - LoRA A/B, their gradients and AdamW state are small; they live where they are first used.
 public struct NUMAPlan: Codable, Sendable, Equatable {
     /// The workers of one node.
@@ -96,8 +100,9 @@ public struct NUMAPlan: Codable, Sendable, Equatable {
     }
 
     /// Output rows of each worker: `rows` split into `threads` contiguous ranges of equal share,
-    /// boundaries at multiples of `align` (the last range ends at `rows`). Depends only on
-    /// `threads`, not on the mode.
+    /// boundaries rounded down to multiples of `align` (the last range ends at `rows`). With
+    /// `align` 1 the boundaries are `rows·i/threads`, the split of `lk_qmatmul_fwd`. Depends only
+    /// on `threads`, not on the mode.
     public func workerRows(rows: Int, align: Int) -> [Range<Int>] {
         Self.split(count: rows, weights: Array(repeating: 1, count: threads), align: align)
     }
@@ -110,8 +115,9 @@ public struct NUMAPlan: Codable, Sendable, Equatable {
     }
 
     /// Splits `0..<count` into `weights.count` contiguous ranges with lengths proportional to
-    /// `weights`; inner boundaries are multiples of `align` (rounded to the nearest), so each
-    /// length is within `align` of its exact share. Empty ranges are possible for small counts.
+    /// `weights`: inner boundary `k` is `count·(w₀+…+w_k)/Σw` rounded down to a multiple of
+    /// `align`, so each length is within `align` of its exact share. Empty ranges are possible
+    /// for small counts.
     public static func split(count: Int, weights: [Int], align: Int) -> [Range<Int>] {
         guard !weights.isEmpty else { return [] }
         let count = max(count, 0), align = max(align, 1)
@@ -123,15 +129,10 @@ public struct NUMAPlan: Codable, Sendable, Equatable {
         var cum = 0
         for k in 0..<(ws.count - 1) {
             cum += ws[k]
-            // nearest multiple of align to count·cum/sum, in exact integer arithmetic
-            let den = sum * align
-            let (num, o1) = count.multipliedReportingOverflow(by: 2 * cum)
-            let b: Int
-            if !o1, den <= Int.max / 2, num <= Int.max - den {
-                b = (num + den) / (2 * den) * align
-            } else {
-                b = Int((Double(count) * Double(cum) / Double(den)).rounded()) * align
-            }
+            // count·cum/sum rounded down to a multiple of align, in exact integer arithmetic
+            let (num, overflow) = count.multipliedReportingOverflow(by: cum)
+            let b = overflow ? Int(Double(count) * Double(cum) / Double(sum)) / align * align
+                             : num / sum / align * align
             bounds.append(min(max(b, bounds.last!), count))
         }
         bounds.append(count)
