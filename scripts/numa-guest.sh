@@ -30,7 +30,7 @@ cd /tmp
 echo "=== lorakit topology"; $B/lorakit topology
 echo "=== taskset -c 1 lorakit topology --numa distribute"; taskset -c 1 $B/lorakit topology --numa distribute
 echo "=== NUMA tests"
-$B/LoRAKitPackageTests.xctest LoRAKitTests.NUMAPlacementTests,LoRAKitTests.NUMAPinningTests 2>&1
+$B/LoRAKitPackageTests.xctest LoRAKitTests.NUMAPlacementTests,LoRAKitTests.NUMAPinningTests,LoRAKitTests.NUMAResultsTests 2>&1
 echo "=== guest done"
 poweroff -f
 EOF
