@@ -19,6 +19,7 @@ struct TopologyCommand: ParsableCommand {
     @Flag(help: "Print JSON ({\"topology\": …, \"plan\": …}).") var json = false
     @Option(help: "Number of workers (default: one per allowed physical core).") var threads: Int?
     @Option(help: "NUMA mode: \(NUMAMode.allCases.map(\.rawValue).joined(separator: ", ")).") var numa: NUMAMode = .auto
+    @Option(help: "A GGUF model: show how many bytes of its weight matrices each node would hold.") var model: String?
 
     func validate() throws {
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1 (got \(t))") }
@@ -27,21 +28,41 @@ struct TopologyCommand: ParsableCommand {
     struct Report: Codable {
         var topology: NUMATopology
         var plan: NUMAPlan
+        /// With --model: total bytes of the model's matrices, and each node's share when placed.
+        var weightBytes: Int?
+        var weightBytesPerNode: [String: Int]?
     }
 
     func run() throws {
         let topo = NUMATopology.current()
         let plan = try NUMAPlan.make(topology: topo, threads: threads, mode: numa)
+        var report = Report(topology: topo, plan: plan)
+        if let model {
+            // Every 2-D tensor (ne = [in, out]) is a matrix whose rows would be split.
+            let file = try GGUFFile(path: model)
+            let shapes = file.tensors.filter { $0.dims.count == 2 && $0.dims[1] > 0 }
+                .map { (rows: $0.dims[1], rowBytes: $0.byteCount / $0.dims[1]) }
+            report.weightBytes = shapes.reduce(0) { $0 + $1.rows * $1.rowBytes }
+            let perNode = NUMAPlacement.bytesPerNode(shapes: shapes, plan: plan, align: 1)
+            report.weightBytesPerNode = Dictionary(uniqueKeysWithValues: perNode.map { ("\($0.key)", $0.value) })
+        }
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(Report(topology: topo, plan: plan)), as: UTF8.self))
+            print(String(decoding: try enc.encode(report), as: UTF8.self))
         } else {
             print(Self.describe(topo, plan), terminator: "")
+            if let total = report.weightBytes {
+                let parts = (report.weightBytesPerNode ?? [:]).sorted { Int($0.key)! < Int($1.key)! }
+                    .map { "node \($0.key): \(Self.gib(Int64($0.value)))" }
+                print("model matrices: \(Self.gib(Int64(total)))" + (parts.isEmpty ? ", not placed" : " → " + parts.joined(separator: ", ")))
+            }
         }
     }
 
-    static func gib(_ b: Int64) -> String { String(format: "%.1f GiB", Double(b) / 1_073_741_824) }
+    static func gib(_ b: Int64) -> String {
+        b >= 1 << 30 ? String(format: "%.1f GiB", Double(b) / 1_073_741_824) : String(format: "%.1f MiB", Double(b) / 1_048_576)
+    }
 
     /// The text report: topology first, then the plan.
     static func describe(_ t: NUMATopology, _ p: NUMAPlan) -> String {

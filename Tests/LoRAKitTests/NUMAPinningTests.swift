@@ -25,13 +25,14 @@ final class NUMAPinningTests: XCTestCase {
     /// test runner's.
     func workerMasks(threads: Int, cpus: [Int32]?) throws -> [[Int]] {
         let probe = Probe(threads)
-        var created = false
+        final class Flag: @unchecked Sendable { var created = false }  // written before signal, read after wait
+        let flag = Flag()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
             let pool: OpaquePointer? = cpus.map { c in c.withUnsafeBufferPointer { lk_pool_create(Int32(threads), $0.baseAddress) } }
                 ?? lk_pool_create(Int32(threads), nil)
             if let pool {
-                created = true
+                flag.created = true
                 for _ in 0..<3 {  // every run, not only the first
                     lk_pool_run(pool, { ctx, i, _ in
                         let p = Unmanaged<Probe>.fromOpaque(ctx!).takeUnretainedValue()
@@ -44,7 +45,7 @@ final class NUMAPinningTests: XCTestCase {
         }
         thread.start()
         done.wait()
-        XCTAssertTrue(created, "lk_pool_create failed")
+        XCTAssertTrue(flag.created, "lk_pool_create failed")
         return Array(UnsafeBufferPointer(start: probe.masks, count: threads))
     }
 

@@ -8,15 +8,15 @@ import XCTest
 final class NUMAResultsTests: XCTestCase {
     /// Runs `body` on a new thread: pools pin their calling thread, which must not be the runner's.
     func onFreshThread<R>(_ body: @escaping () throws -> R) throws -> R {
-        var result: Result<R, Error>!
+        let box = ResultBox<R>()
         let done = DispatchSemaphore(value: 0)
         let th = Thread {
-            result = Result { try body() }
+            box.result = Result { try body() }
             done.signal()
         }
         th.start()
         done.wait()
-        return try result.get()
+        return try box.result!.get()
     }
 
     /// W [out, in] quantized to Q4_1 from random floats.
@@ -31,6 +31,9 @@ final class NUMAResultsTests: XCTestCase {
         }
         return try XCTUnwrap(QuantizedMatrix(type: .q4_1, rows: out, cols: cols, storage: storage, offset: 0))
     }
+
+    /// Written by the thread before it signals, read after the wait.
+    final class ResultBox<R>: @unchecked Sendable { var result: Result<R, Error>? }
 
     struct Products: Equatable { var y: [Float]; var dx: [Float] }
 

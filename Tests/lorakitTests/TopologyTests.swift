@@ -76,6 +76,32 @@ final class TopologyTests: XCTestCase {
         XCTAssertEqual(r.plan.workerCPUs, [last])
     }
 
+    func testModelWeightsPerNode() throws {
+        let path = ProcessInfo.processInfo.environment["LORAKIT_MODEL"]
+            ?? NSString(string: "~/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf").expandingTildeInPath
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("no model at \(path) (set LORAKIT_MODEL)") }
+        struct WithModel: Decodable {
+            var weightBytes: Int
+            var weightBytesPerNode: [String: Int]
+            var plan: Report.Plan
+        }
+        let r = try runLorakit(["topology", "--json", "--model", path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let w = try JSONDecoder().decode(WithModel.self, from: Data(r.stdout.utf8))
+        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        XCTAssertGreaterThan(w.weightBytes, size / 2)
+        XCTAssertLessThan(w.weightBytes, size)
+        if w.plan.placesWeights {
+            XCTAssertEqual(w.weightBytesPerNode.values.reduce(0, +), w.weightBytes)
+        } else {
+            XCTAssertTrue(w.weightBytesPerNode.isEmpty)
+        }
+        let text = try runLorakit(["topology", "--model", path])
+        XCTAssertTrue(text.stdout.contains("model matrices:"), text.stdout)
+        let missing = try runLorakit(["topology", "--model", "/nonexistent/model.gguf"])
+        XCTAssertNotEqual(missing.status, 0)
+    }
+
     func testBadArgumentsFail() throws {
         XCTAssertNotEqual(try runLorakit(["topology", "--threads", "0"]).status, 0)
         let bad = try runLorakit(["topology", "--numa", "sideways"])

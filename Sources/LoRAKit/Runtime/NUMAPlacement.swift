@@ -158,9 +158,15 @@ public enum NUMAPlacement {
     /// Bytes of each node's share of `matrices` under `plan` (empty when the plan places nothing),
     /// for the memory accountant's per-node totals.
     public static func bytesPerNode(_ matrices: [QuantizedMatrix], plan: NUMAPlan, align: Int) -> [Int: Int] {
+        bytesPerNode(shapes: matrices.map { (rows: $0.rows, rowBytes: $0.rowBytes) }, plan: plan, align: align)
+    }
+
+    /// Bytes of each node's share of matrices given by their row counts and bytes per row
+    /// (e.g. from GGUF tensor infos, without loading them); empty when the plan places nothing.
+    public static func bytesPerNode(shapes: [(rows: Int, rowBytes: Int)], plan: NUMAPlan, align: Int) -> [Int: Int] {
         guard plan.placesWeights else { return [:] }
         var out: [Int: Int] = [:]
-        for m in matrices {
+        for m in shapes {
             for (g, r) in plan.rowPartition(rows: m.rows, align: align).enumerated() {
                 out[plan.groups[g].memoryNode ?? -1, default: 0] += r.count * m.rowBytes
             }
