@@ -66,6 +66,29 @@ final class NUMAPinningTests: XCTestCase {
         }
     }
 
+    /// The Swift `ThreadPool` made from a plan: each index runs on the planned CPU, every run.
+    func testThreadPoolFromAPlan() throws {
+        let t = NUMATopology.current()
+        for (mode, threads) in [(NUMAMode.distribute, nil), (.isolate, 3), (.distribute, 2 * t.allowedCPUs.count)] {
+            let plan = try NUMAPlan.make(topology: t, threads: threads, mode: mode)
+            let probe = Probe(plan.threads)
+            let done = DispatchSemaphore(value: 0)
+            let th = Thread {  // the pool pins the thread that runs it
+                let pool = ThreadPool(threads: plan.threads, cpus: plan.poolCPUs)
+                for _ in 0..<3 {
+                    pool.parallel { i, _ in probe.masks[i] = CPUSet.threadAffinity() ?? [] }
+                }
+                done.signal()
+            }
+            th.start()
+            done.wait()
+            let cpus = try XCTUnwrap(plan.workerCPUs)
+            for i in 0..<plan.threads {
+                XCTAssertEqual(probe.masks[i], [cpus[i]], "\(mode) \(plan.threads) threads: index \(i)")
+            }
+        }
+    }
+
     func testUnpinnedPlanLeavesTheMaskWhole() throws {
         let t = NUMATopology.current()
         let plan = try NUMAPlan.make(topology: t, threads: 3, mode: .off)
