@@ -1,3 +1,4 @@
+import CNuma
 import Foundation
 import LoRAKit
 import XCTest
@@ -184,6 +185,34 @@ final class NUMAPlacementTests: XCTestCase {
         XCTAssertTrue(Set(mine).isSubset(of: Set(t.allowedCPUs)))
         let plan = try NUMAPlan.make(topology: t, mode: .auto)
         XCTAssertEqual(plan.mode, t.nodes.filter { !t.allowedCPUs(onNode: $0.id).isEmpty }.count > 1 ? .distribute : .off)
+    }
+
+    /// `numactl --membind/--interleave/--preferred` set the task's policy; read it back from a
+    /// thread whose policy is set here (the policy belongs to the thread and dies with it).
+    func testMemoryPolicyIsReported() throws {
+        let t = try requireBinding()
+        let node = t.allowedMemoryNodes[0]
+        for (mode, name) in [(MPOL_BIND, "bind"), (MPOL_INTERLEAVE, "interleave"), (MPOL_PREFERRED, "preferred")] {
+            final class Seen: @unchecked Sendable { var policy = ("", [Int]()); var topology: NUMATopology? }
+            let seen = Seen()
+            let done = DispatchSemaphore(value: 0)
+            let th = Thread {
+                var mask = [UInt](repeating: 0, count: node / UInt.bitWidth + 1)
+                mask[node / UInt.bitWidth] |= 1 << UInt(node % UInt.bitWidth)
+                if set_mempolicy(Int32(mode), mask, UInt(mask.count * UInt.bitWidth + 1)) == 0 {
+                    seen.policy = CPUSet.memoryPolicy()
+                    seen.topology = NUMATopology.current()
+                }
+                done.signal()
+            }
+            th.start()
+            done.wait()
+            XCTAssertEqual(seen.policy.0, name)
+            XCTAssertEqual(seen.policy.1, [node])
+            XCTAssertEqual(seen.topology?.memoryPolicy, "\(name):\(node)")
+            if name == "bind" { XCTAssertEqual(seen.topology?.allowedMemoryNodes, [node]) }
+        }
+        XCTAssertEqual(CPUSet.memoryPolicy().mode, "default")
     }
 
     func testCPUListParsingAndFormatting() {
