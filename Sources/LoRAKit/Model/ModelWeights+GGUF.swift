@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 extension ModelWeights {
@@ -65,24 +66,17 @@ extension ModelWeights {
 
 /// Row conversion through the C kernels (`lk_dequantize_row` / `lk_quantize_row`).
 enum RowCodec {
+    /// y: [n] ← one row of `t` at x (n a multiple of the block size; checked by the callers).
     static func dequantize(_ t: GGMLType, _ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, _ n: Int) throws {
-        switch t {
-        case .f32:
-            for i in 0 ..< n { y[i] = Float(bitPattern: UInt32(littleEndian: x.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
-        case .f16:
-            for i in 0 ..< n { y[i] = FloatConversion.halfToFloat(UInt16(littleEndian: x.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
-        case .bf16:
-            for i in 0 ..< n { y[i] = FloatConversion.bf16ToFloat(UInt16(littleEndian: x.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
-        default:
-            try TemporaryScalarCodec.dequantize(t, y, x, n)
-        }
+        lk_dequantize_row(lk_type(rawValue: t.rawValue), y, x, Int64(n))
     }
 
+    /// One row of `t` at y ← x: [n].
     static func quantize(_ t: GGMLType, _ y: UnsafeMutableRawPointer, _ x: UnsafePointer<Float>, _ n: Int,
                          path: String, tensor: String) throws {
-        let rc = try TemporaryScalarCodec.quantize(t, y, x, n)
+        let rc = lk_quantize_row(lk_type(rawValue: t.rawValue), y, x, Int64(n))
         guard rc == 0 else {
-            throw FormatError.unsupported(path: path, message: "quantizing tensor '\(tensor)' to \(t) failed (code \(rc))")
+            throw FormatError.unsupported(path: path, message: "quantizing tensor '\(tensor)' to \(t) failed (lk_quantize_row returned \(rc))")
         }
     }
 
@@ -102,73 +96,5 @@ enum RowCodec {
         private var e: Error?
         func set(_ error: Error) { lock.lock(); if e == nil { e = error }; lock.unlock() }
         var first: Error? { lock.lock(); defer { lock.unlock() }; return e }
-    }
-}
-
-/// Stand-in until CKernels' lk_quant.h (lk_dequantize_row / lk_quantize_row) lands:
-/// ggml reference semantics for Q8_0, Q4_0, Q4_1; K-quants are refused.
-enum TemporaryScalarCodec {
-    static func dequantize(_ t: GGMLType, _ y: UnsafeMutablePointer<Float>, _ x: UnsafeRawPointer, _ n: Int) throws {
-        func h(_ o: Int) -> Float { FloatConversion.halfToFloat(x.loadUnaligned(fromByteOffset: o, as: UInt16.self)) }
-        for b in 0 ..< n / 32 {
-            let o = b * t.blockBytes
-            switch t {
-            case .q8_0:
-                let d = h(o)
-                for j in 0 ..< 32 { y[b * 32 + j] = d * Float(x.load(fromByteOffset: o + 2 + j, as: Int8.self)) }
-            case .q4_0:
-                let d = h(o)
-                for j in 0 ..< 16 {
-                    let q = x.load(fromByteOffset: o + 2 + j, as: UInt8.self)
-                    y[b * 32 + j] = Float(Int(q & 15) - 8) * d
-                    y[b * 32 + j + 16] = Float(Int(q >> 4) - 8) * d
-                }
-            case .q4_1:
-                let d = h(o), m = h(o + 2)
-                for j in 0 ..< 16 {
-                    let q = x.load(fromByteOffset: o + 4 + j, as: UInt8.self)
-                    y[b * 32 + j] = Float(q & 15) * d + m
-                    y[b * 32 + j + 16] = Float(q >> 4) * d + m
-                }
-            default:
-                throw FormatError.unsupported(path: "(kernels)", message: "dequantizing \(t) needs lk_dequantize_row")
-            }
-        }
-    }
-
-    static func quantize(_ t: GGMLType, _ y: UnsafeMutableRawPointer, _ x: UnsafePointer<Float>, _ n: Int) throws -> Int32 {
-        func sh(_ o: Int, _ v: Float) { y.storeBytes(of: FloatConversion.floatToHalf(v), toByteOffset: o, as: UInt16.self) }
-        for b in 0 ..< n / 32 {
-            let o = b * t.blockBytes, xs = x + b * 32
-            switch t {
-            case .q8_0:
-                var amax: Float = 0
-                for j in 0 ..< 32 { amax = max(amax, abs(xs[j])) }
-                let d = amax / 127, id: Float = d != 0 ? 1 / d : 0
-                sh(o, d)
-                for j in 0 ..< 32 { y.storeBytes(of: Int8((xs[j] * id).rounded()), toByteOffset: o + 2 + j, as: Int8.self) }
-            case .q4_0:
-                var amax: Float = 0, mx: Float = 0
-                for j in 0 ..< 32 where abs(xs[j]) > amax { amax = abs(xs[j]); mx = xs[j] }
-                let d = mx / -8, id: Float = d != 0 ? 1 / d : 0
-                sh(o, d)
-                for j in 0 ..< 16 {
-                    let a = UInt8(min(15, Int8(xs[j] * id + 8.5))), c = UInt8(min(15, Int8(xs[j + 16] * id + 8.5)))
-                    y.storeBytes(of: a | (c << 4), toByteOffset: o + 2 + j, as: UInt8.self)
-                }
-            case .q4_1:
-                var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
-                for j in 0 ..< 32 { lo = min(lo, xs[j]); hi = max(hi, xs[j]) }
-                let d = (hi - lo) / 15, id: Float = d != 0 ? 1 / d : 0
-                sh(o, d); sh(o + 2, lo)
-                for j in 0 ..< 16 {
-                    let a = UInt8(min(15, Int8((xs[j] - lo) * id + 0.5))), c = UInt8(min(15, Int8((xs[j + 16] - lo) * id + 0.5)))
-                    y.storeBytes(of: a | (c << 4), toByteOffset: o + 4 + j, as: UInt8.self)
-                }
-            default:
-                return -1
-            }
-        }
-        return 0
     }
 }
