@@ -22,7 +22,9 @@ struct TopologyCommand: ParsableCommand {
     @Option(help: "A GGUF model: show how many bytes of its weight matrices each node would hold.") var model: String?
 
     func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1 (got \(t))") }
+        if let t = threads, t < 1 || t > NUMAPlan.maxThreads {
+            throw ValidationError("--threads must be in 1...\(NUMAPlan.maxThreads) (got \(t))")
+        }
     }
 
     struct Report: Codable {

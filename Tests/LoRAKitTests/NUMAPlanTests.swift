@@ -196,7 +196,11 @@ final class NUMAPlanTests: XCTestCase {
         XCTAssertThrowsError(try NUMAPlan.make(topology: topo([4]), threads: 0, mode: .auto)) {
             XCTAssertEqual($0 as? NUMAError, .invalidThreads(0))
         }
-        XCTAssertThrowsError(try NUMAPlan.make(topology: topo([4], allowed: []), mode: .auto))
+        XCTAssertThrowsError(try NUMAPlan.make(topology: topo([4]), threads: NUMAPlan.maxThreads + 1, mode: .off))
+        XCTAssertEqual(try NUMAPlan.make(topology: topo([4]), threads: NUMAPlan.maxThreads, mode: .off).threads, NUMAPlan.maxThreads)
+        XCTAssertThrowsError(try NUMAPlan.make(topology: topo([4], allowed: []), mode: .auto)) {
+            XCTAssertEqual($0 as? NUMAError, .noAllowedCPUs)
+        }
     }
 
     func testRandomTopologiesAndSplits() throws {

@@ -13,7 +13,7 @@ public enum NUMAMode: String, Codable, Sendable, CaseIterable {
 
 /// Errors of NUMA planning and placement.
 public enum NUMAError: Error, CustomStringConvertible, Equatable {
-    /// `--threads` was not a positive number.
+    /// A thread count outside `1...NUMAPlan.maxThreads`.
     case invalidThreads(Int)
     /// The topology allows no CPU (an injected topology, or an empty affinity mask).
     case noAllowedCPUs
@@ -28,7 +28,7 @@ public enum NUMAError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .invalidThreads(let n): return "threads must be at least 1 (got \(n))"
+        case .invalidThreads(let n): return "threads must be in 1...\(NUMAPlan.maxThreads) (got \(n))"
         case .noAllowedCPUs: return "the NUMA topology allows no CPU"
         case .badPartition(let t, let d): return "NUMA partition of \(t.isEmpty ? "matrix" : t): \(d)"
         case .bindFailed(let t, let n, let b, let e):
@@ -139,10 +139,14 @@ public struct NUMAPlan: Codable, Sendable, Equatable {
         return (0..<ws.count).map { bounds[$0]..<bounds[$0 + 1] }
     }
 
+    /// The largest thread count a plan accepts (the thread pool's limit).
+    public static let maxThreads = 4096
+
     /// Plans a run on `topology`. `threads` nil means one worker per allowed physical core of the
-    /// nodes used. Throws on `threads < 1` or a topology without allowed CPUs.
+    /// nodes used (at most `maxThreads`). Throws on `threads` outside `1...maxThreads` or a
+    /// topology without allowed CPUs.
     public static func make(topology: NUMATopology, threads: Int? = nil, mode: NUMAMode) throws -> NUMAPlan {
-        if let t = threads, t < 1 { throw NUMAError.invalidThreads(t) }
+        if let t = threads, t < 1 || t > maxThreads { throw NUMAError.invalidThreads(t) }
         let allowed = Set(topology.allowedCPUs)
         guard !allowed.isEmpty else { throw NUMAError.noAllowedCPUs }
         var notes: [String] = []
@@ -164,7 +168,7 @@ public struct NUMAPlan: Codable, Sendable, Equatable {
             resolved = .off
         }
         if resolved == .off {
-            let n = threads ?? totalCores
+            let n = threads ?? min(totalCores, maxThreads)
             if n > allowed.count { notes.append("\(n) workers share \(allowed.count) allowed CPUs") }
             return NUMAPlan(requestedMode: mode, mode: .off, threads: n, workerCPUs: nil,
                             groups: [Group(node: nil, memoryNode: nil, workers: 0..<n, cpus: [])],
@@ -176,7 +180,7 @@ public struct NUMAPlan: Codable, Sendable, Equatable {
            let node = topology.node(ofCPU: first) {
             used = usable.filter { $0.id == node }
         }
-        let counts = workerCounts(threads ?? used.reduce(0) { $0 + $1.cores }, cores: used.map(\.cores))
+        let counts = workerCounts(threads ?? min(used.reduce(0) { $0 + $1.cores }, maxThreads), cores: used.map(\.cores))
         var cpusOfWorkers: [Int] = []
         var groups: [Group] = []
         for (g, count) in zip(used, counts) where count > 0 {

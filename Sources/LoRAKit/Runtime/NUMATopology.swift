@@ -95,8 +95,8 @@ public struct NUMATopology: Codable, Sendable, Equatable {
         let online = CPUSet.parseList((try? String(contentsOfFile: "/sys/devices/system/cpu/online", encoding: .utf8)) ?? "")
         var allowed = CPUSet.processAffinity()
             ?? (online?.isEmpty == false ? online! : Array(0..<ProcessInfo.processInfo.activeProcessorCount))
-        if let cg = CPUSet.cgroupCPUs() {
-            let narrowed = allowed.filter { Set(cg).contains($0) }
+        if let cg = CPUSet.cgroupCPUs().map(Set.init) {
+            let narrowed = allowed.filter { cg.contains($0) }
             if !narrowed.isEmpty { allowed = narrowed }
         }
         let policy = CPUSet.memoryPolicy()
