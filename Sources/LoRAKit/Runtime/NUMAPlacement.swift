@@ -32,7 +32,8 @@ public enum NUMAPlacement {
     }
 
     /// Places `m` the way `plan` says: unchanged when the plan places nothing, else split with
-    /// `plan.rowPartition(rows: m.rows, align: align)` onto the groups' memory nodes.
+    /// `plan.rowPartition(rows: m.rows, align: align)` onto the groups' memory nodes. Use
+    /// `align` 1 with `lk_qmatmul_fwd`, whose thread `i` reads rows `[rows·i/n, rows·(i+1)/n)`.
     public static func place(_ m: QuantizedMatrix, plan: NUMAPlan, align: Int, name: String = "",
                              policy: Policy = .preferred) throws -> QuantizedMatrix {
         guard plan.placesWeights else { return m }
