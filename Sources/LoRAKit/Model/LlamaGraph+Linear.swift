@@ -1,0 +1,63 @@
+import CKernels
+
+/// A projection y = x·W0ᵀ + s·(drop(x)·Aᵀ)·Bᵀ: forward and backward side by side.
+/// W0 frozen and quantized (products by the dequantizing kernels); A [r, in], B [out, r] fp32, trained.
+extension LlamaGraph {
+    /// y[T, out] = x[T, in]·Wᵀ (+ LoRA). Saves x·Aᵀ into `u` [T, r] for backward.
+    func linearForward(_ t: LoRATarget, layer: Int, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>,
+                       u: FloatBuffer?) {
+        let W = matrix(layer, t)
+        let out = Int64(W.rows), inF = Int64(W.cols), T64 = Int64(T)
+        W.withUnsafeBytes { w in
+            lk_qmatmul_fwd(pool.raw, qScratch, y, out, x, inF, lk_type(rawValue: W.type.rawValue), w, out, inF, T64, 0)
+        }
+        guard let s = slot(layer, t), let lora, let u else { return }
+        let r = Int64(lora.rank)
+        let A = params.ptr + s.aOffset, Bm = params.ptr + s.bOffset
+        let xd = dropped(x, count: T * W.cols, layer: layer, target: t)
+        lk_sgemm(pool.raw, 0, 1, T64, r, inF, 1, xd, inF, A, inF, 0, u.ptr, r)
+        lk_sgemm(pool.raw, 0, 1, T64, out, r, lora.scale, u.ptr, r, Bm, r, 1, y, out)
+    }
+
+    /// Given dy [T, out]: dx[T, in] (+)= dy·W (+ LoRA path), and accumulates dA, dB into `grads`.
+    /// `x` is the layer's saved input, `u` the saved x·Aᵀ. With `needInput == false` dx is not computed.
+    func linearBackward(_ t: LoRATarget, layer: Int, x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
+                        dx: UnsafeMutablePointer<Float>, accumulate: Bool, u: FloatBuffer?, needInput: Bool = true) {
+        let W = matrix(layer, t)
+        let out = Int64(W.rows), inF = Int64(W.cols), T64 = Int64(T)
+        if needInput {
+            W.withUnsafeBytes { w in
+                lk_qmatmul_bwd_data(pool.raw, qScratch, dx, inF, dy, out, lk_type(rawValue: W.type.rawValue), w, out, inF, T64,
+                                    accumulate ? 1 : 0)
+            }
+        }
+        guard let s = slot(layer, t), let lora, let u else { return }
+        let r = Int64(lora.rank), scale = lora.scale
+        let A = params.ptr + s.aOffset, Bm = params.ptr + s.bOffset
+        let gA = grads.ptr + s.aOffset, gB = grads.ptr + s.bOffset
+        lk_sgemm(pool.raw, 1, 0, out, r, T64, scale, dy, out, u.ptr, r, 1, gB, r)        // dB += s·dyᵀ·u
+        lk_sgemm(pool.raw, 0, 0, T64, r, out, scale, dy, out, Bm, r, 0, dU.ptr, r)       // dU = s·dy·B
+        let xd = dropped(x, count: T * W.cols, layer: layer, target: t)
+        lk_sgemm(pool.raw, 1, 0, r, inF, T64, 1, dU.ptr, r, xd, inF, 1, gA, inF)         // dA += dUᵀ·drop(x)
+        guard needInput else { return }
+        if lora.dropout > 0 {
+            // dx += drop'(dU·A): the same mask and 1/(1−p) as the forward.
+            lk_sgemm(pool.raw, 0, 0, T64, inF, r, 1, dU.ptr, r, A, inF, 0, dropScratch.ptr, inF)
+            lk_dropout(dropScratch.ptr, dropScratch.ptr, Int64(T * W.cols), lora.dropout, maskSeed(layer: layer, target: t))
+            lk_axpy(pool.raw, dx, 1, dropScratch.ptr, T64 * inF)
+        } else {
+            lk_sgemm(pool.raw, 0, 0, T64, inF, r, 1, dU.ptr, r, A, inF, 1, dx, inF)       // dx += dU·A
+        }
+    }
+
+    /// Dropout of the LoRA input, regenerated identically in backward from a per-step seed.
+    private func dropped(_ x: UnsafeMutablePointer<Float>, count: Int, layer: Int, target: LoRATarget) -> UnsafeMutablePointer<Float> {
+        guard let lora, lora.dropout > 0 else { return x }
+        lk_dropout(dropScratch.ptr, x, Int64(count), lora.dropout, maskSeed(layer: layer, target: target))
+        return dropScratch.ptr
+    }
+
+    private func maskSeed(layer: Int, target: LoRATarget) -> UInt64 {
+        SplitMix64.mix(dropoutSeed &+ UInt64(layer * 16 + target.index) &* 0x9E37_79B9_7F4A_7C15)
+    }
+}

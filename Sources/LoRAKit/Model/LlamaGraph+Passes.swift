@@ -1,0 +1,82 @@
+import CKernels
+
+/// Whole-model passes: embedding → layers → final norm → LM head with the loss computed chunk by
+/// chunk (the [T, V] logits are never materialized), and the backward pass to the LoRA factors.
+extension LlamaGraph {
+    /// Sum of the token losses and the number of scored tokens of one forward pass.
+    struct LossSum {
+        var sum: Double
+        var count: Int
+        var mean: Double { count == 0 ? 0 : sum / Double(count) }
+    }
+
+    /// Embeds `ids` into xs[0] and runs every layer; leaves the final normed hidden state in `xf`.
+    func forwardHidden() {
+        let c = config, E = weights.tokenEmbedding
+        E.withUnsafeBytes { e in
+            lk_embed_rows(pool.raw, xIn(0).ptr, Int32(E.type.rawValue), e, Int64(E.rowBytes), ids.ptr, Int64(T),
+                          Int64(c.embeddingLength))
+        }
+        for l in 0..<c.blockCount { layerForward(l) }
+        lk_rmsnorm_fwd(pool.raw, xf.ptr, rstdf.ptr, xOut(c.blockCount - 1).ptr, outputNorm.ptr, Int64(T),
+                       Int64(c.embeddingLength), c.rmsNormEps)
+    }
+
+    /// Forward pass and loss over the batch's targets. With `backward`, also accumulates the LoRA
+    /// gradients of `gradScale · Σ token losses` into `grads`.
+    func run(backward: Bool, gradScale: Float) -> LossSum {
+        forwardHidden()
+        let c = config, H = head, V = Int64(c.vocabSize), C = Int64(c.embeddingLength)
+        var total = LossSum(sum: 0, count: 0)
+        var t0 = 0
+        while t0 < T {
+            let n = min(chunkRows, T - t0)
+            H.withUnsafeBytes { w in
+                lk_qmatmul_fwd(pool.raw, qScratch, logits.ptr, V, xf.ptr + t0 * Int(C), C, lk_type(rawValue: H.type.rawValue),
+                               w, V, C, Int64(n), 0)
+            }
+            if backward {
+                lk_cross_entropy_fwd_bwd(pool.raw, losses.ptr + t0, logits.ptr, targets.ptr + t0, Int64(n), V, gradScale)
+                H.withUnsafeBytes { w in
+                    lk_qmatmul_bwd_data(pool.raw, qScratch, dxf.ptr + t0 * Int(C), C, logits.ptr, V,
+                                        lk_type(rawValue: H.type.rawValue), w, V, C, Int64(n), 0)
+                }
+            } else {
+                lk_cross_entropy_fwd(pool.raw, losses.ptr + t0, logits.ptr, targets.ptr + t0, Int64(n), V)
+            }
+            for i in t0..<(t0 + n) where targets.ptr[i] >= 0 {
+                total.sum += Double(losses.ptr[i])
+                total.count += 1
+            }
+            t0 += n
+        }
+        if backward {
+            let L = c.blockCount
+            lk_rmsnorm_bwd(pool.raw, dx.ptr, dxf.ptr, xOut(L - 1).ptr, outputNorm.ptr, rstdf.ptr, Int64(T), C, 0)
+            // Gradients below the lowest adapted layer are not needed.
+            let lowest = slots.map(\.layer).min() ?? L
+            for l in stride(from: L - 1, through: lowest, by: -1) {
+                layerBackward(l, needInputGrad: l > lowest)
+            }
+        }
+        return total
+    }
+
+    /// Logits [T, V] of the current batch (for tests and generation on small T).
+    func computeLogits() -> [Float] {
+        forwardHidden()
+        let c = config, H = head, V = c.vocabSize, C = Int64(c.embeddingLength)
+        var out = [Float](repeating: 0, count: T * V)
+        var t0 = 0
+        while t0 < T {
+            let n = min(chunkRows, T - t0)
+            H.withUnsafeBytes { w in
+                lk_qmatmul_fwd(pool.raw, qScratch, logits.ptr, Int64(V), xf.ptr + t0 * Int(C), C,
+                               lk_type(rawValue: H.type.rawValue), w, Int64(V), C, Int64(n), 0)
+            }
+            out.withUnsafeMutableBufferPointer { o in (o.baseAddress! + t0 * V).update(from: logits.ptr, count: n * V) }
+            t0 += n
+        }
+        return out
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+/// Result of scoring text with a model: mean next-token loss and perplexity.
+public struct EvalResult: Codable, Sendable, Equatable {
+    public var meanLoss: Double
+    public var perplexity: Double
+    public var tokensScored: Int
+    public var windows: Int
+    public var context: Int
+
+    enum CodingKeys: String, CodingKey {
+        case meanLoss = "mean_loss", perplexity, tokensScored = "tokens_scored", windows, context
+    }
+}
+
+/// Errors of an evaluation request.
+public enum EvalError: Error, CustomStringConvertible, Equatable {
+    case contextTooSmall(Int)
+    case contextTooLarge(Int, max: Int)
+    case notEnoughTokens(have: Int, need: Int)
+    case invalidWindows(Int)
+    case tokenOutOfRange(index: Int, id: Int32, vocab: Int)
+
+    public var description: String {
+        switch self {
+        case .contextTooSmall(let n): return "--ctx must be at least 2 tokens (got \(n))"
+        case .contextTooLarge(let n, let m): return "--ctx \(n) exceeds the model's context length \(m)"
+        case .notEnoughTokens(let h, let n): return "the text has \(h) tokens, fewer than one window of \(n)"
+        case .invalidWindows(let w): return "--windows must be at least 1 (got \(w))"
+        case .tokenOutOfRange(let i, let id, let v): return "token \(i) has id \(id), outside the vocabulary of \(v)"
+        }
+    }
+}
+
+/// Scores text in non-overlapping windows: each window of N tokens scores its N−1 next-token predictions.
+public enum Evaluator {
+    /// Mean loss over up to `windows` windows of `context` tokens taken from the start of `tokens`
+    /// (fewer when the text is shorter). No BOS is added.
+    public static func evaluate(model: ModelWeights, adapter: LoRAParameters? = nil, tokens: [Int32], context: Int,
+                                windows: Int, pool: ThreadPool, batch: Int = 4) throws -> EvalResult {
+        guard context >= 2 else { throw EvalError.contextTooSmall(context) }
+        guard windows >= 1 else { throw EvalError.invalidWindows(windows) }
+        if model.config.contextLength > 0 && context > model.config.contextLength {
+            throw EvalError.contextTooLarge(context, max: model.config.contextLength)
+        }
+        let available = tokens.count / context
+        guard available >= 1 else { throw EvalError.notEnoughTokens(have: tokens.count, need: context) }
+        if let bad = tokens.firstIndex(where: { $0 < 0 || Int($0) >= model.config.vocabSize }) {
+            throw EvalError.tokenOutOfRange(index: bad, id: tokens[bad], vocab: model.config.vocabSize)
+        }
+        let W = min(windows, available)
+        let B = max(1, min(batch, W))
+        let graph = LlamaGraph(weights: model, lora: adapter, batch: B, sequence: context, training: false,
+                               checkpointing: false, pool: pool)
+        var sum = 0.0, count = 0, w = 0
+        while w < W {
+            let nb = min(B, W - w)
+            var ids = [Int32](repeating: 0, count: B * context)
+            var tg = [Int32](repeating: -1, count: B * context)
+            for b in 0..<nb {
+                let start = (w + b) * context
+                for s in 0..<context {
+                    ids[b * context + s] = tokens[start + s]
+                    if s + 1 < context { tg[b * context + s] = tokens[start + s + 1] }
+                }
+            }
+            graph.setBatch(tokens: ids, targets: tg)
+            let r = graph.run(backward: false, gradScale: 0)
+            sum += r.sum
+            count += r.count
+            w += nb
+        }
+        let mean = sum / Double(max(count, 1))
+        return EvalResult(meanLoss: mean, perplexity: exp(mean), tokensScored: count, windows: W, context: context)
+    }
+}

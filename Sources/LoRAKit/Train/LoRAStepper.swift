@@ -1,0 +1,52 @@
+import CKernels
+
+/// Forward, backward and AdamW over a fixed batch shape: the core of a training run, without data
+/// handling. Gradients accumulate over micro-batches until `applyUpdate` steps the optimizer.
+final class LoRAStepper {
+    let graph: LlamaGraph
+    let optimizer: AdamWState
+
+    init(weights: ModelWeights, parameters: LoRAParameters, batch: Int, sequence: Int, checkpointing: Bool,
+         optimizer config: AdamWConfig, pool: ThreadPool) {
+        graph = LlamaGraph(weights: weights, lora: parameters, batch: batch, sequence: sequence, training: true,
+                           checkpointing: checkpointing, pool: pool)
+        optimizer = AdamWState(count: parameters.count, config: config)
+    }
+
+    /// Runs forward and backward on one micro-batch; gradients of `gradScale · Σ token losses` are added.
+    func accumulate(tokens: [Int32], targets: [Int32], gradScale: Float, dropoutSeed: UInt64 = 0) -> LlamaGraph.LossSum {
+        graph.setBatch(tokens: tokens, targets: targets)
+        graph.dropoutSeed = dropoutSeed
+        return graph.run(backward: true, gradScale: gradScale)
+    }
+
+    /// Steps AdamW with the accumulated gradients, then clears them. Returns the gradient norm.
+    @discardableResult
+    func applyUpdate(learningRate: Float) -> Double {
+        let norm = optimizer.update(params: graph.params, grads: graph.grads, lr: learningRate)
+        graph.grads.zero()
+        return norm
+    }
+
+    /// Steps AdamW unless the loss or the gradient norm is not finite; then the gradients are dropped
+    /// and the parameters stay as they were (a non-finite value never reaches the adapter).
+    func applyUpdateIfFinite(learningRate: Float, lossIsFinite: Bool) -> (gradNorm: Double, skipped: Bool) {
+        let norm = AdamWState.gradNorm(graph.grads)
+        guard lossIsFinite, norm.isFinite else {
+            graph.grads.zero()
+            return (norm, true)
+        }
+        optimizer.update(params: graph.params, grads: graph.grads, lr: learningRate)
+        graph.grads.zero()
+        return (norm, false)
+    }
+
+    /// Loss of a batch without gradients (same buffers; no state changes).
+    func evaluate(tokens: [Int32], targets: [Int32]) -> LlamaGraph.LossSum {
+        graph.setBatch(tokens: tokens, targets: targets)
+        return graph.run(backward: false, gradScale: 0)
+    }
+
+    /// Current factor values in the `LoRAParameters` layout.
+    var values: [Float] { graph.params.array() }
+}

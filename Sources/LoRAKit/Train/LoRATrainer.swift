@@ -1,0 +1,181 @@
+import Foundation
+
+/// One optimizer step's report.
+public struct StepMetrics: Codable, Sendable, Equatable {
+    public var step: Int            // 1-based
+    public var totalSteps: Int
+    public var loss: Double
+    public var learningRate: Float
+    public var gradNorm: Double
+    public var tokens: Int          // input tokens processed this step (B·S·accumulation)
+    public var targets: Int         // tokens scored
+    public var tokensPerSecond: Double
+    public var elapsed: Double      // seconds since the run started
+    public var eta: Double          // seconds left, estimated
+    public var residentBytes: Int
+    public var epoch: Double        // fractional epoch reached
+    /// True when the step was skipped because the loss or a gradient was not finite.
+    public var skipped: Bool
+}
+
+/// A validation pass's report.
+public struct EvalMetrics: Codable, Sendable, Equatable {
+    public var step: Int
+    public var loss: Double
+    public var perplexity: Double
+    public var targets: Int
+}
+
+/// What the training loop tells its observer.
+public enum TrainingEvent: Sendable {
+    case step(StepMetrics)
+    case eval(EvalMetrics)
+}
+
+/// The observer's answer: go on or stop after this step (the state stays consistent).
+public enum TrainingControl: Sendable { case proceed, stop }
+
+/// Summary of a finished (or stopped) run.
+public struct TrainingSummary: Codable, Sendable, Equatable {
+    public var steps: Int
+    public var stoppedEarly: Bool
+    public var finalLoss: Double?
+    public var firstValidLoss: Double?
+    public var lastValidLoss: Double?
+    public var skippedSteps: Int
+    public var seconds: Double
+    public var peakResidentBytes: Int
+}
+
+/// Fine-tunes LoRA factors on a frozen quantized model. Load the model once and run several trainers
+/// over it in sequence or side by side: a trainer owns its buffers, pool and optimizer; the model's
+/// weights are shared read-only.
+public final class LoRATrainer {
+    public let model: ModelWeights
+    public let config: TrainingConfig
+    let pool: ThreadPool
+    let stepper: LoRAStepper
+    public private(set) var step: Int = 0
+    public private(set) var dataPosition = DataPosition()
+
+    /// Prepares a run: validates the config against the model and allocates every buffer once.
+    /// `adapter` continues from existing factors (for example a loaded PEFT adapter).
+    public init(model: ModelWeights, config: TrainingConfig, adapter: LoRAParameters? = nil) throws {
+        try config.validate()
+        try config.lora.validate(for: model.config)
+        if config.sequenceLength > model.config.contextLength && model.config.contextLength > 0 {
+            throw TrainingError.invalidConfig("sequence length \(config.sequenceLength) exceeds the model's context length \(model.config.contextLength)")
+        }
+        let params = try adapter ?? LoRAParameters(config: config.lora, model: model.config)
+        if let adapter, adapter.config.rank != config.lora.rank || adapter.config.targets != config.lora.targets {
+            throw TrainingError.modelMismatch("the adapter (rank \(adapter.config.rank), targets \(adapter.config.targets.map(\.rawValue))) does not match the run's LoRA config")
+        }
+        self.model = model
+        self.config = config
+        pool = ThreadPool(threads: config.threads ?? ThreadPool.defaultThreadCount)
+        stepper = LoRAStepper(weights: model, parameters: params, batch: config.batchSize, sequence: config.sequenceLength,
+                              checkpointing: config.checkpointing, optimizer: config.optimizer, pool: pool)
+        template = params
+    }
+
+    private let template: LoRAParameters
+
+    /// The current factors (a copy), ready to save.
+    public var parameters: LoRAParameters {
+        var p = template
+        p.values = stepper.values
+        return p
+    }
+
+    /// Optimizer steps the run will take on `data`.
+    public func totalSteps(for data: TokenizedDataset) throws -> Int {
+        if let s = config.steps { return s }
+        let it = try BatchIterator(dataset: data, batchSize: config.batchSize, sequenceLength: config.sequenceLength,
+                                   packing: config.packing, shuffle: true, seed: config.seed)
+        let micro = Double(it.batchesPerEpoch) * config.epochs
+        return max(1, Int((micro / Double(config.gradientAccumulation)).rounded(.up)))
+    }
+
+    /// Mean next-token loss on up to `batches` batches of a dataset (0: all), in order, no gradients.
+    public func evaluate(_ data: TokenizedDataset, batches: Int = 0) throws -> EvalMetrics {
+        var it = try BatchIterator(dataset: data, batchSize: config.batchSize, sequenceLength: config.sequenceLength,
+                                   packing: config.packing, shuffle: false, seed: 0, padID: 0)
+        let n = batches > 0 ? min(batches, it.batchesPerEpoch) : it.batchesPerEpoch
+        var sum = 0.0, count = 0
+        for _ in 0..<n {
+            let b = it.next()
+            if b.targetCount == 0 { continue }
+            let r = stepper.evaluate(tokens: b.tokens, targets: b.targets)
+            sum += r.sum
+            count += r.count
+            if b.endsEpoch { break }
+        }
+        let mean = count > 0 ? sum / Double(count) : .nan
+        return EvalMetrics(step: step, loss: mean, perplexity: exp(mean), targets: count)
+    }
+
+    /// Trains on `data.train`, validating on `data.valid` at `evalInterval` and at the end.
+    /// `observer` sees every step and evaluation and may stop the run; the factors then hold the
+    /// last completed step.
+    @discardableResult
+    public func train(_ data: TrainingData, observer: (TrainingEvent) -> TrainingControl = { _ in .proceed }) throws -> TrainingSummary {
+        let train = data.train
+        guard train.targetCount > 0 else { throw TrainingError.noTrainingTargets(train.path) }
+        let total = try totalSteps(for: train)
+        let sched = LRSchedule(kind: config.schedule, peak: config.learningRate, warmupSteps: config.warmupSteps, totalSteps: total)
+        var it = try BatchIterator(dataset: train, batchSize: config.batchSize, sequenceLength: config.sequenceLength,
+                                   packing: config.packing, shuffle: true, seed: config.seed, start: dataPosition)
+        let perEpoch = Double(max(1, it.batchesPerEpoch))
+        let start = Date()
+        var summary = TrainingSummary(steps: step, stoppedEarly: false, finalLoss: nil, firstValidLoss: nil, lastValidLoss: nil,
+                                      skippedSteps: 0, seconds: 0, peakResidentBytes: 0)
+        var stepSeconds: [Double] = []
+        let valid = data.valid
+        var stop = false
+        while step < total && !stop {
+            let t0 = Date()
+            var micro: [TokenBatch] = []
+            for _ in 0..<config.gradientAccumulation { micro.append(it.next()) }
+            let targets = micro.reduce(0) { $0 + $1.targetCount }
+            let lr = sched.rate(at: step)
+            var lossSum = 0.0
+            if targets > 0 {
+                for (i, b) in micro.enumerated() where b.targetCount > 0 {
+                    let seed = SplitMix64.mix(config.seed &+ UInt64(step &* 64 &+ i) &* 0x9E37_79B9_7F4A_7C15)
+                    lossSum += stepper.accumulate(tokens: b.tokens, targets: b.targets, gradScale: 1 / Float(targets), dropoutSeed: seed).sum
+                }
+            }
+            let loss = targets > 0 ? lossSum / Double(targets) : .nan
+            let update = stepper.applyUpdateIfFinite(learningRate: lr, lossIsFinite: loss.isFinite)
+            step += 1
+            dataPosition = it.position
+            if update.skipped { summary.skippedSteps += 1 }
+            let dt = Date().timeIntervalSince(t0)
+            stepSeconds.append(dt)
+            let elapsed = Date().timeIntervalSince(start)
+            let recent = stepSeconds.suffix(10)
+            let avg = recent.reduce(0, +) / Double(recent.count)
+            let tokens = config.batchSize * config.sequenceLength * config.gradientAccumulation
+            let epoch = Double(dataPosition.epoch) + Double(dataPosition.index) / Double(max(1, train.examples.count))
+            _ = perEpoch
+            let m = StepMetrics(step: step, totalSteps: total, loss: loss, learningRate: lr, gradNorm: update.gradNorm,
+                                tokens: tokens, targets: targets, tokensPerSecond: Double(tokens) / max(dt, 1e-9), elapsed: elapsed,
+                                eta: avg * Double(total - step), residentBytes: ProcessMemory.residentBytes(), epoch: epoch,
+                                skipped: update.skipped)
+            summary.finalLoss = loss
+            if observer(.step(m)) == .stop { stop = true }
+            let evalNow = valid != nil && ((config.evalInterval > 0 && step % config.evalInterval == 0) || step == total || stop)
+            if let valid, evalNow {
+                let e = try evaluate(valid, batches: config.evalBatches)
+                if summary.firstValidLoss == nil { summary.firstValidLoss = e.loss }
+                summary.lastValidLoss = e.loss
+                if observer(.eval(e)) == .stop { stop = true }
+            }
+        }
+        summary.steps = step
+        summary.stoppedEarly = step < total
+        summary.seconds = Date().timeIntervalSince(start)
+        summary.peakResidentBytes = ProcessMemory.peakResidentBytes()
+        return summary
+    }
+}

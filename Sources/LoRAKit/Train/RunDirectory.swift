@@ -1,0 +1,121 @@
+import Foundation
+
+/// The output folder of a training run: `metrics.jsonl` (one record per step and per evaluation),
+/// `loss.svg`, `run_config.json` and the adapter (PEFT format) in `adapter/`. Files are replaced
+/// atomically: a reader never sees half of one.
+public final class RunDirectory {
+    public let path: String
+    private var metrics: FileHandle?
+    private var trainPoints: [(Int, Double)] = []
+    private var validPoints: [(Int, Double)] = []
+
+    /// Creates (or reuses) the folder and checks that it is writable.
+    public init(path: String) throws {
+        self.path = path
+        let fm = FileManager.default
+        do { try fm.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            throw RunDirectoryError.notWritable(path, error.localizedDescription)
+        }
+        guard fm.isWritableFile(atPath: path) else { throw RunDirectoryError.notWritable(path, "permission denied") }
+    }
+
+    public var adapterPath: String { path + "/adapter" }
+    public var metricsPath: String { path + "/metrics.jsonl" }
+
+    /// Starts a fresh metrics file.
+    public func startMetrics() throws {
+        let p = metricsPath
+        FileManager.default.createFile(atPath: p, contents: nil)
+        guard let h = FileHandle(forWritingAtPath: p) else { throw RunDirectoryError.notWritable(p, "cannot open") }
+        metrics = h
+    }
+
+    /// Appends one record to metrics.jsonl.
+    public func record(_ event: TrainingEvent) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        var line: Data
+        switch event {
+        case .step(let m):
+            line = try enc.encode(MetricRecord(type: "train", step: m.step, payload: .step(m)))
+            trainPoints.append((m.step, m.loss))
+        case .eval(let e):
+            line = try enc.encode(MetricRecord(type: "eval", step: e.step, payload: .eval(e)))
+            validPoints.append((e.step, e.loss))
+        }
+        line.append(0x0A)
+        try metrics?.write(contentsOf: line)
+    }
+
+    /// Writes loss.svg from the recorded points.
+    public func writeLossCurve(title: String) throws {
+        try RunDirectory.writeAtomically(Data(LossCurveSVG.render(train: trainPoints, valid: validPoints, title: title).utf8),
+                                         to: path + "/loss.svg")
+    }
+
+    /// Writes run_config.json.
+    public func writeConfig<T: Encodable>(_ value: T, name: String = "run_config.json") throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try RunDirectory.writeAtomically(try enc.encode(value), to: path + "/" + name)
+    }
+
+    public func close() { try? metrics?.close(); metrics = nil }
+    deinit { close() }
+
+    /// Temporary file in the same folder, fsync, rename, fsync the folder.
+    public static func writeAtomically(_ data: Data, to path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let tmp = dir + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: tmp, contents: nil),
+              let h = FileHandle(forWritingAtPath: tmp) else { throw RunDirectoryError.notWritable(dir, "cannot create \(tmp)") }
+        do {
+            try h.write(contentsOf: data)
+            try h.synchronize()
+            try h.close()
+        } catch {
+            try? h.close()
+            unlink(tmp)
+            throw RunDirectoryError.writeFailed(path, error.localizedDescription)
+        }
+        guard rename(tmp, path) == 0 else {
+            let e = String(cString: strerror(errno))
+            unlink(tmp)
+            throw RunDirectoryError.writeFailed(path, e)
+        }
+        let fd = open(dir.isEmpty ? "." : dir, O_RDONLY)
+        if fd >= 0 { fsync(fd); Foundation.close(fd) }
+    }
+}
+
+/// One line of metrics.jsonl.
+struct MetricRecord: Encodable {
+    enum Payload { case step(StepMetrics), eval(EvalMetrics) }
+    var type: String
+    var step: Int
+    var payload: Payload
+
+    func encode(to encoder: Encoder) throws {
+        switch payload {
+        case .step(let m): try m.encode(to: encoder)
+        case .eval(let e): try e.encode(to: encoder)
+        }
+        var c = encoder.container(keyedBy: K.self)
+        try c.encode(type, forKey: .type)
+    }
+
+    enum K: String, CodingKey { case type }
+}
+
+/// Errors writing a run's output.
+public enum RunDirectoryError: Error, CustomStringConvertible {
+    case notWritable(String, String)
+    case writeFailed(String, String)
+
+    public var description: String {
+        switch self {
+        case .notWritable(let p, let why): return "output folder \(p) is not writable: \(why)"
+        case .writeFailed(let p, let why): return "could not write \(p): \(why)"
+        }
+    }
+}
