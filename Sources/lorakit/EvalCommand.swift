@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import LoRAKit
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Mean next-token loss and perplexity of a model (optionally with an adapter) on a text file.",
+        discussion: """
+            The text is tokenized without BOS and cut into non-overlapping windows of --ctx tokens from its \
+            start; each window scores its --ctx − 1 next-token predictions.
+            """)
+
+    @Option(help: "Model: a .gguf file or a Hugging Face folder.") var model: String
+    @Option(help: "Text file to score.") var text: String?
+    @Option(help: "File of whitespace-separated token ids to score instead of text.") var tokens: String?
+    @Option(help: "Window length in tokens.") var ctx: Int = 512
+    @Option(help: "Number of windows (fewer when the text is shorter).") var windows: Int = 8
+    @Option(help: "PEFT adapter folder to apply.") var adapter: String?
+    @Option(help: "Worker threads (default: one per allowed core).") var threads: Int?
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        guard (text == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --text and --tokens") }
+        let w = try ModelWeights.load(path: model)
+        var ids: [Int32]
+        if let text {
+            guard let data = FileManager.default.contents(atPath: text) else { throw CLIError("cannot read \(text)") }
+            guard let s = String(data: data, encoding: .utf8) else { throw CLIError("\(text) is not valid UTF-8") }
+            ids = try Tokenizer(modelPath: model).encode(s, addBOS: false, parseSpecial: false)
+        } else {
+            guard let data = FileManager.default.contents(atPath: tokens!), let s = String(data: data, encoding: .utf8) else {
+                throw CLIError("cannot read \(tokens!)")
+            }
+            ids = []
+            for (i, part) in s.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "," || $0 == "\t" }).enumerated() {
+                guard let v = Int32(part) else { throw CLIError("\(tokens!): item \(i + 1) ('\(part)') is not a token id") }
+                ids.append(v)
+            }
+        }
+        let lora = try adapter.map { try LoRAParameters.loadPEFT(from: $0, model: w.config) }
+        let pool = ThreadPool(threads: threads ?? ThreadPool.defaultThreadCount)
+        let r = try Evaluator.evaluate(model: w, adapter: lora, tokens: ids, context: ctx, windows: windows, pool: pool)
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]
+            print(String(decoding: try enc.encode(r), as: UTF8.self))
+        } else {
+            print(String(format: "mean loss %.4f  perplexity %.3f  (%d tokens scored in %d windows of %d)",
+                         r.meanLoss, r.perplexity, r.tokensScored, r.windows, r.context))
+        }
+    }
+}
+
+/// A runtime error the CLI reports as "Error: message" with exit code 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ s: String) { description = s }
+}

@@ -1,0 +1,146 @@
+import ArgumentParser
+import Foundation
+import LoRAKit
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Fine-tune a LoRA adapter on JSONL data; writes the adapter (PEFT format), metrics.jsonl and loss.svg.",
+        discussion: """
+            --data is a JSONL file or a folder with train.jsonl (and optional valid.jsonl / test.jsonl); lines are \
+            {"text": …}, {"messages": [{"role", "content"}…]} or {"prompt": …, "completion": …}. \
+            A JSON --config file may carry any of the options below (same names as in run_config.json); \
+            options given on the command line override it.
+            """)
+
+    @Option(help: "Model: a .gguf file or a Hugging Face folder.") var model: String
+    @Option(help: "Training data: a JSONL file or a folder with train.jsonl [valid.jsonl].") var data: String
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "JSON file with a training configuration (run_config.json format).") var config: String?
+    @Option(help: "LoRA rank.") var rank: Int?
+    @Option(help: "LoRA alpha (scale = alpha/rank).") var alpha: Float?
+    @Option(help: "LoRA dropout probability.") var dropout: Float?
+    @Flag(help: "rsLoRA scaling (alpha/√rank).") var rslora = false
+    @Option(help: "Target modules, comma-separated PEFT names (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj) or all-linear.")
+    var targets: String?
+    @Option(help: "Peak learning rate.") var lr: Float?
+    @Option(help: "Schedule: constant, linear or cosine.") var schedule: String?
+    @Option(help: "Warmup steps.") var warmup: Int?
+    @Option(help: "Optimizer steps (overrides --epochs).") var steps: Int?
+    @Option(help: "Epochs over the training data.") var epochs: Double?
+    @Option(help: "Sequences per micro-batch.") var batchSize: Int?
+    @Option(help: "Tokens per sequence.") var seqLen: Int?
+    @Option(help: "Micro-batches per optimizer step.") var gradAccum: Int?
+    @Option(help: "AdamW weight decay.") var weightDecay: Float?
+    @Option(help: "Clip the global gradient norm (0 disables).") var maxGradNorm: Float?
+    @Flag(inversion: .prefixedNo, help: "Loss only on completions / assistant turns (default: on).") var maskPrompt: Bool? = nil
+    @Flag(help: "Pack examples end to end into full sequences.") var packing = false
+    @Option(help: "Random seed (init, shuffling, dropout).") var seed: UInt64?
+    @Option(help: "Worker threads (default: one per allowed core).") var threads: Int?
+    @Option(help: "Validate every N steps (0: only at the end).") var evalInterval: Int?
+    @Option(help: "Validation batches per evaluation (0: all).") var evalBatches: Int?
+    @Option(help: "Save the adapter every N steps (0: only at the end).") var saveInterval: Int?
+    @Option(help: "Gradient checkpointing: on (recompute layers in backward, less memory) or off.") var checkpointing: String?
+    @Option(help: "Bad JSONL lines: fail (default) or skip (with a warning).") var badLines: String?
+    @Option(help: "Chat template: chatml, smollm2, llama3, llama3.1 (default: the model's own).") var chatTemplate: String?
+    @Flag(help: "Print plain progress lines even on a terminal.") var plain = false
+
+    func resolvedConfig() throws -> TrainingConfig {
+        var c = TrainingConfig()
+        if let config {
+            guard let d = FileManager.default.contents(atPath: config) else { throw CLIError("cannot read config file \(config)") }
+            do { c = try JSONDecoder().decode(TrainingConfig.self, from: d) } catch {
+                throw CLIError("config file \(config): \(describeDecoding(error))")
+            }
+        }
+        if let rank { c.lora.rank = rank }
+        if let alpha { c.lora.alpha = alpha }
+        if let dropout { c.lora.dropout = dropout }
+        if rslora { c.lora.useRSLoRA = true }
+        if let targets { c.lora.targets = try LoRAConfig.parseTargets([targets]) }
+        if let seed { c.seed = seed; c.lora.seed = seed }
+        if let lr { c.learningRate = lr }
+        if let schedule {
+            guard let k = LRSchedule.Kind(rawValue: schedule) else { throw ValidationError("--schedule must be constant, linear or cosine") }
+            c.schedule = k
+        }
+        if let warmup { c.warmupSteps = warmup }
+        if let steps { c.steps = steps }
+        if let epochs { c.epochs = epochs; if steps == nil { c.steps = nil } }
+        if let batchSize { c.batchSize = batchSize }
+        if let seqLen { c.sequenceLength = seqLen }
+        if let gradAccum { c.gradientAccumulation = gradAccum }
+        if let weightDecay { c.optimizer.weightDecay = weightDecay }
+        if let maxGradNorm { c.optimizer.maxGradNorm = maxGradNorm > 0 ? maxGradNorm : nil }
+        if let maskPrompt { c.maskPrompt = maskPrompt }
+        if packing { c.packing = true }
+        if let threads { c.threads = threads }
+        if let evalInterval { c.evalInterval = evalInterval }
+        if let evalBatches { c.evalBatches = evalBatches }
+        if let saveInterval { c.saveInterval = saveInterval }
+        if let checkpointing {
+            switch checkpointing {
+            case "on", "true", "layer": c.checkpointing = true
+            case "off", "false", "none": c.checkpointing = false
+            default: throw ValidationError("--checkpointing must be on or off")
+            }
+        }
+        if let badLines {
+            guard let p = BadLinePolicy(rawValue: badLines) else { throw ValidationError("--bad-lines must be fail or skip") }
+            c.badLines = p
+        }
+        if let chatTemplate { c.chatTemplate = chatTemplate }
+        try c.validate()
+        return c
+    }
+
+    func run() throws {
+        let cfg = try resolvedConfig()
+        let run = try RunDirectory(path: out)
+        let weights = try ModelWeights.load(path: model)
+        let tokenizer = try Tokenizer(modelPath: model)
+        print(ModelReport.summaryLine(weights))
+        let trainData = try TrainingData(path: data, tokenizer: tokenizer, options: cfg.datasetOptions)
+        for w in trainData.warnings.prefix(20) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+        print("data: \(trainData.train.summary)")
+        if let v = trainData.valid { print("valid: \(v.summary)") }
+        let trainer = try LoRATrainer(model: weights, config: cfg)
+        print(LoRAParameters.peftLine(trainable: trainer.parameters.count, baseParameters: weights.config.parameterCount))
+        try run.writeConfig(cfg)
+        try run.startMetrics()
+        let progress = ProgressDisplay(plain: plain || isatty(1) == 0)
+        var saveError: Error?
+        let summary = try trainer.train(trainData) { event in
+            do { try run.record(event) } catch { saveError = error; return .stop }
+            progress.show(event)
+            if case .step(let m) = event, cfg.saveInterval > 0, m.step % cfg.saveInterval == 0, m.step < m.totalSteps {
+                do { try trainer.parameters.savePEFT(to: run.adapterPath, model: weights.config, baseModelName: model) } catch {
+                    saveError = error
+                    return .stop
+                }
+            }
+            return .proceed
+        }
+        progress.finish()
+        if let saveError { throw saveError }
+        try trainer.parameters.savePEFT(to: run.adapterPath, model: weights.config, baseModelName: model)
+        try run.writeLossCurve(title: "LoRA r=\(cfg.lora.rank) on \((model as NSString).lastPathComponent)")
+        run.close()
+        print(String(format: "done: %d steps in %.1f s, peak RSS %@", summary.steps, summary.seconds,
+                     ProcessMemory.format(summary.peakResidentBytes)))
+        if let a = summary.firstValidLoss, let b = summary.lastValidLoss {
+            print(String(format: "validation loss %.4f -> %.4f", a, b))
+        }
+        print("adapter: \(run.adapterPath)")
+    }
+}
+
+func describeDecoding(_ error: Error) -> String {
+    switch error {
+    case DecodingError.keyNotFound(let k, _): return "missing key '\(k.stringValue)'"
+    case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+        return "wrong type at '\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
+    case DecodingError.dataCorrupted(let c): return "invalid JSON: \(c.debugDescription)"
+    default: return "\(error)"
+    }
+}
