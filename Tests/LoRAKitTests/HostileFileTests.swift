@@ -195,6 +195,8 @@ final class HostileFileTests: XCTestCase {
             ("out of bounds", rawSafetensors(#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, data: 8), ["tensor 'a'", "past the end"]),
             ("trailing bytes", rawSafetensors(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: 12), ["8 bytes after the last tensor"]),
             ("bad offsets", rawSafetensors(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}}"#, data: 8), ["data_offsets"]),
+            ("deeply nested JSON", rawSafetensors(String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000), data: 0), ["JSON header"]),
+            ("nested tensor entry", rawSafetensors(#"{"a":{"dtype":"F32","shape":[[1]],"data_offsets":[0,4]}}"#, data: 4), ["tensor 'a'", "shape"]),
             ("metadata not strings", rawSafetensors(#"{"__metadata__":{"x":1}}"#, data: 0), ["__metadata__.x"]),
         ]
         for (label, bytes, needles) in cases { try expectSTError(bytes, needles, label) }

@@ -9,11 +9,23 @@ public enum HFConfig {
 
     /// Parses the `config.json` at `path`.
     public static func load(path: String) throws -> LlamaConfig {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+        try parse(try readJSONFile(path: path), path: path)
+    }
+
+    /// Largest JSON side file read (config.json, index files).
+    static let maxJSONFileBytes = 64 << 20
+
+    /// Reads a JSON side file, refusing anything larger than `maxJSONFileBytes`.
+    static func readJSONFile(path: String) throws -> Data {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        guard let size else { throw FormatError.io(path: path, message: "cannot read") }
+        guard size <= maxJSONFileBytes else {
+            throw FormatError.invalidValue(path: path, field: "file size", offset: 0,
+                                           message: "\(size) bytes; JSON files over \(maxJSONFileBytes) bytes are refused")
+        }
+        do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw FormatError.io(path: path, message: "cannot read: \(error.localizedDescription)")
         }
-        return try parse(data, path: path)
     }
 
     /// Parses `config.json` bytes (`path` names them in errors).

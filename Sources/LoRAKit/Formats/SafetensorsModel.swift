@@ -17,10 +17,7 @@ public final class SafetensorsModel: @unchecked Sendable {
         var names: [String]
         var weightMap: [String: String]? = nil
         if fm.fileExists(atPath: indexPath) {
-            let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: indexPath)) } catch {
-                throw FormatError.io(path: indexPath, message: "cannot read: \(error.localizedDescription)")
-            }
+            let data = try HFConfig.readJSONFile(path: indexPath)
             guard let top = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
                   let wm = top["weight_map"] as? [String: Any] else {
                 throw FormatError.invalidValue(path: indexPath, field: "weight_map", offset: 0, message: "missing or not an object")
