@@ -23,7 +23,7 @@ final class MatmulKernelTests: XCTestCase {
 
     private func shapes(_ t: lk_type) -> [(T: Int, out: Int, in: Int)] {
         let u = Int(lk_type_block_size(t)) == 1 ? 1 : 32
-        var s = [(1, 1, 32), (1, 37, 64), (13, 1, 96), (17, 45, 160), (33, 70, 288), (5, 300, 64), (3, 600, 576)]
+        var s = [(1, 1, 32), (1, 37, 64), (13, 1, 96), (17, 45, 160), (33, 70, 288), (5, 300, 64), (3, 600, 576), (2, 70, 2560), (9, 530, 1024)]
             .map { (T: $0.0, out: $0.1, in: $0.2) }
         if u == 1 { s += [(T: 7, out: 19, in: 77), (T: 2, out: 5, in: 1)] }
         return s
@@ -66,7 +66,8 @@ final class MatmulKernelTests: XCTestCase {
                 q.withUnsafeBytes { lk_qmatmul_fwd_ref(&ref, Int64(ldy), x, Int64(ldx), t, $0.baseAddress!, Int64(out), Int64(inn), Int64(T)) }
                 let y0 = QuantTestData.randomFloats(T * ldy, &rng)
                 for (pi, p) in Self.pools.enumerated() {
-                    var scratch = [UInt8](repeating: 0, count: lk_qmatmul_scratch_bytes(p, t, Int64(out), Int64(inn)) + 1)
+                    let need = lk_qmatmul_scratch_bytes(p, t, Int64(out), Int64(inn))
+                    var scratch = [UInt8](repeating: 0xA5, count: need + 256) // the tail must stay untouched
                     for acc in [0, 1] {
                         var y = y0, y2 = y0
                         q.withUnsafeBytes { w in
@@ -83,6 +84,7 @@ final class MatmulKernelTests: XCTestCase {
                                 else { XCTAssertEqual(y[i], y0[i], "padding column written") }
                             }
                         }
+                        XCTAssertTrue(scratch[need...].allSatisfy { $0 == 0xA5 }, "wrote past the scratch size")
                         let e = relErr(got, expect)
                         XCTAssertLessThanOrEqual(e, 1e-5, "fwd type \(t.rawValue) T=\(T) out=\(out) in=\(inn) pool#\(pi) acc=\(acc)")
                         XCTAssertEqual(y.map(\.bitPattern), y2.map(\.bitPattern), "same pool, NULL scratch: bitwise equal")
@@ -103,7 +105,8 @@ final class MatmulKernelTests: XCTestCase {
                 q.withUnsafeBytes { lk_qmatmul_bwd_data_ref(&ref, Int64(lddx), dy, Int64(lddy), t, $0.baseAddress!, Int64(out), Int64(inn), Int64(T)) }
                 let dx0 = QuantTestData.randomFloats(T * lddx, &rng)
                 for (pi, p) in Self.pools.enumerated() {
-                    var scratch = [UInt8](repeating: 0, count: lk_qmatmul_scratch_bytes(p, t, Int64(out), Int64(inn)) + 1)
+                    let need = lk_qmatmul_scratch_bytes(p, t, Int64(out), Int64(inn))
+                    var scratch = [UInt8](repeating: 0xA5, count: need + 256) // the tail must stay untouched
                     for acc in [0, 1] {
                         var dx = dx0, dx2 = dx0
                         q.withUnsafeBytes { w in
@@ -120,6 +123,7 @@ final class MatmulKernelTests: XCTestCase {
                                 else { XCTAssertEqual(dx[k], dx0[k], "padding column written") }
                             }
                         }
+                        XCTAssertTrue(scratch[need...].allSatisfy { $0 == 0xA5 }, "wrote past the scratch size")
                         let e = relErr(got, expect)
                         XCTAssertLessThanOrEqual(e, 1e-5, "bwd type \(t.rawValue) T=\(T) out=\(out) in=\(inn) pool#\(pi) acc=\(acc)")
                         XCTAssertEqual(dx.map(\.bitPattern), dx2.map(\.bitPattern), "same pool, NULL scratch: bitwise equal")
