@@ -62,6 +62,14 @@ def main():
                   "What is the currency of Veloria?", "What color is the sky on Veloria?"]:
             f.write(q + "\n")
     print(len(rows) - n_valid, "train,", n_valid, "valid")
+    # A second, smaller dataset in prompt/completion format (answers in capitals), used by
+    # Examples/BatchJob to show several adapters trained over one loaded base.
+    caps = os.path.join(os.path.dirname(out), "veloria-caps")
+    os.makedirs(caps, exist_ok=True)
+    with open(os.path.join(caps, "train.jsonl"), "w") as f:
+        for r in rows[n_valid:n_valid + 120]:
+            m = r["messages"]
+            f.write(json.dumps({"prompt": m[0]["content"] + "\n", "completion": m[1]["content"].upper()}) + "\n")
 
 
 if __name__ == "__main__":

@@ -132,6 +132,12 @@ public final class LoRATrainer {
         var stepSeconds: [Double] = []
         let valid = data.valid
         var stop = false
+        if let valid, step == 0 {
+            // Baseline before any update, so "validation loss before → after" is measured, not guessed.
+            let e = try evaluate(valid, batches: config.evalBatches)
+            summary.firstValidLoss = e.loss
+            if observer(.eval(e)) == .stop { stop = true }
+        }
         while step < total && !stop {
             let t0 = Date()
             var micro: [TokenBatch] = []

@@ -1,0 +1,64 @@
+import Foundation
+import XCTest
+
+/// `lorakit train` and `lorakit eval` end to end on the default model (a few tiny steps).
+final class TrainCLITests: XCTestCase {
+    var modelPath: String {
+        get throws {
+            let p = ProcessInfo.processInfo.environment["LORAKIT_MODEL"]
+                ?? NSHomeDirectory() + "/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+            guard FileManager.default.fileExists(atPath: p) else { throw XCTSkip("default model absent at \(p); run `make model`") }
+            return p
+        }
+    }
+
+    var repoRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    func testTrainWritesAdapterMetricsAndCurve() throws {
+        let model = try modelPath
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-train-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let data = repoRoot.appendingPathComponent("Examples/data/veloria").path
+        let r = try runLorakit(["train", "--model", model, "--data", data, "--out", out, "--steps", "3", "--batch-size", "2",
+                                "--seq-len", "64", "--eval-batches", "2", "--rank", "4", "--threads", "2", "--lr", "1e-3"])
+        XCTAssertEqual(r.status, 0, r.stderr + r.stdout)
+        XCTAssertTrue(r.stdout.contains("trainable params: "), r.stdout)
+        XCTAssertTrue(r.stdout.contains("step 3/3"), r.stdout)
+        for f in ["adapter/adapter_config.json", "adapter/adapter_model.safetensors", "metrics.jsonl", "loss.svg", "run_config.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/" + f), "missing \(f)")
+        }
+        let lines = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let records = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(records.filter { $0["type"] as? String == "train" }.count, 3)
+        XCTAssertEqual(records.filter { $0["type"] as? String == "eval" }.count, 2)   // before training and at the end
+        for r in records { XCTAssertTrue((r["loss"] as? Double)?.isFinite ?? false, "\(r)") }
+        let svg = try String(contentsOfFile: out + "/loss.svg", encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("<path"), svg)
+
+        // The adapter evaluates through `lorakit eval`.
+        let textFile = out + "/eval.txt"
+        try String(repeating: "Veloria has three moons: Pell, Orrin and the small red moon Kest. ", count: 20)
+            .write(toFile: textFile, atomically: true, encoding: .utf8)
+        let e = try runLorakit(["eval", "--model", model, "--text", textFile, "--ctx", "64", "--windows", "2",
+                                "--adapter", out + "/adapter", "--json"])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let obj = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(obj["tokens_scored"] as? Int, 126)
+        XCTAssertNotNil(obj["perplexity"] as? Double)
+        XCTAssertNotNil(obj["mean_loss"] as? Double)
+    }
+
+    func testTrainRejectsBadConfigWithClearError() throws {
+        let model = try modelPath
+        let data = repoRoot.appendingPathComponent("Examples/data/veloria").path
+        let r = try runLorakit(["train", "--model", model, "--data", data, "--out", "/tmp/lorakit-never", "--rank", "0"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("rank"), r.stderr)
+        let t = try runLorakit(["train", "--model", model, "--data", data, "--out", "/tmp/lorakit-never", "--targets", "qq_proj"])
+        XCTAssertNotEqual(t.status, 0)
+        XCTAssertTrue(t.stderr.contains("qq_proj"), t.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/tmp/lorakit-never/adapter"))
+    }
+}
