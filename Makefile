@@ -5,7 +5,7 @@ MODEL_CACHE ?= $(HOME)/.cache/lorakit/models
 DEFAULT_MODEL := $(MODEL_CACHE)/SmolLM2-135M-Instruct.Q4_1.gguf
 export LORAKIT_MODEL ?= $(DEFAULT_MODEL)
 
-.PHONY: run test setup model build release consumer clean fixtures bench
+.PHONY: run test setup model build release consumer batchjob clean fixtures bench
 
 setup:
 	@scripts/setup
@@ -19,20 +19,30 @@ build: setup
 release: setup
 	$(SWIFT) build -c release --product lorakit
 
-## make run: set up, fetch the default model, build in release mode, run the main job.
+RUN_OUT ?= runs/veloria
+LORAKIT := .build/release/lorakit
+
+## make run: set up, fetch the default model, build in release mode, run the main job:
+## fine-tune a LoRA on Examples/data/veloria (facts the base model cannot know) and show its effect.
 run: model release
-	.build/release/lorakit cpu
-	.build/release/lorakit inspect "$(LORAKIT_MODEL)"
+	$(LORAKIT) inspect "$(LORAKIT_MODEL)"
+	$(LORAKIT) train --model "$(LORAKIT_MODEL)" --data Examples/data/veloria --out $(RUN_OUT) \
+	  --targets all-linear --rank 8 --alpha 16 --lr 2e-3 --warmup 5 --steps 80 --batch-size 4 --seq-len 64 \
+	  --eval-interval 20
 
 ## make test: set up, fetch the default model, build, run every test, build the consumer example.
 test: model
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
-	$(MAKE) consumer
+	$(MAKE) consumer batchjob
 
 ## The tiny downstream package that depends on LoRAKit by path (proves no unsafeFlags leak).
 consumer: setup
 	cd Examples/Consumer && $(SWIFT) build && .build/debug/Consumer
+
+## The batch-job example (several adapters over one loaded base) must keep building.
+batchjob: setup
+	cd Examples/BatchJob && $(SWIFT) build
 
 fixtures:
 	python3 scripts/make-fixtures.py
