@@ -30,11 +30,11 @@ run: model release
 	  --targets all-linear --rank 8 --alpha 16 --lr 2e-3 --warmup 5 --steps 80 --batch-size 4 --seq-len 64 \
 	  --eval-interval 20
 
-## make test: set up, fetch the default model, build, run every test, build the consumer example.
+## make test: set up, fetch the default model, build the example packages, build and run every test (XCTest).
 test: model
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
 	$(MAKE) consumer batchjob
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-swift-testing
 
 ## The tiny downstream package that depends on LoRAKit by path (proves no unsafeFlags leak).
 consumer: setup
