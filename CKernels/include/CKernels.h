@@ -8,3 +8,4 @@
 #include "lk_pool.h"
 #include "lk_quant.h"
 #include "lk_matmul.h"
+#include "lk_decode.h"
