@@ -118,18 +118,7 @@ final class LlamaGraph {
         return slots[layer * lora.targets.count + ti]
     }
 
-    func matrix(_ layer: Int, _ t: LoRATarget) -> QuantizedMatrix {
-        let w = weights.layers[layer]
-        switch t {
-        case .q_proj: return w.q
-        case .k_proj: return w.k
-        case .v_proj: return w.v
-        case .o_proj: return w.o
-        case .gate_proj: return w.gate
-        case .up_proj: return w.up
-        case .down_proj: return w.down
-        }
-    }
+    func matrix(_ layer: Int, _ t: LoRATarget) -> QuantizedMatrix { weights.layers[layer].matrix(t) }
 
     func actsFor(_ layer: Int) -> LayerActivations { acts.count == 1 ? acts[0] : acts[layer] }
     func xIn(_ layer: Int) -> FloatBuffer { xs.count == 2 ? xs[layer % 2] : xs[layer] }
