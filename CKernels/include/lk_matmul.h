@@ -22,7 +22,8 @@ size_t lk_qmatmul_scratch_bytes(const lk_pool *p, lk_type t, int64_t out, int64_
 
 /// Forward: Y = X · Wᵀ (accumulate != 0: Y += X · Wᵀ).
 /// Y: [T, out] with row stride ldy; X: [T, in] with row stride ldx; W: [out, in] quantized.
-/// scratch: lk_qmatmul_scratch_bytes(p, t, out, in) bytes (NULL: allocated for the call).
+/// scratch: lk_qmatmul_scratch_bytes(p, t, out, in) bytes, any alignment (NULL: allocated for the call;
+/// if that allocation fails nothing is written).
 void lk_qmatmul_fwd(lk_pool *p, void *scratch, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t,
                     const void *W, int64_t out, int64_t in, int64_t T, int accumulate);
 

@@ -17,6 +17,21 @@ private func countTask(_ ctx: UnsafeMutableRawPointer?, _ i: Int32, _ n: Int32) 
     c.lock.unlock()
 }
 
+/// Runs `body` on a new thread and returns its result (keeps pinning off the test runner's thread).
+func onFreshThread<T>(_ body: @escaping () -> T) -> T {
+    let box = FreshThreadBox(body)
+    Thread { box.result = box.body(); box.done.signal() }.start()
+    box.done.wait()
+    return box.result!
+}
+
+private final class FreshThreadBox<T>: @unchecked Sendable {
+    let body: () -> T
+    var result: T?
+    let done = DispatchSemaphore(value: 0)
+    init(_ body: @escaping () -> T) { self.body = body }
+}
+
 /// The persistent pool: every index exactly once per run, repeated runs, one thread, NULL, nesting, pinning.
 final class PoolTests: XCTestCase {
     private func run(_ p: OpaquePointer?, _ threads: Int, runs: Int) -> Counter {
@@ -56,17 +71,12 @@ final class PoolTests: XCTestCase {
 
     func testRunsAfterIdleAndPinned() throws {
         let p = try XCTUnwrap(lk_pool_create(3, [0, 0, 0]))
-        var counts: [[Int]] = []
         // Run from a throw-away thread: the caller of a pinned pool gets pinned to cpus[0] too.
-        let done = DispatchSemaphore(value: 0)
-        let t = Thread {
-            counts.append(self.run(p, 3, runs: 5).counts)
+        let counts = onFreshThread { () -> [[Int]] in
+            let first = self.run(p, 3, runs: 5).counts
             Thread.sleep(forTimeInterval: 0.05) // workers fall asleep on the condition variable
-            counts.append(self.run(p, 3, runs: 5).counts)
-            done.signal()
+            return [first, self.run(p, 3, runs: 5).counts]
         }
-        t.start()
-        done.wait()
         XCTAssertEqual(counts, [[5, 5, 5], [5, 5, 5]])
         lk_pool_destroy(p)
     }

@@ -93,17 +93,20 @@ final class QuantizedMatrixKernelTests: XCTestCase {
     }
 
     func testThreadPoolIgnoresShortCPUList() {
-        let done = DispatchSemaphore(value: 0)
-        var sizes: [Int] = []
+        final class Result: @unchecked Sendable {
+            var sizes: [Int] = []
+            let done = DispatchSemaphore(value: 0)
+        }
+        let result = Result()
         Thread { // a pinned pool pins its caller: keep that off the test runner's thread
             let pool = ThreadPool(threads: 2, cpus: [0]) // too short: unpinned
-            var hits = [0, 0]
             let lock = NSLock()
+            var hits = [0, 0]
             pool.parallel { i, _ in lock.lock(); hits[i] += 1; lock.unlock() }
-            sizes = [pool.threads] + hits
-            done.signal()
+            result.sizes = [pool.threads] + hits
+            result.done.signal()
         }.start()
-        done.wait()
-        XCTAssertEqual(sizes, [2, 1, 1])
+        result.done.wait()
+        XCTAssertEqual(result.sizes, [2, 1, 1])
     }
 }
