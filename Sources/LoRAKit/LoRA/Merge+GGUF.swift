@@ -1,0 +1,42 @@
+import Foundation
+
+extension LoRAMerge {
+    /// Writes `model` (loaded from a GGUF file) with `adapter` folded in as a new GGUF at `path`.
+    /// All metadata (tokenizer, chat template, …) and every tensor the adapter does not touch are copied
+    /// as they are; each targeted matrix is dequantized, merged and stored as `type`, one at a time while
+    /// the file is written (memory: one fp32 matrix). `onMatrix` is called after each merged matrix.
+    /// Returns the per-matrix reports in file order.
+    @discardableResult
+    public static func writeGGUF(model: ModelWeights, adapter: LoRAParameters, to path: String, type: MergeType = .same,
+                                 pool: ThreadPool, onMatrix: ((MergedMatrixReport) -> Void)? = nil) throws -> [MergedMatrixReport] {
+        guard let gguf = model.gguf else { throw MergeError.needsGGUFBase(path: model.source.path) }
+        try check(adapter, model: model.config)
+        let writer = try GGUFWriter(alignment: gguf.alignment)
+        for k in gguf.metadataKeys {
+            if let v = gguf.metadata[k] { try writer.set(k, v) }
+        }
+        var bySlot: [String: LoRASlot] = [:]
+        for s in adapter.slots { bySlot["blk.\(s.layer).\(s.target.ggufName).weight"] = s }
+        let box = MergeReportBox()
+        box.onMatrix = onMatrix
+        for info in gguf.tensors {
+            if let s = bySlot[info.name] {
+                let W0 = try gguf.matrix(named: info.name)
+                let t = type.resolve(base: info.type)
+                try writer.addTensor(name: info.name, dims: info.dims, type: t) { emit in
+                    let (w, delta) = try merged(base: W0, adapter: adapter, slot: s, pool: pool)
+                    let (q, err) = try store(w, rows: W0.rows, cols: W0.cols, as: t)
+                    try q.withUnsafeBytes { try emit(UnsafeRawBufferPointer(start: $0, count: q.byteCount)) }
+                    box.add(MergedMatrixReport(name: info.name, type: t.description, relativeError: err, relativeDelta: delta))
+                }
+            } else {
+                let bytes = try gguf.tensorBytes(named: info.name)
+                try writer.addTensor(name: info.name, dims: info.dims, type: info.type) { emit in
+                    try bytes.withUnsafeBytes { try emit($0) }
+                }
+            }
+        }
+        try writer.write(to: path)
+        return box.reports
+    }
+}

@@ -1,0 +1,129 @@
+import CKernels
+import Foundation
+
+/// How a merged matrix is stored.
+public enum MergeType: Sendable, Equatable, CustomStringConvertible {
+    /// The base matrix's block type (Q8_0 when the base is a K-quant, which LoRAKit does not write).
+    case same
+    /// A type the user picks: F32, F16, BF16, Q8_0, Q4_0 or Q4_1.
+    case type(GGMLType)
+
+    /// Parses "same", "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1".
+    public init(name: String) throws {
+        if name.lowercased() == "same" { self = .same; return }
+        guard let t = GGMLType(name: name), t.isComputeType else { throw MergeError.invalidType(name) }
+        self = .type(t)
+    }
+
+    /// The type a merged matrix gets when the base stores it as `base`.
+    public func resolve(base: GGMLType) -> GGMLType {
+        switch self {
+        case .type(let t): return t
+        case .same: return base.isComputeType ? base : .q8_0
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .same: return "same"
+        case .type(let t): return t.description.lowercased()
+        }
+    }
+}
+
+/// Output layout of a merge.
+public enum MergeFormat: String, Sendable, Codable, CaseIterable {
+    /// One GGUF file llama.cpp runs (metadata and untouched tensors copied as they are).
+    case gguf
+    /// A Hugging Face folder (config.json, model.safetensors, tokenizer files) transformers loads.
+    case hf
+}
+
+/// Errors of a merge request.
+public enum MergeError: Error, CustomStringConvertible, Equatable {
+    case invalidType(String)
+    case typeNotForHF(GGMLType)
+    case needsGGUFBase(path: String)
+    case adapterMismatch(message: String)
+    case missingTensor(path: String, name: String)
+
+    public var description: String {
+        switch self {
+        case .invalidType(let s): return "unknown merge type '\(s)' (use same, f32, f16, bf16, q8_0, q4_0 or q4_1)"
+        case .typeNotForHF(let t): return "a Hugging Face folder stores F32, F16 or BF16 weights, not \(t)"
+        case .needsGGUFBase(let p): return "merging to GGUF needs a GGUF base model (\(p) is not one)"
+        case .adapterMismatch(let m): return "the adapter does not fit the model: \(m)"
+        case .missingTensor(let p, let n): return "\(p): tensor '\(n)' not found"
+        }
+    }
+}
+
+/// What the merge did to one matrix.
+public struct MergedMatrixReport: Sendable, Codable, Equatable {
+    /// Name in the output file (GGUF or HF name).
+    public var name: String
+    public var type: String
+    /// ‖stored − (W0 + s·B·A)‖_F / ‖W0 + s·B·A‖_F: the error of writing the exact merged matrix in `type`.
+    public var relativeError: Double
+    /// ‖s·B·A‖_F / ‖W0‖_F: how much the adapter changed the matrix.
+    public var relativeDelta: Double
+}
+
+/// Folding LoRA adapters into the base weights: W = W0 + scale·B·A per targeted matrix, one matrix
+/// at a time (dequantize, add, requantize), streamed to disk.
+public enum LoRAMerge {
+    /// W0 + scale·B·A in fp32, [rows, cols] row-major, rows in GGUF order (q/k permuted), with ‖ΔW‖/‖W0‖.
+    static func merged(base W0: QuantizedMatrix, adapter: LoRAParameters, slot s: LoRASlot, pool: ThreadPool) throws -> (w: [Float], relDelta: Double) {
+        guard W0.rows == s.outFeatures, W0.cols == s.inFeatures else {
+            throw MergeError.adapterMismatch(message: "layer \(s.layer) \(s.target.rawValue): adapter [\(s.outFeatures), \(s.inFeatures)], model [\(W0.rows), \(W0.cols)]")
+        }
+        var w = W0.dequantized()
+        let base = w
+        let r = Int64(adapter.config.rank), out = Int64(s.outFeatures), inF = Int64(s.inFeatures)
+        adapter.values.withUnsafeBufferPointer { v in
+            w.withUnsafeMutableBufferPointer { wp in
+                // W[out, in] += scale · B[out, r] · A[r, in]
+                lk_sgemm(pool.raw, 0, 0, out, inF, r, adapter.config.scale, v.baseAddress! + s.bOffset, r,
+                         v.baseAddress! + s.aOffset, inF, 1, wp.baseAddress!, inF)
+            }
+        }
+        var dn = 0.0, bn = 0.0
+        for i in w.indices {
+            let d = Double(w[i]) - Double(base[i])
+            dn += d * d
+            bn += Double(base[i]) * Double(base[i])
+        }
+        return (w, (dn / max(bn, 1e-300)).squareRoot())
+    }
+
+    /// Quantizes the merged matrix; returns the stored matrix and its relative Frobenius error.
+    static func store(_ w: [Float], rows: Int, cols: Int, as type: GGMLType) throws -> (QuantizedMatrix, Double) {
+        let q = try QuantizedMatrix.quantize(w, rows: rows, cols: cols, as: type)
+        if type == .f32 { return (q, 0) }
+        let back = q.dequantized()
+        var num = 0.0, den = 0.0
+        for i in w.indices {
+            let d = Double(back[i]) - Double(w[i])
+            num += d * d
+            den += Double(w[i]) * Double(w[i])
+        }
+        return (q, (num / max(den, 1e-300)).squareRoot())
+    }
+
+    /// Checks the adapter's layout against the model.
+    static func check(_ adapter: LoRAParameters, model: LlamaConfig) throws {
+        for s in adapter.slots {
+            let (o, i) = s.target.shape(model)
+            guard s.layer < model.blockCount, s.outFeatures == o, s.inFeatures == i else {
+                throw MergeError.adapterMismatch(message: "layer \(s.layer) \(s.target.rawValue) is [\(s.outFeatures), \(s.inFeatures)], the model's is [\(o), \(i)]")
+            }
+        }
+    }
+}
+
+/// Collects per-matrix reports from the writers' closures.
+final class MergeReportBox: @unchecked Sendable {
+    var reports: [MergedMatrixReport] = []
+    var onMatrix: ((MergedMatrixReport) -> Void)?
+    func add(_ r: MergedMatrixReport) { reports.append(r); onMatrix?(r) }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import LoRAKit
+
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Fold a LoRA adapter into the base: W0 + scale·B·A per adapted matrix, written as GGUF or a Hugging Face folder.",
+        discussion: """
+            One matrix at a time is dequantized, merged and stored (memory stays bounded). GGUF output copies all \
+            metadata (tokenizer, chat template) and every untouched tensor as is; merged matrices get --type \
+            ("same" = the base's block type). HF output (--format hf) is a folder with config.json, model.safetensors \
+            (F32, F16 or BF16; q/k rows in HF order) and tokenizer files. Prints each merged matrix's relative \
+            Frobenius error of storing it in the chosen type.
+            """)
+
+    @Option(help: "Base model: a .gguf file (or a Hugging Face folder for --format hf).") var model: String
+    @Option(help: "PEFT adapter folder.") var adapter: String
+    @Option(help: "Output .gguf file or HF folder.") var out: String
+    @Option(help: "Type of the merged matrices: same, q8_0, q4_0, q4_1, f16, bf16, f32 (HF: f32, f16, bf16).") var type: String?
+    @Option(help: "gguf or hf (default: gguf when --out ends in .gguf, else hf).") var format: String?
+    @Option(help: "Worker threads (default: one per allowed core).") var threads: Int?
+    @Flag(help: "Print one JSON object with the per-matrix reports.") var json = false
+
+    func run() throws {
+        let fmt: MergeFormat
+        if let format {
+            guard let f = MergeFormat(rawValue: format.lowercased()) else { throw ValidationError("--format must be gguf or hf") }
+            fmt = f
+        } else {
+            fmt = out.lowercased().hasSuffix(".gguf") ? .gguf : .hf
+        }
+        let w = try ModelWeights.load(path: model)
+        let p = try LoRAParameters.loadPEFT(from: adapter, model: w.config)
+        let pool = ThreadPool(threads: threads ?? ThreadPool.defaultThreadCount)
+        let show: (MergedMatrixReport) -> Void = { r in
+            if !json {
+                let name = r.name.padding(toLength: max(44, r.name.count), withPad: " ", startingAt: 0)
+                let type = r.type.padding(toLength: 5, withPad: " ", startingAt: 0)
+                print(name + " " + type + String(format: " rel.err %.3e   |dW|/|W0| %.3e", r.relativeError, r.relativeDelta))
+            }
+        }
+        let start = Date()
+        let reports: [MergedMatrixReport]
+        do {
+            switch fmt {
+            case .gguf:
+                let t = try MergeType(name: type ?? "same")
+                reports = try LoRAMerge.writeGGUF(model: w, adapter: p, to: out, type: t, pool: pool, onMatrix: show)
+            case .hf:
+                let name = (type ?? "f32").lowercased()
+                guard let t = GGMLType(name: name), [.f32, .f16, .bf16].contains(t) else {
+                    throw ValidationError("--type for --format hf must be f32, f16 or bf16 (got '\(name)')")
+                }
+                reports = try LoRAMerge.writeHF(model: w, adapter: p, to: out, dtype: t, pool: pool, onMatrix: show)
+            }
+        } catch let e as MergeError {
+            throw ValidationError(e.description)
+        }
+        let worst = reports.map(\.relativeError).max() ?? 0
+        let mean = reports.isEmpty ? 0 : reports.map(\.relativeError).reduce(0, +) / Double(reports.count)
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]
+            struct Summary: Encodable { var out: String; var format: String; var matrices: [MergedMatrixReport] }
+            print(String(decoding: try enc.encode(Summary(out: out, format: fmt.rawValue, matrices: reports)), as: UTF8.self))
+        } else {
+            print("merged \(reports.count) matrices into \(out) (\(fmt.rawValue)) in "
+                + String(format: "%.1f s; relative error mean %.3e, max %.3e", Date().timeIntervalSince(start), mean, worst))
+        }
+    }
+}
