@@ -52,7 +52,7 @@ extension LlamaGraph {
 
     /// Dropout of the LoRA input, regenerated identically in backward from a per-step seed.
     private func dropped(_ x: UnsafeMutablePointer<Float>, count: Int, layer: Int, target: LoRATarget) -> UnsafeMutablePointer<Float> {
-        guard let lora, lora.dropout > 0 else { return x }
+        guard training, let lora, lora.dropout > 0 else { return x }   // no dropout at inference (eval, merge checks)
         lk_dropout(dropScratch.ptr, x, Int64(count), lora.dropout, maskSeed(layer: layer, target: target))
         return dropScratch.ptr
     }
