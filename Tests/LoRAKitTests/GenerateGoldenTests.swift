@@ -105,4 +105,37 @@ final class GenerateGoldenTests: XCTestCase {
         }
         XCTAssertEqual(distinct.count, 4, "the base and the three adapters should answer differently")
     }
+
+    /// Three adapters over one base: memory grows by about the adapters' own bytes, not by another base.
+    func testThreeAdaptersKeepOneCopyOfTheBase() throws {
+        let w = try GoldenFixture.smolLM2()
+        let tok = try Tokenizer(modelPath: try GoldenFixture.smolLM2Path())
+        let pool = ThreadPool(threads: 2)
+        let baseBytes = LlamaGraph.allMatrices(w).map(\.byteCount).reduce(0, +) + (w.output == nil ? 0 : w.tokenEmbedding.byteCount)
+        let gen = try Generator(model: w, tokenizer: tok, maxContext: 64, pool: pool)
+        let prompt = tok.encode("The three primary colors are")
+        let opts = GenerationOptions(maxTokens: 8)
+        let a1 = try Self.randomAdapter("one", seed: 21, targets: [.q_proj, .v_proj], rank: 8, model: w.config)
+        try gen.setAdapter(a1)
+        _ = try gen.generate(prompt: prompt, options: opts)
+        _ = try gen.generate(prompt: prompt, options: opts)
+        let rss1 = ProcessMemory.residentBytes()
+        let set = AdapterSet(model: w)
+        set.add(a1)
+        set.add(try Self.randomAdapter("two", seed: 22, targets: [.q_proj, .v_proj], rank: 8, model: w.config))
+        set.add(try Self.randomAdapter("three", seed: 23, targets: [.q_proj, .v_proj], rank: 8, model: w.config))
+        for _ in 0..<2 {
+            for a in set.adapters {
+                try gen.setAdapter(a)
+                _ = try gen.generate(prompt: prompt, options: opts)
+            }
+        }
+        let rss3 = ProcessMemory.residentBytes()
+        let adapterBytes = set.adapters[1].byteCount + set.adapters[2].byteCount
+        print("RSS with 1 adapter \(ProcessMemory.format(rss1)), with 3 \(ProcessMemory.format(rss3)); "
+            + "growth \(ProcessMemory.format(rss3 - rss1)) for two adapters of \(ProcessMemory.format(adapterBytes)) "
+            + "(base matrices \(ProcessMemory.format(baseBytes)))")
+        XCTAssertLessThan(rss3 - rss1, adapterBytes * 3 + (8 << 20), "switching adapters must not copy the base")
+        XCTAssertLessThan(rss3 - rss1, baseBytes / 4)
+    }
 }
