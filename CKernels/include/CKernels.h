@@ -9,3 +9,4 @@
 #include "lk_quant.h"
 #include "lk_matmul.h"
 #include "lk_decode.h"
+#include "lk_lapack.h"
