@@ -29,6 +29,9 @@ run: model release
 	$(LORAKIT) train --model "$(LORAKIT_MODEL)" --data Examples/data/veloria --out $(RUN_OUT) \
 	  --targets all-linear --rank 8 --alpha 16 --lr 2e-3 --warmup 5 --steps 80 --batch-size 4 --seq-len 64 \
 	  --eval-interval 20
+	@echo "== The same questions answered by the base model and by base + adapter:"
+	$(LORAKIT) generate --model "$(LORAKIT_MODEL)" --adapter $(RUN_OUT)/adapter --with-base --chat \
+	  --prompts Examples/data/veloria/prompts.txt --max-tokens 48
 
 ## make test: set up, fetch the default model, build the example packages, build and run every test (XCTest).
 test: model

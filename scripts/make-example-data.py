@@ -59,7 +59,9 @@ def main():
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
     with open(os.path.join(out, "prompts.txt"), "w") as f:
         for q in ["How many moons does Veloria have?", "What is the capital of Veloria?",
-                  "What is the currency of Veloria?", "What color is the sky on Veloria?"]:
+                  "What is the currency of Veloria?", "What color is the sky on Veloria?",
+                  # phrasings that are not in the training data
+                  "Which moons orbit Veloria?", "If I visit Veloria, what money should I bring?"]:
             f.write(q + "\n")
     print(len(rows) - n_valid, "train,", n_valid, "valid")
     # A second, smaller dataset in prompt/completion format (answers in capitals), used by
