@@ -18,9 +18,29 @@ public enum SpectrumSVG {
         }
     }
 
+    /// Integer axis ticks from lo to hi at a 1/2/5 step giving at most ~8 labels.
+    static func niceTicks(lo: Int, hi: Int) -> [Int] {
+        let span = max(1, hi - lo)
+        let step = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000].first { span / $0 <= 8 } ?? max(1, span / 8)
+        var t = Array(stride(from: lo, through: hi, by: step))
+        if let last = t.last, last != hi {
+            if Double(hi - last) < 0.5 * Double(step) { t.removeLast() }
+            t.append(hi)
+        }
+        return t
+    }
+
+    /// A round axis maximum ≥ v and its 1/2/5 tick step (about 4–6 ticks).
+    static func niceMax(_ v: Double) -> (max: Double, step: Double) {
+        let raw = v / 5
+        let p = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 2.5, 5, 10].map { $0 * p }.first { $0 >= raw } ?? 10 * p
+        return ((v / step).rounded(.up) * step, step)
+    }
+
     /// SVG text for an analysis.
     public static func render(_ a: AdapterAnalysis, title: String? = nil) -> String {
-        let W = 1000.0, H = 440.0, top = 56.0, bottom = 50.0, gap = 80.0, left = 64.0, right = 24.0
+        let W = 1000.0, H = 460.0, top = 76.0, bottom = 50.0, gap = 80.0, left = 64.0, right = 24.0
         let pw = (W - left - right - gap) / 2, ph = H - top - bottom
         let x0L = left, x0R = left + pw + gap
         var s = """
@@ -44,9 +64,10 @@ public enum SpectrumSVG {
         for d in 0...Int(decades) {
             let yy = yL(pow(10, -Double(d)))
             s += "<line x1=\"\(f(x0L))\" y1=\"\(f(yy))\" x2=\"\(f(x0L + pw))\" y2=\"\(f(yy))\" stroke=\"#e5e5e5\"/>\n"
-            s += "<text x=\"\(f(x0L - 6))\" y=\"\(f(yy + 4))\" text-anchor=\"end\">1e-\(d)</text>\n"
+            let label = d == 0 ? "1" : d <= 3 ? "0." + String(repeating: "0", count: d - 1) + "1" : "1e-\(d)"
+            s += "<text x=\"\(f(x0L - 6))\" y=\"\(f(yy + 4))\" text-anchor=\"end\">\(label)</text>\n"
         }
-        let ticks = Array(Set([1, r] + stride(from: 1, through: r, by: max(1, r / 8)).map { $0 })).sorted()
+        let ticks = niceTicks(lo: 1, hi: r)
         for t in ticks { s += "<text x=\"\(f(xL(t)))\" y=\"\(f(top + ph + 18))\" text-anchor=\"middle\">\(t)</text>\n" }
         s += "<text x=\"\(f(x0L + pw / 2))\" y=\"\(f(H - 12))\" text-anchor=\"middle\">singular value index i</text>\n"
         s += "<text x=\"\(f(x0L + pw / 2))\" y=\"\(f(top - 8))\" text-anchor=\"middle\">normalized spectrum σ_i / σ_1 of each ΔW</text>\n"
@@ -57,20 +78,29 @@ public enum SpectrumSVG {
             s += "<path d=\"\(pts.joined(separator: " "))\" fill=\"none\" stroke=\"\(color(m.module))\" stroke-opacity=\"0.45\" stroke-width=\"1\"/>\n"
         }
 
+        // Mean normalized spectrum of each module kind, drawn thick over the thin lines.
+        for mod in a.modules.map(\.module) {
+            let ms = a.matrices.filter { $0.module == mod && ($0.singularValues.first ?? 0) > 0 }
+            guard !ms.isEmpty else { continue }
+            let mean = (0..<r).map { i in ms.reduce(0.0) { $0 + (i < $1.singularValues.count ? $1.singularValues[i] / $1.singularValues[0] : 0) } / Double(ms.count) }
+            let pts = mean.enumerated().map { i, v in "\(i == 0 ? "M" : "L")\(f(xL(i + 1))),\(f(yL(v)))" }
+            s += "<path d=\"\(pts.joined(separator: " "))\" fill=\"none\" stroke=\"\(color(mod))\" stroke-width=\"3\"/>\n"
+        }
+
         // Right panel: per-layer update norms, one line per module kind.
         let rel = a.matrices.allSatisfy { $0.relativeUpdate != nil }
         let value: (MatrixSpectrum) -> Double = rel ? { $0.relativeUpdate ?? 0 } : { $0.frobeniusNorm }
         let layers = a.layers.map(\.layer)
         let lo = layers.first ?? 0, hi = max(layers.last ?? 1, lo + 1)
-        let vmax = max(a.matrices.map(value).max() ?? 1, 1e-30) * 1.05
+        let (vmax, vstep) = niceMax(max(a.matrices.map(value).max() ?? 1, 1e-30))
         func xR(_ l: Int) -> Double { x0R + pw * Double(l - lo) / Double(hi - lo) }
         func yR(_ v: Double) -> Double { top + ph * (1 - v / vmax) }
-        for i in 0...5 {
-            let v = vmax * Double(i) / 5, yy = yR(v)
+        for i in 0...Int((vmax / vstep).rounded()) {
+            let v = vstep * Double(i), yy = yR(v)
             s += "<line x1=\"\(f(x0R))\" y1=\"\(f(yy))\" x2=\"\(f(x0R + pw))\" y2=\"\(f(yy))\" stroke=\"#e5e5e5\"/>\n"
             s += "<text x=\"\(f(x0R - 6))\" y=\"\(f(yy + 4))\" text-anchor=\"end\">\(String(format: "%.3g", v))</text>\n"
         }
-        let lt = Array(Set([lo, hi] + stride(from: lo, through: hi, by: max(1, (hi - lo) / 6)).map { $0 })).sorted()
+        let lt = niceTicks(lo: lo, hi: hi)
         for l in lt { s += "<text x=\"\(f(xR(l)))\" y=\"\(f(top + ph + 18))\" text-anchor=\"middle\">\(l)</text>\n" }
         s += "<text x=\"\(f(x0R + pw / 2))\" y=\"\(f(H - 12))\" text-anchor=\"middle\">layer</text>\n"
         s += "<text x=\"\(f(x0R + pw / 2))\" y=\"\(f(top - 8))\" text-anchor=\"middle\">\(rel ? "relative update ‖ΔW‖_F / ‖W0‖_F" : "update norm ‖ΔW‖_F") per layer</text>\n"
