@@ -72,4 +72,37 @@ final class DecodeAttentionTests: XCTestCase {
         lk_decode_attention(nil, &scratch, &out, q, k, v, -1, 1, 1, 1, 2, 1)  // past < 0
         XCTAssertEqual(out, [7, 7])
     }
+
+    /// lk_decode_qmatvec against lk_qmatmul_fwd_ref (fp64 over the reference-dequantized W) for every compute
+    /// type, ragged out, T = 1...3, and 1 vs 2 threads bitwise.
+    func testQMatVecMatchesReference() {
+        var rng = SplitMix64(seed: 93)
+        let pool1 = lk_pool_create(1, nil), pool2 = lk_pool_create(2, nil)
+        defer { lk_pool_destroy(pool1); lk_pool_destroy(pool2) }
+        for t in [LK_F32, LK_F16, LK_BF16, LK_Q8_0, LK_Q4_0, LK_Q4_1] {
+            for (out, inF, T) in [(1, 32, 1), (77, 64, 2), (300, 96, 3), (1000, 576, 1)] {
+                let wf = random(out * inF, &rng)
+                let rb = Int(lk_type_block_bytes(t)) * inF / Int(lk_type_block_size(t))
+                var w = [UInt8](repeating: 0, count: rb * out)
+                for o in 0..<out {
+                    _ = w.withUnsafeMutableBytes { d in wf.withUnsafeBufferPointer { s in
+                        lk_quantize_row(t, d.baseAddress! + o * rb, s.baseAddress! + o * inF, Int64(inF)) } }
+                }
+                let x = random(T * inF, &rng)
+                var ref = [Float](repeating: 0, count: T * out)
+                lk_qmatmul_fwd_ref(&ref, Int64(out), x, Int64(inF), t, w, Int64(out), Int64(inF), Int64(T))
+                var outs: [[Float]] = []
+                for pool in [pool1, pool2] {
+                    var scratch = [Float](repeating: 0, count: lk_decode_qmatvec_scratch_floats(pool, Int64(inF)))
+                    var y = [Float](repeating: .nan, count: T * out)
+                    lk_decode_qmatvec(pool, &scratch, &y, Int64(out), x, Int32(t.rawValue), w, Int64(out), Int64(inF), Int64(T))
+                    outs.append(y)
+                }
+                XCTAssertEqual(outs[0], outs[1], "type \(t) [\(out), \(inF)] T \(T): 1 vs 2 threads")
+                for i in 0..<ref.count {
+                    XCTAssertEqual(outs[0][i], ref[i], accuracy: 1e-5 * Float(inF).squareRoot() * 4, "type \(t) [\(out), \(inF)] T \(T) index \(i)")
+                }
+            }
+        }
+    }
 }

@@ -39,25 +39,32 @@ extension LlamaDecoder {
         let first = n - headRows
         let xs = x.ptr + first * Int(C)
         lk_rmsnorm_fwd(pool.raw, xn.ptr, rstd.ptr, xs, outputNorm.ptr, Int64(headRows), C, c.rmsNormEps)
-        let H = weights.lmHead, V = Int64(c.vocabSize)
-        H.withUnsafeBytes { w in
-            lk_qmatmul_fwd(pool.raw, qScratch, logitsBuf.ptr, V, xn.ptr, C, lk_type(rawValue: H.type.rawValue), w, V, C,
-                           Int64(headRows), 0)
-        }
+        product(weights.lmHead, x: xn.ptr, y: logitsBuf.ptr, rows: headRows)
     }
 
     /// y[rows, out] = x[rows, in]·Wᵀ (+ s·(x·Aᵀ)·Bᵀ when the adapter targets this matrix).
     func linear(_ t: LoRATarget, layer: Int, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int) {
         let W = matrix(layer, t)
         let out = Int64(W.rows), inF = Int64(W.cols), T64 = Int64(rows)
-        W.withUnsafeBytes { w in
-            lk_qmatmul_fwd(pool.raw, qScratch, y, out, x, inF, lk_type(rawValue: W.type.rawValue), w, out, inF, T64, 0)
-        }
+        product(W, x: x, y: y, rows: rows)
         guard let a = adapter, let s = a.slot(layer, t) else { return }
         let r = Int64(a.config.rank)
         let A = a.values.ptr + s.aOffset, Bm = a.values.ptr + s.bOffset
         lk_sgemm(pool.raw, 0, 1, T64, r, inF, 1, x, inF, A, inF, 0, loraU.ptr, r)          // u = x·Aᵀ
         lk_sgemm(pool.raw, 0, 1, T64, out, r, a.config.scale, loraU.ptr, r, Bm, r, 1, y, out)   // y += s·u·Bᵀ
+    }
+
+    /// y[rows, W.rows] = x[rows, W.cols]·Wᵀ: one pass over the quantized rows for a few rows (decode steps),
+    /// the panel-dequantizing matmul for prefill.
+    func product(_ W: QuantizedMatrix, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int) {
+        let out = Int64(W.rows), inF = Int64(W.cols)
+        W.withUnsafeBytes { w in
+            if rows <= LlamaDecoder.matvecRows {
+                lk_decode_qmatvec(pool.raw, mvScratch.ptr, y, out, x, Int32(W.type.rawValue), w, out, inF, Int64(rows))
+            } else {
+                lk_qmatmul_fwd(pool.raw, qScratch, y, out, x, inF, lk_type(rawValue: W.type.rawValue), w, out, inF, Int64(rows), 0)
+            }
+        }
     }
 
     func matrix(_ layer: Int, _ t: LoRATarget) -> QuantizedMatrix {

@@ -50,7 +50,10 @@ public final class LlamaDecoder: @unchecked Sendable {
     let ids: Int32Buffer, pos: Int32Buffer         // [chunk]
     let qScratch: UnsafeMutableRawPointer
     let attScratch: FloatBuffer
+    let mvScratch: FloatBuffer                     // [threads, max in]
     let maxRank: Int
+    /// Passes of at most this many rows use lk_decode_qmatvec (W read once in its stored form).
+    static let matvecRows = 4
 
     /// - Parameters:
     ///   - maxContext: positions of the KV cache (prompt + generated tokens); capped at the model's context length.
@@ -91,6 +94,7 @@ public final class LlamaDecoder: @unchecked Sendable {
         }
         qScratch = UnsafeMutableRawPointer.allocate(byteCount: max(qBytes, 64), alignment: 64)
         attScratch = FloatBuffer(lk_decode_attention_scratch_floats(pool.raw, Int64(ctx)))
+        mvScratch = FloatBuffer(lk_decode_qmatvec_scratch_floats(pool.raw, Int64(max(C, F))))
     }
 
     deinit { qScratch.deallocate() }
