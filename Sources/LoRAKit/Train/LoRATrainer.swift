@@ -98,6 +98,7 @@ public final class LoRATrainer {
 
     /// Mean next-token loss on up to `batches` batches of a dataset (0: all), in order, no gradients.
     public func evaluate(_ data: TokenizedDataset, batches: Int = 0) throws -> EvalMetrics {
+        try checkTokenIDs(data)
         var it = try BatchIterator(dataset: data, batchSize: config.batchSize, sequenceLength: config.sequenceLength,
                                    packing: config.packing, shuffle: false, seed: 0, padID: 0)
         let n = batches > 0 ? min(batches, it.batchesPerEpoch) : it.batchesPerEpoch
@@ -121,6 +122,8 @@ public final class LoRATrainer {
     public func train(_ data: TrainingData, observer: (TrainingEvent) -> TrainingControl = { _ in .proceed }) throws -> TrainingSummary {
         let train = data.train
         guard train.targetCount > 0 else { throw TrainingError.noTrainingTargets(train.path) }
+        try checkTokenIDs(train)
+        if let v = data.valid { try checkTokenIDs(v) }
         let total = try totalSteps(for: train)
         let sched = LRSchedule(kind: config.schedule, peak: config.learningRate, warmupSteps: config.warmupSteps, totalSteps: total)
         var it = try BatchIterator(dataset: train, batchSize: config.batchSize, sequenceLength: config.sequenceLength,
@@ -183,5 +186,19 @@ public final class LoRATrainer {
         summary.seconds = Date().timeIntervalSince(start)
         summary.peakResidentBytes = ProcessMemory.peakResidentBytes()
         return summary
+    }
+}
+
+extension LoRATrainer {
+    /// Token ids must index the model's embedding: a tokenizer with more ids than the model's
+    /// vocabulary (Llama 3.2's tokenizer.json adds `<|image|>` = 128256 to a 128,256-row model)
+    /// would otherwise read past the embedding table.
+    func checkTokenIDs(_ data: TokenizedDataset) throws {
+        let V = model.config.vocabSize
+        for e in data.examples {
+            if let bad = e.tokens.first(where: { $0 < 0 || Int($0) >= V }) {
+                throw TrainingError.modelMismatch("\(data.path): line \(e.line) has token id \(bad), outside the model's vocabulary of \(V)")
+            }
+        }
     }
 }
