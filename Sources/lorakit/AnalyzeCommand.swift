@@ -25,13 +25,17 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(help: "Output folder of the reduced adapter.") var out: String?
     @Option(help: "Text file to compare eval loss of the original and the reduced adapter (needs --model and --reduce-rank).")
     var text: String?
-    @Option(help: "Eval window length in tokens.") var ctx: Int = 256
+    @Option(help: "JSONL file (chat, prompt/completion or text lines) to compare the loss on, masked as `train` validates (needs --model and --reduce-rank).")
+    var data: String?
+    @Option(help: "Eval window length in tokens (--text), sequence length (--data).") var ctx: Int = 256
     @Option(help: "Number of eval windows.") var windows: Int = 8
     @Option(help: "Worker threads (default: one per allowed core).") var threads: Int?
 
     func validate() throws {
         if (reduceRank == nil) != (out == nil) { throw ValidationError("--reduce-rank and --out go together") }
-        if text != nil && (model == nil || reduceRank == nil) { throw ValidationError("--text needs --model and --reduce-rank") }
+        if (text != nil || data != nil) && (model == nil || reduceRank == nil) {
+            throw ValidationError("--text and --data need --model and --reduce-rank")
+        }
         if top < 0 { throw ValidationError("--top must be >= 0") }
     }
 
@@ -65,7 +69,7 @@ struct AnalyzeCommand: ParsableCommand {
             let dropped = losses.reduce(0) { $0 + $1.discardedEnergy }
             var r = ReductionOutput(rank: k, alpha: reduced.alpha, out: out, discardedEnergy: dropped,
                                     discardedShare: analysis.totalEnergy > 0 ? dropped / analysis.totalEnergy : 0,
-                                    maxDiscardedShare: losses.map(\.discardedShare).max() ?? 0, matrices: losses, eval: nil)
+                                    maxDiscardedShare: losses.map(\.discardedShare).max() ?? 0, matrices: losses, eval: nil, dataEval: nil)
             if let text, let w = weights, let original {
                 guard let data = FileManager.default.contents(atPath: text) else { throw CLIError("cannot read \(text)") }
                 guard let s = String(data: data, encoding: .utf8) else { throw CLIError("\(text) is not valid UTF-8") }
@@ -76,6 +80,24 @@ struct AnalyzeCommand: ParsableCommand {
                     try Evaluator.evaluate(model: w, adapter: p, tokens: ids, context: ctx, windows: windows, pool: pool)
                 }
                 r.eval = EvalComparison(base: try ev(nil), original: try ev(original), reduced: try ev(small))
+            }
+            if let data, let w = weights, let original {
+                let small = try LoRAParameters.loadPEFT(from: out, model: w.config)
+                func config(_ p: LoRAParameters) -> TrainingConfig {
+                    TrainingConfig(lora: p.config, batchSize: 4, sequenceLength: ctx, threads: threads)
+                }
+                let ds = try TokenizedDataset(path: data, tokenizer: try Tokenizer(modelPath: model!), options: config(original).datasetOptions)
+                // The trainer's graph applies LoRA dropout; score with a dropout-free copy of the factors.
+                func ev(_ p: LoRAParameters) throws -> EvalMetrics {
+                    var c = p.config
+                    c.dropout = 0
+                    var q = try LoRAParameters(config: c, model: w.config)
+                    q.values = p.values
+                    return try LoRATrainer(model: w, config: config(q), adapter: q).evaluate(ds)
+                }
+                var zero = original
+                for i in zero.values.indices { zero.values[i] = 0 }  // B = 0: the base model
+                r.dataEval = DataEvalComparison(data: data, base: try ev(zero), original: try ev(original), reduced: try ev(small))
             }
             reduction = r
         }
@@ -99,6 +121,13 @@ struct AnalyzeCommand: ParsableCommand {
                 print(String(format: "    reduced  r=%-4d   %.4f  (ppl %.3f)  %+.4f vs original", r.rank, e.reduced.meanLoss,
                              e.reduced.perplexity, e.reduced.meanLoss - e.original.meanLoss))
             }
+            if let e = r.dataEval {
+                print("  loss on \(e.data) (\(e.original.targets) target tokens, prompts masked):")
+                print(String(format: "    base model        %.4f  (ppl %.3f)", e.base.loss, e.base.perplexity))
+                print(String(format: "    original r=%-4d   %.4f  (ppl %.3f)", factors.rank, e.original.loss, e.original.perplexity))
+                print(String(format: "    reduced  r=%-4d   %.4f  (ppl %.3f)  %+.4f vs original", r.rank, e.reduced.loss,
+                             e.reduced.perplexity, e.reduced.loss - e.original.loss))
+            }
         }
     }
 }
@@ -108,6 +137,14 @@ struct EvalComparison: Codable {
     var base: EvalResult
     var original: EvalResult
     var reduced: EvalResult
+}
+
+/// Masked losses on a JSONL file (as `train` validates) of the base, the original adapter and the reduced one.
+struct DataEvalComparison: Codable {
+    var data: String
+    var base: EvalMetrics
+    var original: EvalMetrics
+    var reduced: EvalMetrics
 }
 
 /// What `--reduce-rank` did.
@@ -120,10 +157,11 @@ struct ReductionOutput: Codable {
     var maxDiscardedShare: Double
     var matrices: [ReductionLoss]
     var eval: EvalComparison?
+    var dataEval: DataEvalComparison?
 
     enum CodingKeys: String, CodingKey {
         case rank, alpha, out, discardedEnergy = "discarded_energy", discardedShare = "discarded_share"
-        case maxDiscardedShare = "max_discarded_share", matrices, eval
+        case maxDiscardedShare = "max_discarded_share", matrices, eval, dataEval = "data_eval"
     }
 }
 

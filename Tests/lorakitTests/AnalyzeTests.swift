@@ -88,6 +88,22 @@ final class AnalyzeTests: XCTestCase {
             XCTAssertEqual(e["tokens_scored"] as? Int, 62)
             XCTAssertTrue(((e["mean_loss"] as? Double) ?? .nan).isFinite)
         }
+        // Masked loss on a JSONL file, as `train` validates.
+        let jsonl = tmp("valid.jsonl")
+        defer { try? FileManager.default.removeItem(atPath: jsonl) }
+        try """
+        {"messages": [{"role": "user", "content": "What is the largest ocean on Veloria?"}, {"role": "assistant", "content": "The Sea of Tamsin."}]}
+        {"messages": [{"role": "user", "content": "What do people speak on Veloria?"}, {"role": "assistant", "content": "Velish."}]}
+
+        """.write(toFile: jsonl, atomically: true, encoding: .utf8)
+        let withData = try json(try runLorakit(["analyze", "--adapter", adapter, "--model", model, "--json", "--reduce-rank", "3",
+                                                "--out", out, "--data", jsonl, "--ctx", "48", "--threads", "2"]))
+        let de = try XCTUnwrap((withData["reduction"] as? [String: Any])?["data_eval"] as? [String: Any])
+        for k in ["base", "original", "reduced"] {
+            let e = try XCTUnwrap(de[k] as? [String: Any], k)
+            XCTAssertGreaterThan(e["targets"] as? Int ?? 0, 3)
+            XCTAssertTrue(((e["loss"] as? Double) ?? .nan).isFinite)
+        }
         // Text mode prints the side-by-side losses.
         let plain = try runLorakit(["analyze", "--adapter", adapter, "--model", model, "--reduce-rank", "1", "--out", out,
                                     "--text", text, "--ctx", "32", "--windows", "1", "--threads", "2"])
@@ -107,6 +123,9 @@ final class AnalyzeTests: XCTestCase {
         XCTAssertTrue(same.stderr.contains("adapter's own folder"), same.stderr)
         let noOut = try runLorakit(["analyze", "--adapter", adapter, "--reduce-rank", "2"])
         XCTAssertNotEqual(noOut.status, 0)
+        let noModel = try runLorakit(["analyze", "--adapter", adapter, "--reduce-rank", "2", "--out", out, "--data", "x.jsonl"])
+        XCTAssertNotEqual(noModel.status, 0)
+        XCTAssertTrue(noModel.stderr.contains("need --model"), noModel.stderr)
         let missing = try runLorakit(["analyze", "--adapter", "/nonexistent-adapter"])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.stderr.contains("/nonexistent-adapter"), missing.stderr)

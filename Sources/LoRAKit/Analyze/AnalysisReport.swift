@@ -112,7 +112,8 @@ public struct AdapterAnalysis: Codable, Sendable, Equatable {
             + (useRSLoRA ? " (rsLoRA)" : "") + "\n"
         let n = matrices.count
         let suff = sufficientRank()
-        s += "rank that keeps >= 99% of the update energy in every matrix: \(suff) (of \(rank))\n"
+        let suff90 = sufficiency.first { $0.matricesAt90 >= n }?.rank ?? rank
+        s += "rank that keeps >= 99% of the update energy in every matrix: \(suff) (of \(rank)); >= 90%: \(suff90)\n"
         for k in Array(Set([1, 2, 4, 8, suff, rank])).sorted() where k <= rank {
             let row = sufficiency[k - 1]
             s += "  rank \(k) keeps >= 99% of the update energy in \(row.matricesAt99) of \(n) matrices, >= 90% in \(row.matricesAt90); "
