@@ -44,6 +44,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Bad JSONL lines: fail (default) or skip (with a warning).") var badLines: String?
     @Option(help: "Chat template: chatml, smollm2, llama3, llama3.1 (default: the model's own).") var chatTemplate: String?
     @Flag(help: "Print plain progress lines even on a terminal.") var plain = false
+    @Option(help: "Memory cap, e.g. 6GB; checkpointing is chosen automatically to stay under it.") var maxMemory: String?
 
     func resolvedConfig() throws -> TrainingConfig {
         var c = TrainingConfig()
@@ -95,7 +96,10 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let cfg = try resolvedConfig()
+        var cfg = try resolvedConfig()
+        // Memory budget from the model's metadata, before any weight or buffer is allocated.
+        let admission = try admit(cfg)
+        cfg = admission.config
         let run = try RunDirectory(path: out)
         let weights = try ModelWeights.load(path: model)
         let tokenizer = try Tokenizer(modelPath: model)
@@ -132,6 +136,29 @@ struct TrainCommand: ParsableCommand {
             print(String(format: "validation loss %.4f -> %.4f", a, b))
         }
         print("adapter: \(run.adapterPath)")
+        let measured = ProcessMemory.peakResidentBytes()
+        print(admission.budget.comparisonLine(measuredPeak: measured))
+        try? MemoryBudgetRecord(budget: admission.budget, measuredPeakBytes: measured).write(to: out + "/memory.json")
+    }
+
+    /// Prints the budget table and refuses the run (nothing allocated yet) when it cannot fit.
+    func admit(_ cfg: TrainingConfig) throws -> AdmissionDecision {
+        var limit = MemoryLimit.current()
+        if let maxMemory {
+            guard let cap = MemoryLimit.parseSize(maxMemory) else { throw ValidationError("--max-memory: cannot read '\(maxMemory)' (e.g. 6GB)") }
+            limit.userCap = cap
+        }
+        let footprint = try ModelFootprint.read(path: model)
+        let d = Admission.decide(model: footprint, config: cfg, limit: limit, ownResident: ProcessMemory.residentBytes(),
+                                 threads: cfg.threads, dataBytes: MemoryBudget.dataBytes(path: data),
+                                 autoCheckpointing: maxMemory != nil && checkpointing == nil)
+        print(d.budget.report())
+        for n in d.notes { print("note: \(n)") }
+        print(BudgetCommand.availabilityLine(d))
+        print("")
+        fflush(stdout)
+        try Admission.enforce(d)
+        return d
     }
 }
 

@@ -1,0 +1,207 @@
+import Foundation
+
+/// One line of a memory budget: what holds the bytes, how many, and when.
+public struct MemoryTerm: Codable, Sendable, Equatable {
+    /// Where a term belongs in the report.
+    public enum Section: String, Codable, Sendable, CaseIterable {
+        case model, adapter, activations, scratch, runtime
+    }
+
+    /// When the bytes are held. `steady` terms are held together through training; a transient term
+    /// adds to them only during its phase (`load`: while the weights are converted; `save`: while the
+    /// adapter is written), so the peak is the steady sum plus the largest phase.
+    public enum Phase: String, Codable, Sendable { case steady, load, save }
+
+    /// Stable identifier (`lora.adamw`, `act.kept`, …) for scripts.
+    public var key: String
+    public var label: String
+    /// Shapes or the formula, for the reader.
+    public var detail: String
+    public var bytes: Int
+    public var section: Section
+    public var phase: Phase
+
+    public init(key: String, label: String, detail: String, bytes: Int, section: Section, phase: Phase = .steady) {
+        self.key = key
+        self.label = label
+        self.detail = detail
+        self.bytes = bytes
+        self.section = section
+        self.phase = phase
+    }
+}
+
+/// Memory a full fine-tuning of the same model with Adam would need for the same batch.
+public struct FullFineTuneEstimate: Codable, Sendable, Equatable {
+    public var parameters: Int
+    /// fp32 weights + grads + Adam m + v: 16 bytes per parameter.
+    public var fp32StateBytes: Int
+    /// Mixed precision: bf16 weights and grads + fp32 master copy, m, v: also 16 bytes per parameter.
+    public var mixedStateBytes: Int
+    /// Activations kept for backward with the same checkpointing, fp32, plus the full [T, V] logits and their gradient.
+    public var activationBytes: Int
+    public var fp32TotalBytes: Int { fp32StateBytes + activationBytes }
+    /// Activations in bf16.
+    public var mixedTotalBytes: Int { mixedStateBytes + activationBytes / 2 }
+}
+
+/// The memory a LoRA training run will hold, term by term, derived from the sizes the code allocates
+/// (`LlamaGraph.plan`, AdamW's m and v, the loader's weight storage) plus measured runtime costs.
+/// Build it with `MemoryBudget.estimate(model:config:threads:dataBytes:numa:)` before loading anything.
+public struct MemoryBudget: Codable, Sendable, Equatable {
+    /// The run settings the budget was computed for.
+    public struct Run: Codable, Sendable, Equatable {
+        public var batchSize: Int
+        public var sequenceLength: Int
+        public var rank: Int
+        public var targets: [String]
+        public var checkpointing: Bool
+        public var threads: Int
+        public var dropout: Float
+    }
+
+    /// Bytes placed on one NUMA node.
+    public struct NodeBytes: Codable, Sendable, Equatable {
+        public var node: Int
+        public var weightBytes: Int
+        public var otherBytes: Int
+        public var total: Int { weightBytes + otherBytes }
+    }
+
+    public var model: String
+    public var quantization: String
+    public var run: Run
+    public var trainableParameters: Int
+    /// Base model parameters as PEFT counts them (tied embeddings once).
+    public var baseParameters: Int
+    public var terms: [MemoryTerm]
+    public var fullFineTune: FullFineTuneEstimate
+    /// Per-node totals when a NUMA plan spreads the weights over several nodes.
+    public var perNode: [NodeBytes]?
+
+    /// Bytes held through the whole run.
+    public var steadyBytes: Int { terms.filter { $0.phase == .steady }.reduce(0) { $0 + $1.bytes } }
+    /// Predicted peak resident memory: steady bytes plus the largest transient phase.
+    public var peakBytes: Int {
+        let load = terms.filter { $0.phase == .load }.reduce(0) { $0 + $1.bytes }
+        let save = terms.filter { $0.phase == .save }.reduce(0) { $0 + $1.bytes }
+        return steadyBytes + max(load, save)
+    }
+    /// How many times more memory full fine-tuning with Adam (fp32) would take.
+    public var fullFineTuneRatio: Double { Double(fullFineTune.fp32TotalBytes) / Double(max(peakBytes, 1)) }
+
+    /// Sum of the steady terms of one section.
+    public func bytes(in section: MemoryTerm.Section) -> Int {
+        terms.filter { $0.section == section && $0.phase == .steady }.reduce(0) { $0 + $1.bytes }
+    }
+
+    /// Trainable LoRA parameters, exact for grouped-query attention (k/v projections are kvDim wide):
+    /// Σ over layers and targets of rank · (in + out).
+    public static func trainableCount(lora: LoRAConfig, model c: LlamaConfig) -> Int {
+        c.blockCount * lora.targets.reduce(0) { s, t in let sh = t.shape(c); return s + lora.rank * (sh.in + sh.out) }
+    }
+}
+
+extension MemoryBudget {
+    /// Measured runtime costs (see scripts/measure-memory.sh and the README's calibration table).
+    public enum Calibration {
+        /// Swift runtime, Foundation, libc, OpenBLAS and the CLI before any model: VmHWM of
+        /// `lorakit budget --preset smollm2-135m` style runs (measured, rounded up).
+        public static let runtimeBytes = 24 << 20
+        /// Each pool thread: its stack pages and OpenBLAS's per-thread GEMM buffer as touched.
+        public static let perThreadBytes = 2 << 20
+        /// Tokenizer (vocabulary, merges, byte tables as Swift dictionaries), per vocabulary entry.
+        public static let tokenizerBytesPerToken = 400
+        /// Parsed and tokenized dataset, per byte of JSONL text.
+        public static let dataBytesPerFileByte = 12
+        /// Heap slack: allocator rounding and fragmentation, a fraction of the steady bytes.
+        public static let heapSlack = 0.01
+    }
+
+    /// The budget of training `config` on `model` with `threads` pool threads (default: the config's,
+    /// else one per allowed core). `dataBytes` is the size of the JSONL files; `numa` adds per-node totals
+    /// when the plan places weights on several nodes.
+    public static func estimate(model: ModelFootprint, config: TrainingConfig, threads: Int? = nil, dataBytes: Int = 0,
+                                numa: NUMAPlan? = nil) -> MemoryBudget {
+        let c = model.config, lora = config.lora
+        let B = config.batchSize, S = config.sequenceLength
+        let nThreads = max(1, threads ?? config.threads ?? ThreadPool.defaultThreadCount)
+        let P = trainableCount(lora: lora, model: c)
+        let g = LlamaGraph.plan(config: c, lora: lora, loraCount: P, batch: B, sequence: S, training: true,
+                                checkpointing: config.checkpointing, threads: nThreads)
+        let T = B * S, L = c.blockCount
+        var terms: [MemoryTerm] = []
+        func add(_ key: String, _ label: String, _ detail: String, _ bytes: Int, _ s: MemoryTerm.Section,
+                 _ phase: MemoryTerm.Phase = .steady) {
+            terms.append(MemoryTerm(key: key, label: label, detail: detail, bytes: bytes, section: s, phase: phase))
+        }
+        // Model.
+        for w in model.weights {
+            add("weights.\(w.type.lowercased())", "base weights \(w.type)", "\(w.tensors) tensor\(w.tensors == 1 ? "" : "s"), \(w.storage)", w.bytes, .model)
+        }
+        if model.metadataBytes > 0 {
+            add("weights.metadata", "file header + metadata", "GGUF keys, tokenizer arrays (mapped)", model.metadataBytes, .model)
+        }
+        if model.loadOnlyBytes > 0 {
+            add("weights.load", "safetensors mapped while quantizing", "released after load", model.loadOnlyBytes, .model, .load)
+        }
+        // Adapter.
+        let pf = P * 4
+        add("lora.params", "LoRA factors A, B", "\(grouped(P)) params fp32", g.parameters, .adapter)
+        add("lora.grads", "gradients", "fp32", g.gradients, .adapter)
+        add("lora.adamw", "AdamW m and v", "2 × fp32", 2 * pf, .adapter)
+        add("lora.copy", "trainer's copy of the factors", "fp32 (init / resume)", pf, .adapter)
+        add("lora.save", "adapter being saved", "2 × fp32 (copy + file bytes)", 2 * pf, .adapter, .save)
+        // Activations.
+        add("act.inputs", "layer inputs", "\(L + 1) × [T=\(T), C=\(c.embeddingLength)]", g.layerInputs, .activations)
+        let keptDetail = config.checkpointing ? "1 set, layers recomputed in backward (checkpointing on)"
+            : "\(g.activationSets) layers × [T, 5C+2kv+3F+r·\(lora.targets.count)] (checkpointing off)"
+        add("act.kept", "activations kept for backward", keptDetail, g.activations, .activations)
+        add("act.backward", "per-layer backward working set", "dx, dq…du [T, C|kv|F]\(lora.dropout > 0 ? " + dropout" : "")",
+            g.backwardScratch, .activations)
+        add("act.head", "LM head / loss chunk", "\(g.chunkRows) rows × V=\(c.vocabSize) logits + final norm", g.head, .activations)
+        // Scratch.
+        add("scratch.dequant", "dequantization tiles", "\(nThreads) thread\(nThreads == 1 ? "" : "s") × panel", g.dequantScratch, .scratch)
+        add("scratch.attention", "attention scratch", "transposed K/Q/V + per-thread rows", g.attentionScratch, .scratch)
+        add("scratch.small", "norms, ids, targets, losses", "", g.smallTensors, .scratch)
+        // Runtime.
+        add("runtime.base", "runtime baseline (measured)", "Swift, Foundation, OpenBLAS, \(nThreads) threads",
+            Calibration.runtimeBytes + nThreads * Calibration.perThreadBytes, .runtime)
+        add("runtime.tokenizer", "tokenizer", "\(grouped(c.vocabSize)) tokens", c.vocabSize * Calibration.tokenizerBytesPerToken, .runtime)
+        if dataBytes > 0 {
+            add("runtime.data", "dataset (parsed + tokenized)", "\(ProcessMemory.format(dataBytes)) of JSONL",
+                dataBytes * Calibration.dataBytesPerFileByte, .runtime)
+        }
+        let steady = terms.filter { $0.phase == .steady }.reduce(0) { $0 + $1.bytes }
+        add("runtime.heap", "allocator slack", "\(Int(Calibration.heapSlack * 100))% of the above",
+            Int(Double(steady) * Calibration.heapSlack), .runtime)
+
+        let N = c.parameterCount
+        let perLayerFull = LayerActivations.floats(T: T, B: B, S: S, config: c, lora: nil) * 4
+        let fullActs = (config.checkpointing ? perLayerFull : L * perLayerFull) + (L + 1) * T * c.embeddingLength * 4
+            + 2 * T * c.vocabSize * 4
+        let full = FullFineTuneEstimate(parameters: N, fp32StateBytes: 16 * N, mixedStateBytes: 16 * N, activationBytes: fullActs)
+
+        var budget = MemoryBudget(
+            model: model.name, quantization: model.quantization,
+            run: Run(batchSize: B, sequenceLength: S, rank: lora.rank, targets: lora.targets.map(\.rawValue),
+                     checkpointing: config.checkpointing, threads: nThreads, dropout: lora.dropout),
+            trainableParameters: P, baseParameters: N, terms: terms, fullFineTune: full, perNode: nil)
+        if let numa, numa.placesWeights {
+            let shapes = model.matrixRows.map { (rows: $0.rows, rowBytes: $0.rowBytes) }
+            let w = NUMAPlacement.bytesPerNode(shapes: shapes, plan: numa, align: 1)
+            if w.count > 1 {
+                let placed = w.values.reduce(0, +)
+                let first = numa.groups.first?.memoryNode ?? -1
+                var nodes = w.map { NodeBytes(node: $0.key, weightBytes: $0.value, otherBytes: 0) }.sorted { $0.node < $1.node }
+                if let i = nodes.firstIndex(where: { $0.node == first }) {
+                    nodes[i].otherBytes = budget.peakBytes - placed
+                }
+                budget.perNode = nodes
+            }
+        }
+        return budget
+    }
+
+    static func grouped(_ n: Int) -> String { LoRAParameters.grouped(n) }
+}
