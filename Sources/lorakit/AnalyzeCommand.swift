@@ -104,7 +104,7 @@ struct AnalyzeCommand: ParsableCommand {
 
         if json {
             let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys, .prettyPrinted]
+            enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
             print(String(decoding: try enc.encode(AnalyzeOutput(analysis: analysis, reduction: reduction)), as: UTF8.self))
             return
         }
