@@ -55,8 +55,21 @@ public final class LoRATrainer {
     public let config: TrainingConfig
     let pool: ThreadPool
     let stepper: LoRAStepper
-    public private(set) var step: Int = 0
-    public private(set) var dataPosition = DataPosition()
+    public internal(set) var step: Int = 0
+    public internal(set) var dataPosition = DataPosition()
+    /// Steps skipped so far because the loss or a gradient was not finite (kept across resume).
+    public internal(set) var skippedSteps = 0
+    /// Non-finite steps in a row just before now.
+    var nonFiniteRun = 0
+    /// When set, `train` saves a checkpoint every `saveInterval` steps, when stopped, and at the end.
+    public var checkpointStore: CheckpointStore?
+    /// Path of the last checkpoint `train` saved.
+    public internal(set) var lastCheckpointPath: String?
+    /// Thread-safe: ask the run to stop after the step in progress (it then saves a checkpoint
+    /// when `checkpointStore` is set). Signal handlers and other threads may call `request()`.
+    public let stopRequest = StopRequest()
+    /// Test hook: return true to poison the gradients of a step (1-based) with NaN.
+    var poisonGradients: ((Int) -> Bool)?
 
     /// Prepares a run: validates the config against the model and allocates every buffer once.
     /// `adapter` continues from existing factors (for example a loaded PEFT adapter).
@@ -131,11 +144,12 @@ public final class LoRATrainer {
         let perEpoch = Double(max(1, it.batchesPerEpoch))
         let start = Date()
         var summary = TrainingSummary(steps: step, stoppedEarly: false, finalLoss: nil, firstValidLoss: nil, lastValidLoss: nil,
-                                      skippedSteps: 0, seconds: 0, peakResidentBytes: 0)
+                                      skippedSteps: skippedSteps, seconds: 0, peakResidentBytes: 0)
+        let dataIdentity = DataIdentity(train)
         var stepSeconds: [Double] = []
         let valid = data.valid
-        var stop = false
-        if let valid, step == 0 {
+        var stop = stopRequest.isRequested
+        if let valid, step == 0, !stop {
             // Baseline before any update, so "validation loss before → after" is measured, not guessed.
             let e = try evaluate(valid, batches: config.evalBatches)
             summary.firstValidLoss = e.loss
@@ -155,10 +169,17 @@ public final class LoRATrainer {
                 }
             }
             let loss = targets > 0 ? lossSum / Double(targets) : .nan
+            if let poison = poisonGradients, poison(step + 1) { stepper.graph.grads.ptr[0] = .nan }
             let update = stepper.applyUpdateIfFinite(learningRate: lr, lossIsFinite: loss.isFinite)
             step += 1
             dataPosition = it.position
-            if update.skipped { summary.skippedSteps += 1 }
+            if update.skipped {
+                skippedSteps += 1
+                nonFiniteRun += 1
+            } else {
+                nonFiniteRun = 0
+            }
+            summary.skippedSteps = skippedSteps
             let dt = Date().timeIntervalSince(t0)
             stepSeconds.append(dt)
             let elapsed = Date().timeIntervalSince(start)
@@ -180,6 +201,13 @@ public final class LoRATrainer {
                 summary.lastValidLoss = e.loss
                 if observer(.eval(e)) == .stop { stop = true }
             }
+            if stopRequest.isRequested { stop = true }
+            let tooManyNonFinite = config.nonFiniteLimit > 0 && nonFiniteRun >= config.nonFiniteLimit
+            if let store = checkpointStore,
+               (config.saveInterval > 0 && step % config.saveInterval == 0) || stop || step == total || tooManyNonFinite {
+                lastCheckpointPath = try store.save(makeCheckpoint(totalSteps: total, data: dataIdentity))
+            }
+            if tooManyNonFinite { throw TrainingError.nonFinite(step: step, count: nonFiniteRun) }
         }
         summary.steps = step
         summary.stoppedEarly = step < total

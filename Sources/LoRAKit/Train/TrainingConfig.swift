@@ -31,6 +31,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var badLines: BadLinePolicy
     /// Chat template name (nil: the model's own).
     public var chatTemplate: String?
+    /// Checkpoints kept in the run's `checkpoints/` folder (the newest ones).
+    public var keepCheckpoints: Int = 3
+    /// Stop with an error after this many non-finite steps in a row (0: skip them, never stop).
+    /// A skipped step leaves the factors and the optimizer untouched either way.
+    public var nonFiniteLimit: Int = 10
 
     public init(lora: LoRAConfig = LoRAConfig(), optimizer: AdamWConfig = AdamWConfig(), learningRate: Float = 2e-4,
                 schedule: LRSchedule.Kind = .cosine, warmupSteps: Int = 0, steps: Int? = nil, epochs: Double = 1,
@@ -62,7 +67,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case lora, optimizer, learningRate, schedule, warmupSteps, steps, epochs, batchSize, sequenceLength,
              gradientAccumulation, maskPrompt, packing, seed, threads, evalInterval, evalBatches, saveInterval,
-             checkpointing, badLines, chatTemplate
+             checkpointing, badLines, chatTemplate, keepCheckpoints, nonFiniteLimit
     }
 
     /// Decodes a possibly partial configuration: missing keys keep their defaults.
@@ -89,6 +94,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         checkpointing = try c.decodeIfPresent(Bool.self, forKey: .checkpointing) ?? checkpointing
         badLines = try c.decodeIfPresent(BadLinePolicy.self, forKey: .badLines) ?? badLines
         chatTemplate = try c.decodeIfPresent(String.self, forKey: .chatTemplate) ?? chatTemplate
+        keepCheckpoints = try c.decodeIfPresent(Int.self, forKey: .keepCheckpoints) ?? keepCheckpoints
+        nonFiniteLimit = try c.decodeIfPresent(Int.self, forKey: .nonFiniteLimit) ?? nonFiniteLimit
     }
 
     /// Options for tokenizing the data of this run.
@@ -108,6 +115,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         guard steps != nil || (epochs.isFinite && epochs > 0) else { throw bad("epochs must be positive (got \(epochs))") }
         guard warmupSteps >= 0 else { throw bad("warmup steps must not be negative") }
         guard evalInterval >= 0, evalBatches >= 0, saveInterval >= 0 else { throw bad("intervals must not be negative") }
+        guard keepCheckpoints >= 1 else { throw bad("keep checkpoints must be at least 1 (got \(keepCheckpoints))") }
+        guard nonFiniteLimit >= 0 else { throw bad("non-finite limit must not be negative (got \(nonFiniteLimit))") }
         if let t = threads, t < 1 || t > 4096 { throw bad("threads must be between 1 and 4096 (got \(t))") }
         guard optimizer.beta1 >= 0, optimizer.beta1 < 1, optimizer.beta2 >= 0, optimizer.beta2 < 1 else {
             throw bad("AdamW betas must be in [0, 1)")
@@ -121,6 +130,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case noTrainingTargets(String)
     case modelMismatch(String)
     case cancelled
+    /// `count` steps in a row had a non-finite loss or gradient (the factors hold the last good step).
+    case nonFinite(step: Int, count: Int)
 
     public var description: String {
         switch self {
@@ -128,6 +139,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .noTrainingTargets(let p): return "\(p): no token is left to learn from (all masked or empty)"
         case .modelMismatch(let s): return s
         case .cancelled: return "training was stopped"
+        case .nonFinite(let step, let n):
+            return "stopped at step \(step): \(n) steps in a row had a non-finite loss or gradient (NaN/Inf); they were skipped and the adapter holds the last finite step. Lower the learning rate, check the data and the model's weights, or raise the limit (nonFiniteLimit, 0 = never stop)"
         }
     }
 }

@@ -1,0 +1,41 @@
+import Foundation
+
+extension LoRATrainer {
+    /// The run's full state after the last completed step.
+    public func makeCheckpoint(totalSteps: Int, data: DataIdentity) -> TrainingCheckpoint {
+        let opt = stepper.optimizer
+        let header = CheckpointHeader(format: CheckpointHeader.currentFormat, step: step, totalSteps: totalSteps,
+                                      optimizerStep: opt.step, dataPosition: dataPosition, skippedSteps: skippedSteps,
+                                      nonFiniteRun: nonFiniteRun, parameterCount: stepper.graph.params.count, config: config,
+                                      model: ModelIdentity(model), data: data)
+        return TrainingCheckpoint(header: header, parameters: stepper.values, adamM: opt.m.array(), adamV: opt.v.array())
+    }
+
+    /// Continues from a checkpoint: factors, AdamW moments and step, run step, data position and
+    /// skip counters. Refused (nothing changed) when the checkpoint belongs to another model, other
+    /// data or a configuration that would give other numbers; `path` names it in the error.
+    public func restore(from c: TrainingCheckpoint, data: TokenizedDataset, path: String = "checkpoint") throws {
+        let h = c.header
+        var why = h.incompatibilities(config: config, model: ModelIdentity(model), data: DataIdentity(data))
+        if h.parameterCount != stepper.graph.params.count {
+            why.append("it holds \(h.parameterCount) LoRA parameters, this run has \(stepper.graph.params.count)")
+        }
+        if c.parameters.count != h.parameterCount || c.adamM.count != h.parameterCount || c.adamV.count != h.parameterCount {
+            why.append("its arrays do not match its header")
+        }
+        if !why.isEmpty { throw CheckpointError.incompatible(path, why) }
+        guard h.step >= 0, h.optimizerStep >= 0, h.optimizerStep <= h.step, h.skippedSteps >= 0, h.nonFiniteRun >= 0 else {
+            throw CheckpointError.corrupt(path, "step counters are inconsistent (step \(h.step), optimizer step \(h.optimizerStep))")
+        }
+        // The data position must be valid for this data set (BatchIterator checks the same).
+        _ = try BatchIterator(dataset: data, batchSize: config.batchSize, sequenceLength: config.sequenceLength,
+                              packing: config.packing, shuffle: true, seed: config.seed, start: h.dataPosition)
+        stepper.graph.params.copy(from: c.parameters)
+        stepper.graph.grads.zero()
+        stepper.optimizer.restore(m: c.adamM, v: c.adamV, step: h.optimizerStep)
+        step = h.step
+        dataPosition = h.dataPosition
+        skippedSteps = h.skippedSteps
+        nonFiniteRun = h.nonFiniteRun
+    }
+}
