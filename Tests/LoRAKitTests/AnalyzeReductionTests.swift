@@ -92,6 +92,28 @@ final class AnalyzeReductionTests: XCTestCase {
         XCTAssertEqual(try LoRAParameters.loadPEFT(from: tmp + "/bare", model: model).config.rank, 3)
     }
 
+    /// Broken inputs throw errors naming the matrix or tensor.
+    func testErrors() throws {
+        XCTAssertThrowsError(try LowRankSVD.decompose(b: [Float](repeating: 1, count: 6), a: [Float](repeating: 1, count: 15),
+                                                      out: 2, in: 5, rank: 3, scale: 1, vectors: false, name: "layers.0.q_proj")) {
+            XCTAssertTrue("\($0)".contains("layers.0.q_proj"), "\($0)")
+        }
+        XCTAssertThrowsError(try LowRankSVD.decompose(b: [1, 2], a: [1, 2], out: 2, in: 2, rank: 1, scale: -1, vectors: false, name: "m"))
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("analyze-bad-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        try #"{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]}"#.write(toFile: tmp + "/adapter_config.json", atomically: true, encoding: .utf8)
+        let w = SafetensorsWriter()
+        try w.add(name: PEFTAdapter.key(layer: 0, target: .q_proj, isB: false), shape: [2, 8], values: DenseRef.random(16, seed: 3))
+        try w.write(to: tmp + "/adapter_model.safetensors")
+        XCTAssertThrowsError(try AdapterFactors.loadPEFT(from: tmp)) { XCTAssertTrue("\($0)".contains("lora_B"), "\($0)") }
+        let w2 = SafetensorsWriter()
+        try w2.add(name: PEFTAdapter.key(layer: 0, target: .q_proj, isB: false), shape: [3, 8], values: DenseRef.random(24, seed: 3))
+        try w2.add(name: PEFTAdapter.key(layer: 0, target: .q_proj, isB: true), shape: [8, 3], values: DenseRef.random(24, seed: 4))
+        try w2.write(to: tmp + "/adapter_model.safetensors")
+        XCTAssertThrowsError(try AdapterFactors.loadPEFT(from: tmp)) { XCTAssertTrue("\($0)".contains("rank r=2"), "\($0)") }
+    }
+
     /// The real PEFT fixture adapter (SmolLM2, r=4 on q/k/v/o): 120 matrices with sensible numbers.
     func testFixtureAdapter() throws {
         let f = try AdapterFactors.loadPEFT(from: AdapterFixtures.adapter)

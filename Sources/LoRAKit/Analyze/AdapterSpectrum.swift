@@ -20,7 +20,8 @@ public struct LowRankSVD: Sendable {
         guard scale.isFinite, scale > 0 else { throw AnalyzeError.invalidScale(scale) }
         guard r >= 1, r <= min(out, inF), b.count == out * r, a.count == r * inF,
               out <= Int(Int32.max), inF <= Int(Int32.max) else {
-            throw AnalyzeError.lapack(routine: "shape check", matrix: name, info: -1000)
+            throw AnalyzeError.inconsistentFactors(path: name, key: "lora_A/lora_B",
+                                                   message: "B holds \(b.count) and A \(a.count) values; out \(out), in \(inF), r \(r) need r ≤ min(out, in)")
         }
         // B as column-major [out, r] (a transpose of its row-major storage).
         var bc = [Double](repeating: 0, count: out * r)
