@@ -5,7 +5,9 @@
 #
 #   scripts/measure-memory.sh [path/to/lorakit] [model.gguf]
 #
-# Environment: STEPS (default 2), THREADS (default 2), OUT (default a temp folder).
+# Environment: STEPS (default 2), THREADS (default 2), OUT (default a temp folder);
+# WITH_1B=1 also synthesizes llama-3.2-1b (Q4_0, random weights, the Llama 3 tokenizer fixture:
+# vocabulary 128,256) with `lorakit synth` and measures two runs of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LORAKIT=${1:-.build/release/lorakit}
@@ -30,16 +32,27 @@ CONFIGS=(
   "s128-b8-r64-all-on-drop|--seq-len 128 --batch-size 8 --rank 64 --targets all-linear --checkpointing on --dropout 0.1"
 )
 
+if [ "${WITH_1B:-0}" = 1 ]; then
+  SYNTH="$OUT/llama-3.2-1b-synth.gguf"
+  [ -f "$SYNTH" ] || "$LORAKIT" synth --preset llama-3.2-1b --quant q4_0 --out "$SYNTH" \
+    --tokenizer Tests/Fixtures/tokenizer/llama3/tokenizer.json > /dev/null
+  CONFIGS+=(
+    "1b-s128-b1-r8-qv-off|--seq-len 128 --batch-size 1 --rank 8 --targets q_proj,v_proj --checkpointing off --chat-template llama3 --model-override $SYNTH"
+    "1b-s512-b2-r32-all-on|--seq-len 512 --batch-size 2 --rank 32 --targets all-linear --checkpointing on --chat-template llama3 --model-override $SYNTH"
+  )
+fi
+
 field() { sed -n "s/^  \"$1\" : \\([-0-9.e+]*\\).*/\\1/p" "$2" | head -1; }
 gb() { awk -v b="$1" 'BEGIN { printf "%.3f GB", b / 1e9 }'; }
 
 echo "| configuration | flags | predicted peak | measured VmHWM | error |"
 echo "|---|---|---:|---:|---:|"
 for entry in "${CONFIGS[@]}"; do
-  name=${entry%%|*}; flags=${entry#*|}
+  name=${entry%%|*}; flags=${entry#*|}; model=$MODEL
+  if [[ $flags == *--model-override* ]]; then model=${flags##*--model-override }; flags=${flags% --model-override*}; fi
   dir="$OUT/$name"; rm -rf "$dir"
   # shellcheck disable=SC2086
-  "$LORAKIT" train --model "$MODEL" --data "$DATA" --out "$dir" --steps "$STEPS" --threads "$THREADS" --plain $flags \
+  "$LORAKIT" train --model "$model" --data "$DATA" --out "$dir" --steps "$STEPS" --threads "$THREADS" --plain $flags \
     > "$OUT/$name.log" 2>&1 || { echo "| $name | \`$flags\` | failed: see $OUT/$name.log | | |"; continue; }
   p=$(field predictedPeakBytes "$dir/memory.json"); m=$(field measuredPeakBytes "$dir/memory.json")
   e=$(field errorPercent "$dir/memory.json")

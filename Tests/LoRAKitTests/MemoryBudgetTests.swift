@@ -116,4 +116,28 @@ final class MemoryBudgetTests: XCTestCase {
         let obj = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
         XCTAssertEqual(obj["peakBytes"] as? Int, b.peakBytes)
     }
+
+    /// An HF folder's footprint: matrices as the loader quantizes them (byte for byte), norms fp32, and the
+    /// safetensors mapped only while loading.
+    func testFootprintFromHFFolderMatchesLoadedWeights() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-mem-hf-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (tied, q) in [(false, GGMLType.q4_1), (true, GGMLType.q8_0)] {
+            try? FileManager.default.removeItem(atPath: dir)
+            try TinyHFModel(seed: 5, tied: tied).write(to: dir, dtype: .bf16, tied: tied, shards: 2)
+            let fp = try ModelFootprint.read(path: dir, quantizeTo: q)
+            let w = try ModelWeights.load(path: dir, quantizeTo: q)
+            let held = LlamaGraph.allMatrices(w).reduce(0) { $0 + $1.byteCount }
+                + (tied ? 0 : w.tokenEmbedding.byteCount)   // allMatrices lists the LM head, not the embedding, when untied
+            XCTAssertEqual(fp.weights.first { $0.type == "\(q)" }?.bytes, held)
+            XCTAssertEqual(fp.weights.first { $0.type == "F32" }?.bytes, (2 * w.config.blockCount + 1) * w.config.embeddingLength * 4)
+            let st = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".safetensors") }
+                .reduce(0) { $0 + (try FileManager.default.attributesOfItem(atPath: dir + "/" + $1)[.size] as! Int) }
+            XCTAssertEqual(fp.loadOnlyBytes, st)
+            XCTAssertTrue(fp.quantizationSelectable)
+            let b = MemoryBudget.estimate(model: fp, config: TrainingConfig(lora: LoRAConfig(rank: 2), batchSize: 1, sequenceLength: 8, threads: 1))
+            XCTAssertEqual(b.terms.first { $0.key == "weights.load" }?.phase, .load)
+            XCTAssertEqual(try ModelFootprint.loaded(w).weightBytes, fp.weightBytes)
+        }
+    }
 }

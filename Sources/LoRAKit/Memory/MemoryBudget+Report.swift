@@ -6,28 +6,36 @@ extension MemoryBudget {
     public func report() -> String {
         var out: [String] = []
         let r = run
-        out.append("memory budget: \(model) (\(quantization)), batch \(r.batchSize) × seq \(r.sequenceLength), "
-                   + "LoRA r=\(r.rank) on \(targetsText), checkpointing \(r.checkpointing ? "on" : "off"), \(r.threads) thread\(r.threads == 1 ? "" : "s")")
+        out.append("memory budget: \(model) (\(quantization))")
+        out.append("run: batch \(r.batchSize) × seq \(r.sequenceLength), LoRA r=\(r.rank) on \(targetsText)"
+                   + (r.dropout > 0 ? " (dropout \(r.dropout))" : "")
+                   + ", checkpointing \(r.checkpointing ? "on" : "off"), \(r.threads) thread\(r.threads == 1 ? "" : "s")")
         out.append("trainable params: \(MemoryBudget.grouped(trainableParameters)) of \(MemoryBudget.grouped(baseParameters)) "
                    + String(format: "(%.4f%%)", 100 * Double(trainableParameters) / Double(max(baseParameters, 1))))
         out.append("")
         let labelWidth = 36
-        func line(_ label: String, _ bytes: String, _ detail: String) -> String {
+        let peak = Double(max(peakBytes, 1))
+        func share(_ bytes: Int) -> String {
+            let p = 100 * Double(bytes) / peak
+            let t = p >= 0.95 ? String(format: "%.0f%%", p) : p >= 0.05 ? String(format: "%.1f%%", p) : "<0.1%"
+            return String(repeating: " ", count: max(0, 6 - t.count)) + t
+        }
+        func line(_ label: String, _ bytes: String, _ detail: String, pct: String = "      ") -> String {
             let l = label.count >= labelWidth ? String(label.prefix(labelWidth - 1)) + " " : label.padding(toLength: labelWidth, withPad: " ", startingAt: 0)
             let b = String(repeating: " ", count: max(0, 10 - bytes.count)) + bytes
-            return ("  " + l + b + "  " + detail).trimmingTrailing()
+            return ("  " + l + b + pct + "  " + detail).trimmingTrailing()
         }
         for section in MemoryTerm.Section.allCases {
             let ts = terms.filter { $0.section == section && $0.bytes > 0 }
             guard !ts.isEmpty else { continue }
-            out.append("\(section.title)" + String(repeating: " ", count: max(1, labelWidth + 2 - section.title.count))
-                       + MemoryBudget.pad(ProcessMemory.format(bytes(in: section))))
+            out.append(("\(section.title)" + String(repeating: " ", count: max(1, labelWidth + 2 - section.title.count))
+                        + MemoryBudget.pad(ProcessMemory.format(bytes(in: section))) + share(bytes(in: section))).trimmingTrailing())
             for t in ts {
                 let label = t.phase == .steady ? t.label : "(\(t.phase.rawValue) only) \(t.label)"
-                out.append(line(label, ProcessMemory.format(t.bytes), t.detail))
+                out.append(line(label, ProcessMemory.format(t.bytes), t.detail, pct: t.phase == .steady ? share(t.bytes) : "      "))
             }
         }
-        out.append(String(repeating: "─", count: labelWidth + 14))
+        out.append(String(repeating: "─", count: labelWidth + 20))
         let transient = peakBytes - steadyBytes
         out.append(line("predicted peak RSS", ProcessMemory.format(peakBytes),
                         transient > 0 ? "steady \(ProcessMemory.format(steadyBytes)) + \(ProcessMemory.format(transient)) transient" : ""))

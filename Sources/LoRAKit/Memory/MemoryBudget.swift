@@ -103,19 +103,25 @@ public struct MemoryBudget: Codable, Sendable, Equatable {
 }
 
 extension MemoryBudget {
-    /// Measured runtime costs (see scripts/measure-memory.sh and the README's calibration table).
+    /// Measured runtime costs (scripts/measure-memory.sh; the README's calibration table). Measured on
+    /// Linux x86-64 with the release build: VmHWM differences between runs that change one thing.
     public enum Calibration {
-        /// Swift runtime, Foundation, libc, OpenBLAS and the CLI before any model: VmHWM of
-        /// `lorakit budget --preset smollm2-135m` style runs (measured, rounded up).
-        public static let runtimeBytes = 24 << 20
-        /// Each pool thread: its stack pages and OpenBLAS's per-thread GEMM buffer as touched.
-        public static let perThreadBytes = 2 << 20
-        /// Tokenizer (vocabulary, merges, byte tables as Swift dictionaries), per vocabulary entry.
-        public static let tokenizerBytesPerToken = 400
-        /// Parsed and tokenized dataset, per byte of JSONL text.
-        public static let dataBytesPerFileByte = 12
-        /// Heap slack: allocator rounding and fragmentation, a fraction of the steady bytes.
-        public static let heapSlack = 0.01
+        /// Swift runtime, Foundation, libc, OpenBLAS and the CLI before any model: VmHWM of `lorakit --version`
+        /// (22.0 MB).
+        public static let runtimeBytes = 22_000_000
+        /// Each pool thread (stack pages, malloc arena, OpenBLAS's per-thread GEMM buffer as touched):
+        /// 1, 2 and 4 threads on the same run differ by 1.6 MB per thread.
+        public static let perThreadBytes = 1_600_000
+        /// Tokenizer plus the GGUF metadata parsed into Swift values (token strings, scores, merges; parsed
+        /// again by the tokenizer loader), per vocabulary entry: the residual of SmolLM2 runs (49,152 tokens:
+        /// 18.9 MB) once the runtime, threads and data are taken out.
+        public static let tokenizerBytesPerToken = 385
+        /// Parsed and tokenized dataset, per byte of JSONL: 20 copies of the example data (1.1 MB) cost
+        /// 2.4 MB more than one.
+        public static let dataBytesPerFileByte = 3
+        /// Allocator slack growing with the run (fragmentation, page rounding): 0.25% of the steady bytes,
+        /// the slope of the residual over runs from 0.3 to 4.6 GB.
+        public static let heapSlack = 0.0025
     }
 
     /// The budget of training `config` on `model` with `threads` pool threads (default: the config's,
@@ -167,13 +173,13 @@ extension MemoryBudget {
         // Runtime.
         add("runtime.base", "runtime baseline (measured)", "Swift, Foundation, OpenBLAS, \(nThreads) threads",
             Calibration.runtimeBytes + nThreads * Calibration.perThreadBytes, .runtime)
-        add("runtime.tokenizer", "tokenizer", "\(grouped(c.vocabSize)) tokens", c.vocabSize * Calibration.tokenizerBytesPerToken, .runtime)
+        add("runtime.tokenizer", "tokenizer + parsed metadata", "\(grouped(c.vocabSize)) tokens", c.vocabSize * Calibration.tokenizerBytesPerToken, .runtime)
         if dataBytes > 0 {
             add("runtime.data", "dataset (parsed + tokenized)", "\(ProcessMemory.format(dataBytes)) of JSONL",
                 dataBytes * Calibration.dataBytesPerFileByte, .runtime)
         }
         let steady = terms.filter { $0.phase == .steady }.reduce(0) { $0 + $1.bytes }
-        add("runtime.heap", "allocator slack", "\(Int(Calibration.heapSlack * 100))% of the above",
+        add("runtime.heap", "allocator slack", String(format: "%.2g%% of the above", Calibration.heapSlack * 100),
             Int(Double(steady) * Calibration.heapSlack), .runtime)
 
         let N = c.parameterCount
