@@ -140,4 +140,24 @@ final class MemoryBudgetTests: XCTestCase {
             XCTAssertEqual(try ModelFootprint.loaded(w).weightBytes, fp.weightBytes)
         }
     }
+
+    /// With a plan that spreads the weights over two nodes, each node gets its share of every matrix's
+    /// rows; everything else is on the first group's node; the per-node totals add up to the peak.
+    func testPerNodeTotals() throws {
+        let topo = NUMATopology(nodes: [.init(id: 0, cpus: [0, 1, 2, 3], memoryBytes: 64 << 30, freeBytes: 60 << 30),
+                                        .init(id: 1, cpus: [4, 5, 6, 7], memoryBytes: 64 << 30, freeBytes: 60 << 30)])
+        let plan = try NUMAPlan.make(topology: topo, threads: 8, mode: .distribute)
+        XCTAssertTrue(plan.placesWeights)
+        let fp = ModelFootprint.preset(config: ModelPreset.llama32_1b.config, name: "llama-3.2-1b", quantization: .q8_0)
+        let cfg = TrainingConfig(lora: LoRAConfig(rank: 8), batchSize: 1, sequenceLength: 256, threads: 8)
+        let b = MemoryBudget.estimate(model: fp, config: cfg, numa: plan)
+        let nodes = try XCTUnwrap(b.perNode)
+        XCTAssertEqual(nodes.map(\.node), [0, 1])
+        let matrices = fp.matrixRows.reduce(0) { $0 + $1.rows * $1.rowBytes }
+        XCTAssertEqual(nodes.reduce(0) { $0 + $1.weightBytes }, matrices)
+        XCTAssertEqual(Double(nodes[0].weightBytes), Double(matrices) / 2, accuracy: 0.01 * Double(matrices))
+        XCTAssertEqual(nodes.reduce(0) { $0 + $1.total }, b.peakBytes)
+        XCTAssertTrue(b.report().contains("on NUMA node 1"))
+        XCTAssertNil(MemoryBudget.estimate(model: fp, config: cfg).perNode)
+    }
 }
