@@ -82,7 +82,7 @@ final class GenerateGoldenTests: XCTestCase {
         set.add(try Self.randomAdapter("a", seed: 11, targets: [.q_proj, .v_proj], rank: 8, model: w.config))
         set.add(try Self.randomAdapter("b", seed: 12, targets: LoRATarget.allCases, rank: 4, model: w.config))
         let prompts = ["Tell me a story about", "The best way to learn Swift is"].map { tok.encode($0) }
-        let opts = GenerationOptions(maxTokens: 12, sampling: SamplingOptions(temperature: 0.8, topP: 0.9, seed: 3))
+        let opts = GenerationOptions(maxTokens: 8, sampling: SamplingOptions(temperature: 0.8, topP: 0.9, seed: 3))
         // One generator, adapters switched per request (interleaved).
         let shared = try Generator(model: w, tokenizer: tok, maxContext: 64, pool: pool)
         var switched: [String: [Int32]] = [:]

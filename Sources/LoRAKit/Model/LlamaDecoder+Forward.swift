@@ -59,7 +59,7 @@ extension LlamaDecoder {
     func product(_ W: QuantizedMatrix, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int) {
         let out = Int64(W.rows), inF = Int64(W.cols)
         W.withUnsafeBytes { w in
-            if rows <= LlamaDecoder.matvecRows {
+            if useMatVec && rows <= LlamaDecoder.matvecRows {
                 lk_decode_qmatvec(pool.raw, mvScratch.ptr, y, out, x, Int32(W.type.rawValue), w, out, inF, Int64(rows))
             } else {
                 lk_qmatmul_fwd(pool.raw, qScratch, y, out, x, inF, lk_type(rawValue: W.type.rawValue), w, out, inF, Int64(rows), 0)

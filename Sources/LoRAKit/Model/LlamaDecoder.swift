@@ -54,6 +54,8 @@ public final class LlamaDecoder: @unchecked Sendable {
     let maxRank: Int
     /// Passes of at most this many rows use lk_decode_qmatvec (W read once in its stored form).
     static let matvecRows = 4
+    /// When false, decode steps use the panel-dequantizing lk_qmatmul_fwd too (for comparisons).
+    public var useMatVec = true
 
     /// - Parameters:
     ///   - maxContext: positions of the KV cache (prompt + generated tokens); capped at the model's context length.
