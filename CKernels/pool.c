@@ -27,8 +27,6 @@ struct lk_pool {
     _Atomic int stop;
     lk_task_fn fn;
     void *ctx;
-    pthread_t pinned_caller;   // caller already pinned to cpus[0]
-    int caller_pinned;
 };
 
 static _Thread_local const lk_pool *lk_pool_current; // pool whose task this thread is running
@@ -53,12 +51,34 @@ static void pin_self(int cpu) {
 #endif
 }
 
-// Pins the calling thread to cpus[0] once per distinct caller. Holds run_mu.
-static void pin_caller(lk_pool *p) {
-    if (p->caller_pinned && pthread_equal(p->pinned_caller, pthread_self())) return;
-    pin_self(p->cpus[0]);
-    p->pinned_caller = pthread_self();
-    p->caller_pinned = 1;
+// The caller (thread 0) runs a pinned pool's task on cpus[0] and gets its own affinity mask back
+// afterwards: a run never changes an application thread's affinity for good.
+typedef struct {
+#if defined(__linux__)
+    cpu_set_t saved;
+#endif
+    int ok;
+} lk_caller_pin;
+
+static lk_caller_pin pin_caller(const lk_pool *p) {
+    lk_caller_pin c = {0};
+#if defined(__linux__)
+    if (pthread_getaffinity_np(pthread_self(), sizeof c.saved, &c.saved) == 0) {
+        c.ok = 1;
+        pin_self(p->cpus[0]);
+    }
+#else
+    (void)p;
+#endif
+    return c;
+}
+
+static void unpin_caller(const lk_caller_pin *c) {
+#if defined(__linux__)
+    if (c->ok) (void)pthread_setaffinity_np(pthread_self(), sizeof c->saved, &c->saved);
+#else
+    (void)c;
+#endif
 }
 
 static void *worker_main(void *arg) {
@@ -148,17 +168,17 @@ int lk_pool_size(const lk_pool *p) { return p ? p->n : 1; }
 
 void lk_pool_run(lk_pool *p, lk_task_fn fn, void *ctx) {
     if (!p || p->n == 1 || lk_pool_current == p) {
-        if (p && p->cpus && lk_pool_current != p) {
-            pthread_mutex_lock(&p->run_mu);
-            pin_caller(p);
-            pthread_mutex_unlock(&p->run_mu);
-        }
         // NULL pool, single thread, or a nested call from inside one of this pool's tasks.
+        int pin = p && p->cpus && lk_pool_current != p;
+        lk_caller_pin c = {0};
+        if (pin) c = pin_caller(p);
         fn(ctx, 0, 1);
+        if (pin) unpin_caller(&c);
         return;
     }
     pthread_mutex_lock(&p->run_mu);
-    if (p->cpus) pin_caller(p);
+    lk_caller_pin caller = {0};
+    if (p->cpus) caller = pin_caller(p);
     p->fn = fn;
     p->ctx = ctx;
     atomic_store_explicit(&p->pending, p->n - 1, memory_order_release);
@@ -172,5 +192,6 @@ void lk_pool_run(lk_pool *p, lk_task_fn fn, void *ctx) {
         while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0) pthread_cond_wait(&p->done_cv, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
+    if (p->cpus) unpin_caller(&caller);
     pthread_mutex_unlock(&p->run_mu);
 }

@@ -15,8 +15,8 @@ typedef void (*lk_task_fn)(void *ctx, int thread_index, int n_threads);
 
 /// Creates a pool of `n_threads` threads (values < 1 count as 1): the caller of lk_pool_run plus
 /// n_threads - 1 persistent workers. `cpus` (nullable) holds n_threads CPU ids: worker i is pinned to
-/// cpus[i] (pthread_setaffinity_np); thread 0, the calling thread, is pinned to cpus[0] the first time it
-/// runs a task. Also limits OpenBLAS to one thread (the pool does the threading).
+/// cpus[i] (pthread_setaffinity_np); thread 0, the calling thread, runs each task pinned to cpus[0]
+/// and gets its own affinity mask back when lk_pool_run returns. Also limits OpenBLAS to one thread (the pool does the threading).
 /// Returns NULL when threads cannot be created.
 lk_pool *lk_pool_create(int n_threads, const int *cpus);
 /// Stops and joins the workers and frees the pool. NULL is ignored.

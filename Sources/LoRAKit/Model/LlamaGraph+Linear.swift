@@ -8,15 +8,19 @@ extension LlamaGraph {
                        u: FloatBuffer?) {
         let W = matrix(layer, t)
         let out = Int64(W.rows), inF = Int64(W.cols), T64 = Int64(T)
-        W.withUnsafeBytes { w in
-            lk_qmatmul_fwd(pool.raw, qScratch, y, out, x, inF, lk_type(rawValue: W.type.rawValue), w, out, inF, T64, 0)
+        timed("frozen fwd") {
+            W.withUnsafeBytes { w in
+                lk_qmatmul_fwd(pool.raw, qScratch, y, out, x, inF, lk_type(rawValue: W.type.rawValue), w, out, inF, T64, 0)
+            }
         }
         guard let s = slot(layer, t), let lora, let u else { return }
         let r = Int64(lora.rank)
         let A = params.ptr + s.aOffset, Bm = params.ptr + s.bOffset
-        let xd = dropped(x, count: T * W.cols, layer: layer, target: t)
-        lk_sgemm(pool.raw, 0, 1, T64, r, inF, 1, xd, inF, A, inF, 0, u.ptr, r)
-        lk_sgemm(pool.raw, 0, 1, T64, out, r, lora.scale, u.ptr, r, Bm, r, 1, y, out)
+        timed("lora fwd") {
+            let xd = dropped(x, count: T * W.cols, layer: layer, target: t)
+            lk_sgemm(pool.raw, 0, 1, T64, r, inF, 1, xd, inF, A, inF, 0, u.ptr, r)
+            lk_sgemm(pool.raw, 0, 1, T64, out, r, lora.scale, u.ptr, r, Bm, r, 1, y, out)
+        }
     }
 
     /// Given dy [T, out]: dx[T, in] (+)= dy·W (+ LoRA path), and accumulates dA, dB into `grads`.
@@ -26,15 +30,19 @@ extension LlamaGraph {
         let W = matrix(layer, t)
         let out = Int64(W.rows), inF = Int64(W.cols), T64 = Int64(T)
         if needInput {
+            timed("frozen bwd_data") {
             W.withUnsafeBytes { w in
                 lk_qmatmul_bwd_data(pool.raw, qScratch, dx, inF, dy, out, lk_type(rawValue: W.type.rawValue), w, out, inF, T64,
                                     accumulate ? 1 : 0)
+            }
             }
         }
         guard let s = slot(layer, t), let lora, let u else { return }
         let r = Int64(lora.rank), scale = lora.scale
         let A = params.ptr + s.aOffset, Bm = params.ptr + s.bOffset
         let gA = grads.ptr + s.aOffset, gB = grads.ptr + s.bOffset
+        let t0 = profile != nil ? OpProfile.now() : 0
+        defer { profile?.add("lora bwd", seconds: OpProfile.now() - t0) }
         lk_sgemm(pool.raw, 1, 0, out, r, T64, scale, dy, out, u.ptr, r, 1, gB, r)        // dB += s·dyᵀ·u
         lk_sgemm(pool.raw, 0, 0, T64, r, out, scale, dy, out, Bm, r, 0, dU.ptr, r)       // dU = s·dy·B
         let xd = dropped(x, count: T * W.cols, layer: layer, target: t)

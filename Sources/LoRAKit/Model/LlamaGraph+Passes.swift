@@ -13,13 +13,17 @@ extension LlamaGraph {
     /// Embeds `ids` into xs[0] and runs every layer; leaves the final normed hidden state in `xf`.
     func forwardHidden() {
         let c = config, E = weights.tokenEmbedding
-        E.withUnsafeBytes { e in
-            lk_embed_rows(pool.raw, xIn(0).ptr, Int32(E.type.rawValue), e, Int64(E.rowBytes), ids.ptr, Int64(T),
-                          Int64(c.embeddingLength))
+        timed("embed") {
+            E.withUnsafeBytes { e in
+                lk_embed_rows(pool.raw, xIn(0).ptr, Int32(E.type.rawValue), e, Int64(E.rowBytes), ids.ptr, Int64(T),
+                              Int64(c.embeddingLength))
+            }
         }
         for l in 0..<c.blockCount { layerForward(l) }
-        lk_rmsnorm_fwd(pool.raw, xf.ptr, rstdf.ptr, xOut(c.blockCount - 1).ptr, outputNorm.ptr, Int64(T),
-                       Int64(c.embeddingLength), c.rmsNormEps)
+        timed("rmsnorm fwd") {
+            lk_rmsnorm_fwd(pool.raw, xf.ptr, rstdf.ptr, xOut(c.blockCount - 1).ptr, outputNorm.ptr, Int64(T),
+                           Int64(c.embeddingLength), c.rmsNormEps)
+        }
     }
 
     /// Forward pass and loss over the batch's targets. With `backward`, also accumulates the LoRA
@@ -31,18 +35,26 @@ extension LlamaGraph {
         var t0 = 0
         while t0 < T {
             let n = min(chunkRows, T - t0)
-            H.withUnsafeBytes { w in
-                lk_qmatmul_fwd(pool.raw, qScratch, logits.ptr, V, xf.ptr + t0 * Int(C), C, lk_type(rawValue: H.type.rawValue),
-                               w, V, C, Int64(n), 0)
+            timed("frozen head fwd") {
+                H.withUnsafeBytes { w in
+                    lk_qmatmul_fwd(pool.raw, qScratch, logits.ptr, V, xf.ptr + t0 * Int(C), C, lk_type(rawValue: H.type.rawValue),
+                                   w, V, C, Int64(n), 0)
+                }
             }
             if backward {
-                lk_cross_entropy_fwd_bwd(pool.raw, losses.ptr + t0, logits.ptr, targets.ptr + t0, Int64(n), V, gradScale)
-                H.withUnsafeBytes { w in
-                    lk_qmatmul_bwd_data(pool.raw, qScratch, dxf.ptr + t0 * Int(C), C, logits.ptr, V,
-                                        lk_type(rawValue: H.type.rawValue), w, V, C, Int64(n), 0)
+                timed("cross_entropy") {
+                    lk_cross_entropy_fwd_bwd(pool.raw, losses.ptr + t0, logits.ptr, targets.ptr + t0, Int64(n), V, gradScale)
+                }
+                timed("frozen head bwd_data") {
+                    H.withUnsafeBytes { w in
+                        lk_qmatmul_bwd_data(pool.raw, qScratch, dxf.ptr + t0 * Int(C), C, logits.ptr, V,
+                                            lk_type(rawValue: H.type.rawValue), w, V, C, Int64(n), 0)
+                    }
                 }
             } else {
-                lk_cross_entropy_fwd(pool.raw, losses.ptr + t0, logits.ptr, targets.ptr + t0, Int64(n), V)
+                timed("cross_entropy") {
+                    lk_cross_entropy_fwd(pool.raw, losses.ptr + t0, logits.ptr, targets.ptr + t0, Int64(n), V)
+                }
             }
             for i in t0..<(t0 + n) where targets.ptr[i] >= 0 {
                 total.sum += Double(losses.ptr[i])
@@ -52,7 +64,9 @@ extension LlamaGraph {
         }
         if backward {
             let L = c.blockCount
-            lk_rmsnorm_bwd(pool.raw, dx.ptr, dxf.ptr, xOut(L - 1).ptr, outputNorm.ptr, rstdf.ptr, Int64(T), C, 0)
+            timed("rmsnorm bwd") {
+                lk_rmsnorm_bwd(pool.raw, dx.ptr, dxf.ptr, xOut(L - 1).ptr, outputNorm.ptr, rstdf.ptr, Int64(T), C, 0)
+            }
             // Gradients below the lowest adapted layer are not needed.
             let lowest = slots.map(\.layer).min() ?? L
             for l in stride(from: L - 1, through: lowest, by: -1) {

@@ -43,6 +43,8 @@ final class LlamaGraph {
 
     /// Seed of this step's dropout masks (set by the trainer before forward).
     var dropoutSeed: UInt64 = 0
+    /// When set, wall time per operation kind is added to it (benchmarks; nil costs nothing).
+    var profile: OpProfile?
 
     init(weights: ModelWeights, lora: LoRAParameters?, batch B: Int, sequence S: Int, training: Bool,
          checkpointing: Bool, pool: ThreadPool, logitChunkBytes: Int = 16 << 20) {

@@ -16,7 +16,7 @@ public final class ThreadPool: @unchecked Sendable {
 
     /// Creates a pool of `threads` threads (clamped to 1...4096). `cpus`, when given with at least
     /// `threads` entries, pins thread i to CPU `cpus[i]` (thread 0, the caller of a run, is pinned
-    /// on its first run); otherwise threads are not pinned. When the operating system refuses to
+    /// to `cpus[0]` during each run and gets its own affinity back afterwards); otherwise threads are not pinned. When the operating system refuses to
     /// start threads, the pool falls back to running everything on the caller (`threads == 1`).
     public init(threads: Int = ThreadPool.defaultThreadCount, cpus: [Int32]? = nil) {
         let n = Int32(min(max(threads, 1), 4096))

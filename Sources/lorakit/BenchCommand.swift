@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import LoRAKit
+
+/// `lorakit bench train|forward|kernels`: speed of a training step, a forward pass and the
+/// frozen-weight kernels, with the raw sgemm ceiling measured in the same process.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure training steps, forward passes or the frozen-weight kernels (median time, tokens/s, GFLOP/s, fraction of raw sgemm, peak RSS).")
+
+    @Argument(help: "train, forward or kernels.") var what: String
+    @Option(help: "GGUF model file (default: ~/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf).") var model: String?
+    @Option(help: "A preset architecture with random weights instead of a model file: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var preset: String?
+    @Option(help: "Block type of the random weights with --preset (and of kernels): q4_0, q4_1, q8_0.") var quant: String = "q4_1"
+    @Option(help: "Threads.") var threads: Int = 2
+    @Option(help: "Sequences per step (forward default 1).") var batch: Int?
+    @Option(help: "Tokens per sequence (forward default 512).") var seq: Int?
+    @Option(help: "Measured repetitions (median reported).") var repeats: Int = 5
+    @Option(help: "Unmeasured warm-up repetitions.") var warmup: Int = 1
+    @Option(help: "LoRA rank.") var rank: Int = 8
+    @Option(help: "LoRA alpha.") var alpha: Float = 16
+    @Option(help: "Comma-separated LoRA targets.") var targets: String = "q_proj,v_proj"
+    @Flag(help: "Skip measuring raw cblas_sgemm on the same shapes.") var noCeiling = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard ["train", "forward", "kernels"].contains(what) else { throw ValidationError("bench what? train, forward or kernels (got '\(what)')") }
+        if threads < 1 || repeats < 1 || warmup < 0 { throw ValidationError("--threads and --repeats must be ≥ 1, --warmup ≥ 0") }
+        if model != nil && preset != nil { throw ValidationError("give --model or --preset, not both") }
+    }
+
+    func run() throws {
+        guard let type = GGMLType(name: quant) ?? GGMLType(name: quant.uppercased()) else {
+            throw ValidationError("unknown --quant '\(quant)'")
+        }
+        var o = BenchOptions()
+        o.threads = threads; o.repeats = repeats; o.warmup = warmup; o.measureCeiling = !noCeiling
+        let ts = try targets.split(separator: ",").map { s -> LoRATarget in
+            guard let t = LoRATarget(rawValue: String(s)) else { throw ValidationError("unknown LoRA target '\(s)'") }
+            return t
+        }
+        o.lora = LoRAConfig(rank: rank, alpha: alpha, targets: ts)
+        var reports: [BenchReport] = []
+        if what == "kernels" {
+            let config = try preset.map { try ModelPreset.named($0).config } ?? loadWeights(type).config
+            reports = try Bench.kernels(shapes: Bench.KernelShape.of(config), type: type,
+                                        tokens: (batch ?? 4) * (seq ?? 256), options: o)
+        } else {
+            let w = try loadWeights(type)
+            if what == "train" {
+                o.batch = batch ?? 4; o.sequence = seq ?? 256
+                reports = [try Bench.train(weights: w, options: o)]
+            } else {
+                o.batch = batch ?? 1; o.sequence = seq ?? 512
+                reports = [try Bench.forward(weights: w, options: o)]
+            }
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(reports), as: UTF8.self))
+        } else {
+            for r in reports { print(r.text) }
+        }
+    }
+
+    /// The model file, or a preset synthesized into a temporary GGUF.
+    func loadWeights(_ type: GGMLType) throws -> ModelWeights {
+        if let preset {
+            let p = try ModelPreset.named(preset)
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-bench-\(p.rawValue)-\(type)-\(getpid()).gguf").path
+            _ = try SynthModel.write(SynthOptions(preset: p, type: type), to: path)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            return try ModelWeights.load(path: path)
+        }
+        let path = model ?? (NSHomeDirectory() + "/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        return try ModelWeights.load(path: path)
+    }
+}
