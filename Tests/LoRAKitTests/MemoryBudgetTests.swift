@@ -137,6 +137,8 @@ final class MemoryBudgetTests: XCTestCase {
             XCTAssertTrue(fp.quantizationSelectable)
             let b = MemoryBudget.estimate(model: fp, config: TrainingConfig(lora: LoRAConfig(rank: 2), batchSize: 1, sequenceLength: 8, threads: 1))
             XCTAssertEqual(b.terms.first { $0.key == "weights.load" }?.phase, .load)
+            let save = b.terms.filter { $0.phase == .save }.reduce(0) { $0 + $1.bytes }
+            XCTAssertEqual(b.peakBytes, max(b.steadyBytes + save, b.bytes(in: .model) + b.bytes(in: .runtime) + st))
             XCTAssertEqual(try ModelFootprint.loaded(w).weightBytes, fp.weightBytes)
         }
     }
@@ -159,5 +161,22 @@ final class MemoryBudgetTests: XCTestCase {
         XCTAssertEqual(nodes.reduce(0) { $0 + $1.total }, b.peakBytes)
         XCTAssertTrue(b.report().contains("on NUMA node 1"))
         XCTAssertNil(MemoryBudget.estimate(model: fp, config: cfg).perNode)
+    }
+
+    /// A trainer's budget is the estimate for its own config and pool, and counts its parameters exactly.
+    func testTrainerBudget() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-mem-tr-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let w = try LoRAGradientCheckTests.tinyModel(dir: dir)
+        let cfg = TrainingConfig(lora: LoRAConfig(rank: 4, targets: [.q_proj, .k_proj, .down_proj]), batchSize: 2, sequenceLength: 16,
+                                 threads: 3, checkpointing: true)
+        let trainer = try LoRATrainer(model: w, config: cfg)
+        let b = try trainer.budget(dataBytes: 1000)
+        XCTAssertEqual(b.trainableParameters, trainer.parameters.count)
+        XCTAssertEqual(b.run.threads, 3)
+        XCTAssertTrue(b.run.checkpointing)
+        XCTAssertEqual(b, try MemoryBudget.estimate(weights: w, config: cfg, threads: 3, dataBytes: 1000))
+        XCTAssertEqual(b.terms.first { $0.key == "runtime.data" }?.bytes, 1000 * MemoryBudget.Calibration.dataBytesPerFileByte)
     }
 }

@@ -36,9 +36,10 @@ extension MemoryBudget {
             }
         }
         out.append(String(repeating: "─", count: labelWidth + 20))
-        let transient = peakBytes - steadyBytes
-        out.append(line("predicted peak RSS", ProcessMemory.format(peakBytes),
-                        transient > 0 ? "steady \(ProcessMemory.format(steadyBytes)) + \(ProcessMemory.format(transient)) transient" : ""))
+        let save = terms.filter { $0.phase == .save }.reduce(0) { $0 + $1.bytes }
+        let peakDetail = peakBytes > steadyBytes + save ? "while loading (training holds \(ProcessMemory.format(steadyBytes + save)))"
+            : save > 0 ? "steady \(ProcessMemory.format(steadyBytes)) + \(ProcessMemory.format(save)) while saving" : ""
+        out.append(line("predicted peak RSS", ProcessMemory.format(peakBytes), peakDetail, pct: "      "))
         if let perNode {
             for n in perNode {
                 out.append(line("  on NUMA node \(n.node)", ProcessMemory.format(n.total),

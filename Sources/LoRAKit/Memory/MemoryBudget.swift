@@ -7,9 +7,9 @@ public struct MemoryTerm: Codable, Sendable, Equatable {
         case model, adapter, activations, scratch, runtime
     }
 
-    /// When the bytes are held. `steady` terms are held together through training; a transient term
-    /// adds to them only during its phase (`load`: while the weights are converted; `save`: while the
-    /// adapter is written), so the peak is the steady sum plus the largest phase.
+    /// When the bytes are held. `steady` terms are held together through training; `save` terms add to
+    /// them while the adapter is written; `load` terms (files mapped while the weights are converted)
+    /// add to the model and runtime terms only, before any training buffer exists.
     public enum Phase: String, Codable, Sendable { case steady, load, save }
 
     /// Stable identifier (`lora.adamw`, `act.kept`, …) for scripts.
@@ -81,11 +81,14 @@ public struct MemoryBudget: Codable, Sendable, Equatable {
 
     /// Bytes held through the whole run.
     public var steadyBytes: Int { terms.filter { $0.phase == .steady }.reduce(0) { $0 + $1.bytes } }
-    /// Predicted peak resident memory: steady bytes plus the largest transient phase.
+    /// Predicted peak resident memory: the larger of training (steady bytes plus the adapter being saved)
+    /// and loading (model and runtime terms plus the files mapped while converting; no training buffer
+    /// exists yet).
     public var peakBytes: Int {
         let load = terms.filter { $0.phase == .load }.reduce(0) { $0 + $1.bytes }
         let save = terms.filter { $0.phase == .save }.reduce(0) { $0 + $1.bytes }
-        return steadyBytes + max(load, save)
+        let loading = load == 0 ? 0 : bytes(in: .model) + bytes(in: .runtime) + load
+        return max(steadyBytes + save, loading)
     }
     /// How many times more memory full fine-tuning with Adam (fp32) would take.
     public var fullFineTuneRatio: Double { Double(fullFineTune.fp32TotalBytes) / Double(max(peakBytes, 1)) }
