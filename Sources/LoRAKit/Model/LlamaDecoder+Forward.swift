@@ -50,8 +50,10 @@ extension LlamaDecoder {
         guard let a = adapter, let s = a.slot(layer, t) else { return }
         let r = Int64(a.config.rank)
         let A = a.values.ptr + s.aOffset, Bm = a.values.ptr + s.bOffset
-        lk_sgemm(pool.raw, 0, 1, T64, r, inF, 1, x, inF, A, inF, 0, loraU.ptr, r)          // u = x·Aᵀ
-        lk_sgemm(pool.raw, 0, 1, T64, out, r, a.config.scale, loraU.ptr, r, Bm, r, 1, y, out)   // y += s·u·Bᵀ
+        // A decode step's LoRA products are a few thousand flops: on the calling thread (no pool hand-off).
+        let p = rows <= LlamaDecoder.matvecRows ? nil : pool.raw
+        lk_sgemm(p, 0, 1, T64, r, inF, 1, x, inF, A, inF, 0, loraU.ptr, r)          // u = x·Aᵀ
+        lk_sgemm(p, 0, 1, T64, out, r, a.config.scale, loraU.ptr, r, Bm, r, 1, y, out)   // y += s·u·Bᵀ
     }
 
     /// y[rows, W.rows] = x[rows, W.cols]·Wᵀ: one pass over the quantized rows for a few rows (decode steps),
