@@ -39,15 +39,21 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Worker threads (default: one per allowed core).") var threads: Int?
     @Option(help: "Validate every N steps (0: only at the end).") var evalInterval: Int?
     @Option(help: "Validation batches per evaluation (0: all).") var evalBatches: Int?
-    @Option(help: "Save the adapter every N steps (0: only at the end).") var saveInterval: Int?
+    @Option(help: "Save a checkpoint (and the adapter) every N steps (0: only at the end and when stopped; default 25).") var saveInterval: Int?
+    @Option(help: "Checkpoints kept in OUT/checkpoints (default 3).") var keepCheckpoints: Int?
+    @Option(help: "Stop after N steps in a row with a non-finite loss or gradient (they are skipped; 0: never stop; default 10).")
+    var nonFiniteLimit: Int?
+    @Option(help: "Resume from a checkpoint file, a checkpoints folder or a run folder. Without it, a checkpoint of the same run in --out is resumed automatically.")
+    var resume: String?
+    @Flag(help: "Start over even when --out holds checkpoints (they are deleted).") var fresh = false
     @Option(help: "Gradient checkpointing: on (recompute layers in backward, less memory) or off.") var checkpointing: String?
     @Option(help: "Bad JSONL lines: fail (default) or skip (with a warning).") var badLines: String?
     @Option(help: "Chat template: chatml, smollm2, llama3, llama3.1 (default: the model's own).") var chatTemplate: String?
     @Flag(help: "Print plain progress lines even on a terminal.") var plain = false
     @Option(help: "Memory cap, e.g. 6GB; checkpointing is chosen automatically to stay under it.") var maxMemory: String?
 
-    func resolvedConfig() throws -> TrainingConfig {
-        var c = TrainingConfig()
+    func resolvedConfig(base: TrainingConfig? = nil) throws -> TrainingConfig {
+        var c = base ?? TrainingConfig.cliDefault
         if let config {
             guard let d = FileManager.default.contents(atPath: config) else { throw CLIError("cannot read config file \(config)") }
             do { c = try JSONDecoder().decode(TrainingConfig.self, from: d) } catch {
@@ -79,6 +85,8 @@ struct TrainCommand: ParsableCommand {
         if let evalInterval { c.evalInterval = evalInterval }
         if let evalBatches { c.evalBatches = evalBatches }
         if let saveInterval { c.saveInterval = saveInterval }
+        if let keepCheckpoints { c.keepCheckpoints = keepCheckpoints }
+        if let nonFiniteLimit { c.nonFiniteLimit = nonFiniteLimit }
         if let checkpointing {
             switch checkpointing {
             case "on", "true", "layer": c.checkpointing = true
@@ -96,7 +104,9 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        var cfg = try resolvedConfig()
+        // A checkpoint to continue from (--resume, or one of this run in --out), read before anything else.
+        let resumeFrom = try findCheckpoint()
+        var cfg = try resolvedConfig(base: resumeFrom?.checkpoint.header.config)
         // Memory budget from the model's metadata, before any weight or buffer is allocated.
         let admission = try admit(cfg)
         cfg = admission.config
@@ -110,8 +120,13 @@ struct TrainCommand: ParsableCommand {
         if let v = trainData.valid { print("valid: \(v.summary)") }
         let trainer = try LoRATrainer(model: weights, config: cfg)
         print(LoRAParameters.peftLine(trainable: trainer.parameters.count, baseParameters: weights.config.parameterCount))
+        try prepareCheckpoints(trainer: trainer, run: run, resumeFrom: resumeFrom, data: trainData.train)
         try run.writeConfig(cfg)
-        try run.startMetrics()
+        let signals = SignalStopper(target: trainer.stopRequest) { s in
+            let msg = "\n\(SignalStopper.name(s)) received: finishing the current step and saving a checkpoint (press Ctrl-C again to quit at once)\n"
+            FileHandle.standardError.write(Data(msg.utf8))
+        }
+        defer { signals.cancel() }
         let progress = ProgressDisplay(plain: plain || isatty(1) == 0)
         var saveError: Error?
         let summary = try trainer.train(trainData) { event in
@@ -128,6 +143,11 @@ struct TrainCommand: ParsableCommand {
         progress.finish()
         if let saveError { throw saveError }
         try trainer.parameters.savePEFT(to: run.adapterPath, model: weights.config, baseModelName: model)
+        if signals.signalReceived != 0 {
+            try? run.writeLossCurve(title: "LoRA r=\(cfg.lora.rank) on \((model as NSString).lastPathComponent)")
+            run.close()
+            throw stoppedBySignal(signals.signalReceived, trainer: trainer, total: try trainer.totalSteps(for: trainData.train))
+        }
         try run.writeLossCurve(title: "LoRA r=\(cfg.lora.rank) on \((model as NSString).lastPathComponent)")
         run.close()
         print(String(format: "done: %d steps in %.1f s, peak RSS %@", summary.steps, summary.seconds,

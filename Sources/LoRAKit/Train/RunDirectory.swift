@@ -30,10 +30,33 @@ public final class RunDirectory {
         metrics = h
     }
 
+    /// Continues metrics.jsonl of a resumed run: keeps the records up to `step` (later ones were
+    /// written after the checkpoint and are replayed), reloads the loss-curve points, then appends.
+    public func resumeMetrics(upTo step: Int) throws {
+        let p = metricsPath
+        var kept = Data()
+        if let old = FileManager.default.contents(atPath: p) {
+            for line in old.split(separator: 0x0A) {
+                guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                      let s = obj["step"] as? Int, s <= step else { continue }
+                let loss = obj["loss"] as? Double ?? .nan
+                if obj["type"] as? String == "eval" { validPoints.append((s, loss)) } else { trainPoints.append((s, loss)) }
+                kept.append(contentsOf: line)
+                kept.append(0x0A)
+            }
+        }
+        try RunDirectory.writeAtomically(kept, to: p)
+        guard let h = FileHandle(forWritingAtPath: p) else { throw RunDirectoryError.notWritable(p, "cannot open") }
+        try h.seekToEnd()
+        metrics = h
+    }
+
     /// Appends one record to metrics.jsonl.
     public func record(_ event: TrainingEvent) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
+        // A skipped non-finite step has a NaN/Inf loss or gradient norm: written as strings.
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         var line: Data
         switch event {
         case .step(let m):
