@@ -69,3 +69,17 @@ extension TrainCommand {
         return ExitCode(128 + s)
     }
 }
+
+extension TrainCommand {
+    /// Data that trains but probably not as meant: cut examples, or less data than one sequence.
+    func dataWarnings(_ d: TokenizedDataset, _ cfg: TrainingConfig) -> [String] {
+        var w: [String] = []
+        if d.truncatedCount > 0 {
+            w.append("\(d.path): \(d.truncatedCount) of \(d.examples.count) examples are longer than the sequence length (\(cfg.sequenceLength) tokens) and were cut; their ends are not learned (raise --seq-len or use --packing)")
+        }
+        if d.tokenCount < cfg.sequenceLength * cfg.batchSize {
+            w.append("\(d.path): the data hold \(d.tokenCount) tokens, less than one batch (\(cfg.batchSize) × \(cfg.sequenceLength)); batches are mostly padding and every step repeats the same examples")
+        }
+        return w
+    }
+}

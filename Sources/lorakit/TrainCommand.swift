@@ -104,19 +104,22 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        signal(SIGXFSZ, SIG_IGN)   // a file-size limit then fails the write with EFBIG (reported) instead of killing the run
         // A checkpoint to continue from (--resume, or one of this run in --out), read before anything else.
         let resumeFrom = try findCheckpoint()
         var cfg = try resolvedConfig(base: resumeFrom?.checkpoint.header.config)
         // Memory budget from the model's metadata, before any weight or buffer is allocated.
-        let admission = try admit(cfg)
+        let admission = try admit(cfg, resuming: resumeFrom != nil)
         cfg = admission.config
         let run = try RunDirectory(path: out)
         let weights = try ModelWeights.load(path: model)
+        try cfg.lora.validate(for: weights.config)   // rank, alpha, targets vs the model's shapes, before reading data
         let tokenizer = try Tokenizer(modelPath: model)
         print(ModelReport.summaryLine(weights))
         let trainData = try TrainingData(path: data, tokenizer: tokenizer, options: cfg.datasetOptions)
         for w in trainData.warnings.prefix(20) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         print("data: \(trainData.train.summary)")
+        for w in dataWarnings(trainData.train, cfg) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         if let v = trainData.valid { print("valid: \(v.summary)") }
         let trainer = try LoRATrainer(model: weights, config: cfg)
         print(LoRAParameters.peftLine(trainable: trainer.parameters.count, baseParameters: weights.config.parameterCount))
@@ -162,7 +165,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// Prints the budget table and refuses the run (nothing allocated yet) when it cannot fit.
-    func admit(_ cfg: TrainingConfig) throws -> AdmissionDecision {
+    func admit(_ cfg: TrainingConfig, resuming: Bool = false) throws -> AdmissionDecision {
         var limit = MemoryLimit.current()
         if let maxMemory {
             guard let cap = MemoryLimit.parseSize(maxMemory) else { throw ValidationError("--max-memory: cannot read '\(maxMemory)' (e.g. 6GB)") }
@@ -171,7 +174,7 @@ struct TrainCommand: ParsableCommand {
         let footprint = try ModelFootprint.read(path: model)
         let d = Admission.decide(model: footprint, config: cfg, limit: limit, ownResident: ProcessMemory.residentBytes(),
                                  threads: cfg.threads, dataBytes: MemoryBudget.dataBytes(path: data),
-                                 autoCheckpointing: maxMemory != nil && checkpointing == nil)
+                                 autoCheckpointing: maxMemory != nil && checkpointing == nil, resuming: resuming)
         print(d.budget.report())
         for n in d.notes { print("note: \(n)") }
         print(BudgetCommand.availabilityLine(d))

@@ -76,6 +76,7 @@ public final class LoRATrainer {
     public init(model: ModelWeights, config: TrainingConfig, adapter: LoRAParameters? = nil) throws {
         try config.validate()
         try config.lora.validate(for: model.config)
+        try LoRATrainer.checkFiniteVectors(model)
         if config.sequenceLength > model.config.contextLength && model.config.contextLength > 0 {
             throw TrainingError.invalidConfig("sequence length \(config.sequenceLength) exceeds the model's context length \(model.config.contextLength)")
         }
@@ -218,6 +219,22 @@ public final class LoRATrainer {
 }
 
 extension LoRATrainer {
+    /// The model's norm weights and RoPE factors must be finite: one NaN/Inf there makes every loss
+    /// NaN. (A non-finite value inside a quantized matrix is caught by the non-finite step guard.)
+    static func checkFiniteVectors(_ model: ModelWeights) throws {
+        func check(_ v: [Float], _ name: String) throws {
+            if let i = v.firstIndex(where: { !$0.isFinite }) {
+                throw TrainingError.modelMismatch("\(model.source.path): tensor \(name) holds a non-finite value (\(v[i])) at index \(i); the model file is damaged")
+            }
+        }
+        try check(model.outputNorm, "output_norm.weight")
+        if let r = model.ropeFreqFactors { try check(r, "rope_freqs.weight") }
+        for (l, layer) in model.layers.enumerated() {
+            try check(layer.attnNorm, "blk.\(l).attn_norm.weight")
+            try check(layer.ffnNorm, "blk.\(l).ffn_norm.weight")
+        }
+    }
+
     /// Token ids must index the model's embedding: a tokenizer with more ids than the model's
     /// vocabulary (Llama 3.2's tokenizer.json adds `<|image|>` = 128256 to a 128,256-row model)
     /// would otherwise read past the embedding table.

@@ -86,6 +86,17 @@ public final class RunDirectory {
     public func close() { try? metrics?.close(); metrics = nil }
     deinit { close() }
 
+    /// "no space left on the device (disk full)" and "file too large" instead of Foundation's vaguer text.
+    static func describeWriteError(_ error: Error) -> String {
+        let ns = error as NSError
+        let posix = (ns.domain == NSPOSIXErrorDomain ? ns.code : nil)
+            ?? (ns.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? $0.code : nil }
+        if posix == Int(ENOSPC) || (error as? CocoaError)?.code == .fileWriteOutOfSpace { return "no space left on the device (disk full)" }
+        if posix == Int(EFBIG) { return "file too large (a file-size limit was reached)" }
+        if posix == Int(EDQUOT) { return "disk quota exceeded" }
+        return error.localizedDescription
+    }
+
     /// Temporary file in the same folder, fsync, rename, fsync the folder.
     public static func writeAtomically(_ data: Data, to path: String) throws {
         let dir = (path as NSString).deletingLastPathComponent
@@ -99,7 +110,7 @@ public final class RunDirectory {
         } catch {
             try? h.close()
             unlink(tmp)
-            throw RunDirectoryError.writeFailed(path, error.localizedDescription)
+            throw RunDirectoryError.writeFailed(path, RunDirectory.describeWriteError(error))
         }
         guard rename(tmp, path) == 0 else {
             let e = String(cString: strerror(errno))
