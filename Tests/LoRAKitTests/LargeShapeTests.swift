@@ -171,4 +171,19 @@ final class LargeShapeTests: XCTestCase {
         }
         XCTAssertThrowsError(try trainer.evaluate(data.train))
     }
+
+    /// The 8B plan keeps the [chunk, 128,256] logits at 16 MB (32 rows) whatever the sequence, and its
+    /// largest buffers stay far below 2^31 elements.
+    func testLlama31_8BPlanBuffers() {
+        let c = ModelPreset.llama31_8b.config
+        let lora = LoRAConfig(rank: 16, alpha: 32, targets: LoRATarget.allCases, seed: 0)
+        for S in [256, 2048] {
+            let p = LlamaGraph.plan(config: c, lora: lora, loraCount: 41_943_040, batch: 1, sequence: S, training: true,
+                                    checkpointing: true, threads: 2)
+            XCTAssertEqual(p.chunkRows, 32)
+            XCTAssertEqual(p.head, (S * 4096 + S + 32 * 128_256) * 4)
+            XCTAssertEqual(p.activationSets, 1)
+            XCTAssertLessThan(p.total / 4, Int(Int32.max))   // every buffer together, in floats
+        }
+    }
 }
