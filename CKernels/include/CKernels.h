@@ -8,5 +8,6 @@
 #include "lk_pool.h"
 #include "lk_quant.h"
 #include "lk_matmul.h"
+#include "lk_matmul_bf16.h"
 #include "lk_decode.h"
 #include "lk_lapack.h"

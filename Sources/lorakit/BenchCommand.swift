@@ -22,6 +22,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "LoRA rank.") var rank: Int = 8
     @Option(help: "LoRA alpha.") var alpha: Float = 16
     @Option(help: "Comma-separated LoRA targets.") var targets: String = "q_proj,v_proj"
+    @Option(help: "Arithmetic of the frozen-weight products: fp32 or bf16 (AVX512-BF16).") var precision: String = "fp32"
     @Flag(help: "Skip measuring raw cblas_sgemm on the same shapes.") var noCeiling = false
     @Flag(help: "Print JSON.") var json = false
 
@@ -36,6 +37,8 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("unknown --quant '\(quant)'")
         }
         var o = BenchOptions()
+        guard let prec = ComputePrecision(rawValue: precision) else { throw ValidationError("--precision fp32 or bf16 (got '\(precision)')") }
+        o.precision = prec
         o.threads = threads; o.repeats = repeats; o.warmup = warmup; o.measureCeiling = !noCeiling
         let ts = try targets.split(separator: ",").map { s -> LoRATarget in
             guard let t = LoRATarget(rawValue: String(s)) else { throw ValidationError("unknown LoRA target '\(s)'") }

@@ -17,6 +17,8 @@ public struct BenchOptions: Sendable {
     public var lora = LoRAConfig()
     /// Also measure raw cblas_sgemm on the same shapes.
     public var measureCeiling = true
+    /// Arithmetic of the frozen-weight products.
+    public var precision: ComputePrecision = .fp32
 
     /// Defaults: seq 256 × batch 4, 2 threads, 5 repetitions.
     public init() {}
@@ -47,6 +49,7 @@ public enum Bench {
         let pool = ThreadPool(threads: o.threads)
         let stepper = LoRAStepper(weights: weights, parameters: params, batch: o.batch, sequence: o.sequence,
                                   checkpointing: false, optimizer: AdamWConfig(), pool: pool)
+        stepper.graph.precision = o.precision
         let T = o.batch * o.sequence
         let (tokens, targets) = randomBatch(T: T, vocab: weights.config.vocabSize, seed: 1)
         func step() {
@@ -85,7 +88,7 @@ public enum Bench {
             ceilingFraction: ceiling > 0 ? (flops / frozen / 1e9) / ceiling : 0,
             peakRSSBytes: ProcessMemory.peakResidentBytes(), profile: prof.entries,
             frozenFraction: frozen / stepTime,
-            notes: ["shape": "batch \(o.batch) × seq \(o.sequence)",
+            notes: ["shape": "batch \(o.batch) × seq \(o.sequence)", "precision": o.precision.rawValue,
                     "lora": "r=\(o.lora.rank) alpha=\(o.lora.alpha) \(o.lora.targets.map(\.rawValue).joined(separator: ","))",
                     "ceilingFraction": "GFLOP/s inside the frozen products (profiled step) / sgemm ceiling",
                     "frozenProductGFLOPS": String(format: "%.2f", flops / frozen / 1e9)])
@@ -97,6 +100,7 @@ public enum Bench {
         let pool = ThreadPool(threads: o.threads)
         let graph = LlamaGraph(weights: weights, lora: nil, batch: o.batch, sequence: o.sequence, training: false,
                                checkpointing: false, pool: pool)
+        graph.precision = o.precision
         let T = o.batch * o.sequence
         let (tokens, targets) = randomBatch(T: T, vocab: weights.config.vocabSize, seed: 2)
         graph.setBatch(tokens: tokens, targets: targets)
@@ -119,7 +123,7 @@ public enum Bench {
             tokensPerSecond: Double(T) / med, flops: flops, gflops: flops / med / 1e9, sgemmGFLOPS: ceiling,
             ceilingFraction: ceiling > 0 ? (flops / frozen / 1e9) / ceiling : 0,
             peakRSSBytes: ProcessMemory.peakResidentBytes(), profile: prof.entries, frozenFraction: frozen / passTime,
-            notes: ["shape": "batch \(o.batch) × seq \(o.sequence)", "includes": "embedding, all layers, LM head + loss"])
+            notes: ["shape": "batch \(o.batch) × seq \(o.sequence)", "precision": o.precision.rawValue, "includes": "embedding, all layers, LM head + loss"])
     }
 
     static func headFlops(_ w: ModelWeights, _ T: Int) -> Double {

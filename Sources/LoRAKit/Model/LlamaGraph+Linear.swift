@@ -9,9 +9,7 @@ extension LlamaGraph {
         let W = matrix(layer, t)
         let out = Int64(W.rows), inF = Int64(W.cols), T64 = Int64(T)
         timed("frozen fwd") {
-            W.withUnsafeBytes { w in
-                lk_qmatmul_fwd(pool.raw, qScratch, y, out, x, inF, lk_type(rawValue: W.type.rawValue), w, out, inF, T64, 0)
-            }
+            frozenForward(W, y: y, ldy: out, x: x, ldx: inF, rows: T64)
         }
         guard let s = slot(layer, t), let lora, let u else { return }
         let r = Int64(lora.rank)
@@ -31,10 +29,7 @@ extension LlamaGraph {
         let out = Int64(W.rows), inF = Int64(W.cols), T64 = Int64(T)
         if needInput {
             timed("frozen bwd_data") {
-            W.withUnsafeBytes { w in
-                lk_qmatmul_bwd_data(pool.raw, qScratch, dx, inF, dy, out, lk_type(rawValue: W.type.rawValue), w, out, inF, T64,
-                                    accumulate ? 1 : 0)
-            }
+            frozenBackwardData(W, dx: dx, lddx: inF, dy: dy, lddy: out, rows: T64, accumulate: accumulate)
             }
         }
         guard let s = slot(layer, t), let lora, let u else { return }
@@ -58,9 +53,33 @@ extension LlamaGraph {
         }
     }
 
+    /// y[rows, out] = x[rows, in]·Wᵀ in the graph's precision.
+    func frozenForward(_ W: QuantizedMatrix, y: UnsafeMutablePointer<Float>, ldy: Int64, x: UnsafePointer<Float>, ldx: Int64,
+                       rows: Int64) {
+        let out = Int64(W.rows), inF = Int64(W.cols), t = lk_type(rawValue: W.type.rawValue)
+        W.withUnsafeBytes { w in
+            switch precision {
+            case .fp32: lk_qmatmul_fwd(pool.raw, qScratch, y, ldy, x, ldx, t, w, out, inF, rows, 0)
+            case .bf16: lk_qmatmul_fwd_bf16(pool.raw, y, ldy, x, ldx, t, w, out, inF, rows, 0)
+            }
+        }
+    }
+
+    /// dx[rows, in] (+)= dy[rows, out]·W in the graph's precision.
+    func frozenBackwardData(_ W: QuantizedMatrix, dx: UnsafeMutablePointer<Float>, lddx: Int64, dy: UnsafePointer<Float>,
+                            lddy: Int64, rows: Int64, accumulate: Bool) {
+        let out = Int64(W.rows), inF = Int64(W.cols), t = lk_type(rawValue: W.type.rawValue)
+        W.withUnsafeBytes { w in
+            switch precision {
+            case .fp32: lk_qmatmul_bwd_data(pool.raw, qScratch, dx, lddx, dy, lddy, t, w, out, inF, rows, accumulate ? 1 : 0)
+            case .bf16: lk_qmatmul_bwd_data_bf16(pool.raw, dx, lddx, dy, lddy, t, w, out, inF, rows, accumulate ? 1 : 0)
+            }
+        }
+    }
+
     /// Dropout of the LoRA input, regenerated identically in backward from a per-step seed.
     private func dropped(_ x: UnsafeMutablePointer<Float>, count: Int, layer: Int, target: LoRATarget) -> UnsafeMutablePointer<Float> {
-        guard training, let lora, lora.dropout > 0 else { return x }   // no dropout at inference (eval, merge checks)
+        guard dropoutActive, let lora, lora.dropout > 0 else { return x }   // no dropout at inference or validation
         lk_dropout(dropScratch.ptr, x, Int64(count), lora.dropout, maskSeed(layer: layer, target: target))
         return dropScratch.ptr
     }

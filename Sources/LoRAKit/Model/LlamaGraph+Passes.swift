@@ -28,7 +28,10 @@ extension LlamaGraph {
 
     /// Forward pass and loss over the batch's targets. With `backward`, also accumulates the LoRA
     /// gradients of `gradScale · Σ token losses` into `grads`.
-    func run(backward: Bool, gradScale: Float) -> LossSum {
+    /// `dropout` overrides whether LoRA dropout applies (default: only when `backward`).
+    func run(backward: Bool, gradScale: Float, dropout: Bool? = nil) -> LossSum {
+        dropoutActive = training && (dropout ?? backward)
+        defer { dropoutActive = false }
         forwardHidden()
         let c = config, H = head, V = Int64(c.vocabSize), C = Int64(c.embeddingLength)
         var total = LossSum(sum: 0, count: 0)
@@ -36,20 +39,15 @@ extension LlamaGraph {
         while t0 < T {
             let n = min(chunkRows, T - t0)
             timed("frozen head fwd") {
-                H.withUnsafeBytes { w in
-                    lk_qmatmul_fwd(pool.raw, qScratch, logits.ptr, V, xf.ptr + t0 * Int(C), C, lk_type(rawValue: H.type.rawValue),
-                                   w, V, C, Int64(n), 0)
-                }
+                frozenForward(H, y: logits.ptr, ldy: V, x: xf.ptr + t0 * Int(C), ldx: C, rows: Int64(n))
             }
             if backward {
                 timed("cross_entropy") {
                     lk_cross_entropy_fwd_bwd(pool.raw, losses.ptr + t0, logits.ptr, targets.ptr + t0, Int64(n), V, gradScale)
                 }
                 timed("frozen head bwd_data") {
-                    H.withUnsafeBytes { w in
-                        lk_qmatmul_bwd_data(pool.raw, qScratch, dxf.ptr + t0 * Int(C), C, logits.ptr, V,
-                                            lk_type(rawValue: H.type.rawValue), w, V, C, Int64(n), 0)
-                    }
+                    frozenBackwardData(H, dx: dxf.ptr + t0 * Int(C), lddx: C, dy: logits.ptr, lddy: V, rows: Int64(n),
+                                       accumulate: false)
                 }
             } else {
                 timed("cross_entropy") {
@@ -84,10 +82,7 @@ extension LlamaGraph {
         var t0 = 0
         while t0 < T {
             let n = min(chunkRows, T - t0)
-            H.withUnsafeBytes { w in
-                lk_qmatmul_fwd(pool.raw, qScratch, logits.ptr, Int64(V), xf.ptr + t0 * Int(C), C,
-                               lk_type(rawValue: H.type.rawValue), w, Int64(V), C, Int64(n), 0)
-            }
+            frozenForward(H, y: logits.ptr, ldy: Int64(V), x: xf.ptr + t0 * Int(C), ldx: C, rows: Int64(n))
             out.withUnsafeMutableBufferPointer { o in (o.baseAddress! + t0 * V).update(from: logits.ptr, count: n * V) }
             t0 += n
         }

@@ -43,8 +43,13 @@ final class LlamaGraph {
 
     /// Seed of this step's dropout masks (set by the trainer before forward).
     var dropoutSeed: UInt64 = 0
+    /// LoRA dropout is on only inside a training pass (forward + backward); evaluation passes of a
+    /// training graph (validation) and inference graphs never drop.
+    var dropoutActive = false
     /// When set, wall time per operation kind is added to it (benchmarks; nil costs nothing).
     var profile: OpProfile?
+    /// Arithmetic of the frozen-weight products.
+    var precision: ComputePrecision = .fp32
 
     init(weights: ModelWeights, lora: LoRAParameters?, batch B: Int, sequence S: Int, training: Bool,
          checkpointing: Bool, pool: ThreadPool, logitChunkBytes: Int = 16 << 20) {

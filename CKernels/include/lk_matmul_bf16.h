@@ -1,0 +1,45 @@
+// Reduced-precision frozen-weight products: X (or dY) and the dequantized W rounded to bf16
+// (round to nearest even), products summed in fp32 — AVX512-BF16 `vdpbf16ps` on packed bf16 tiles,
+// a scalar microkernel with the same arithmetic elsewhere. Same shapes and threading contract as
+// lk_qmatmul_fwd / lk_qmatmul_bwd_data (lk_matmul.h); scratch is allocated per call.
+// Error: each product term carries the two bf16 roundings (relative 2^-9 each), so |Y - Y_fp32| is
+// about 2^-8 · sqrt(in) · rms(x·w) for random data; results are bitwise identical for the same thread count.
+#pragma once
+#include <stdint.h>
+#include "lk_cpu.h"
+#include "lk_pool.h"
+#include "lk_quant.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// 1 when this CPU runs the bf16 products with AVX512-BF16 (otherwise they run the slow scalar microkernel).
+int lk_bf16_matmul_native(void);
+
+/// Forward in bf16: Y = X · Wᵀ (accumulate != 0: Y += X · Wᵀ). Y: [T, out] (ldy); X: [T, in] (ldx);
+/// W: [out, in] quantized, `in` a multiple of the block size. Nothing is written if scratch allocation fails.
+void lk_qmatmul_fwd_bf16(lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t, const void *W,
+                         int64_t out, int64_t in, int64_t T, int accumulate);
+
+/// Backward to the input in bf16: dX = dY · W (accumulate != 0: dX += dY · W).
+/// dX: [T, in] (lddx); dY: [T, out] (lddy); W: [out, in] quantized.
+void lk_qmatmul_bwd_data_bf16(lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy, lk_type t,
+                              const void *W, int64_t out, int64_t in, int64_t T, int accumulate);
+
+/// The same products with a chosen microkernel (LK_ISA_AVX512 needs AVX512-BF16; anything else: scalar).
+void lk_qmatmul_fwd_bf16_isa(lk_isa isa, lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t,
+                             const void *W, int64_t out, int64_t in, int64_t T, int accumulate);
+void lk_qmatmul_bwd_data_bf16_isa(lk_isa isa, lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy,
+                                  lk_type t, const void *W, int64_t out, int64_t in, int64_t T, int accumulate);
+
+/// fp32 → bf16, round to nearest even (NaN stays NaN).
+uint16_t lk_f32_to_bf16(float x);
+
+/// Scalar reference: X and the reference-dequantized W rounded to bf16, fp64 sums. Y: [T, out] (ldy).
+void lk_qmatmul_fwd_bf16_ref(float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t, const void *W,
+                             int64_t out, int64_t in, int64_t T);
+
+#ifdef __cplusplus
+}
+#endif

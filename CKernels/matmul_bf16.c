@@ -1,0 +1,211 @@
+// bf16 frozen-weight products (see lk_matmul_bf16.h). The left operand (X, or dY) is converted once per
+// product to bf16 pairs along the summed dimension; each thread owns a range of output columns and packs
+// its W panels as [strip of 32 columns][k pair][32][2] bf16, then runs an 8 x 32 microkernel over them.
+#include "lk_matmul_bf16.h"
+#include "lk_matmul_bf16_kernel.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KC 512   // summed elements per packed panel (even, a multiple of every block size)
+#define NB 256   // output columns per packed panel (a multiple of 32)
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+uint16_t lk_f32_to_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); // quiet NaN
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline uint32_t pair(float lo, float hi) {
+    return (uint32_t)lk_f32_to_bf16(lo) | ((uint32_t)lk_f32_to_bf16(hi) << 16);
+}
+
+// Scalar microkernel, the same arithmetic as vdpbf16ps: C[r, j] (+)= Σ_p a_lo·b_lo + a_hi·b_hi in fp32.
+void lk_bf16_kernel_ref(float *C, int64_t ldc, const uint32_t *const *a, const uint32_t *bp, int64_t kp, int mr,
+                        int nr, int add) {
+    for (int r = 0; r < mr; r++) {
+        for (int j = 0; j < nr; j++) {
+            float s = 0;
+            for (int64_t p = 0; p < kp; p++) {
+                const uint32_t x = a[r][p], w = bp[p * 32 + j];
+                s += bf16_to_f32((uint16_t)x) * bf16_to_f32((uint16_t)w) + bf16_to_f32((uint16_t)(x >> 16)) * bf16_to_f32((uint16_t)(w >> 16));
+            }
+            C[r * ldc + j] = add ? C[r * ldc + j] + s : s;
+        }
+    }
+}
+
+int lk_bf16_matmul_native(void) {
+#if defined(__x86_64__)
+    return (lk_cpu_features() & LK_CPU_AVX512_BF16) != 0 && lk_isa_supported(LK_ISA_AVX512);
+#else
+    return 0;
+#endif
+}
+
+typedef struct bf_args {
+    lk_bf16_kernel kernel;
+    int bwd;                    // 0: Y = X·Wᵀ (columns = out rows of W); 1: dX = dY·W (columns = in)
+    const float *X;             // [T, K] (ldx), K = in (fwd) or out (bwd)
+    int64_t ldx;
+    uint32_t *A;                // [T, kp] bf16 pairs
+    int64_t kp;                 // K rounded up to even, / 2
+    float *Y;                   // [T, N] (ldy)
+    int64_t ldy;
+    lk_type t;
+    const uint8_t *W;
+    int64_t out, in, T, N, K, row_bytes, bs, bb;
+    int accumulate, parts;
+    int failed;
+} bf_args;
+
+// Converts rows of X to bf16 pairs (zero pad at an odd end).
+static void convert_task(void *ctx, int ti, int nt) {
+    bf_args *g = (bf_args *)ctx;
+    const int64_t t0 = g->T * ti / nt, t1 = g->T * (ti + 1) / nt;
+    for (int64_t t = t0; t < t1; t++) {
+        const float *x = g->X + t * g->ldx;
+        uint32_t *a = g->A + t * g->kp;
+        for (int64_t p = 0; p < g->kp; p++) a[p] = pair(x[2 * p], 2 * p + 1 < g->K ? x[2 * p + 1] : 0.0f);
+    }
+}
+
+static void gemm_task(void *ctx, int ti, int nt) {
+    (void)nt;
+    bf_args *g = (bf_args *)ctx;
+    if (ti >= g->parts) return;
+    const int64_t strips = (g->N + 31) / 32;
+    const int64_t s0 = strips * ti / g->parts, s1 = strips * (ti + 1) / g->parts;
+    if (s0 >= s1) return;
+    const int64_t n0 = s0 * 32, n1 = min64(s1 * 32, g->N);
+    float *tmp = (float *)aligned_alloc(64, (size_t)KC * NB * sizeof(float));
+    uint32_t *bp = (uint32_t *)aligned_alloc(64, (size_t)(KC / 2) * NB * sizeof(uint32_t));
+    if (!tmp || !bp) { free(tmp); free(bp); g->failed = 1; return; }
+    for (int64_t nb0 = n0; nb0 < n1; nb0 += NB) {
+        const int64_t nb = min64(NB, n1 - nb0), nstrips = (nb + 31) / 32;
+        for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
+            const int64_t kc = min64(KC, g->K - k0), kpc = (kc + 1) / 2;
+            // Pack W into bp[strip][pair][32].
+            if (!g->bwd) {
+                // tmp[j][k]: rows nb0+j of W, columns k0..k0+kc (block aligned: k0 multiple of KC).
+                for (int64_t j = 0; j < nb; j++)
+                    lk_dequantize_row(g->t, tmp + j * kc, g->W + (nb0 + j) * g->row_bytes + k0 / g->bs * g->bb, kc);
+                for (int64_t s = 0; s < nstrips; s++)
+                    for (int64_t p = 0; p < kpc; p++)
+                        for (int j = 0; j < 32; j++) {
+                            const int64_t c = s * 32 + j;
+                            uint32_t v = 0;
+                            if (c < nb) v = pair(tmp[c * kc + 2 * p], 2 * p + 1 < kc ? tmp[c * kc + 2 * p + 1] : 0.0f);
+                            bp[(s * kpc + p) * 32 + j] = v;
+                        }
+            } else {
+                // tmp[k][j]: rows k0+k of W (the summed out dimension), columns nb0..nb0+nb.
+                for (int64_t k = 0; k < kc; k++)
+                    lk_dequantize_row(g->t, tmp + k * nb, g->W + (k0 + k) * g->row_bytes + nb0 / g->bs * g->bb, nb);
+                for (int64_t s = 0; s < nstrips; s++)
+                    for (int64_t p = 0; p < kpc; p++) {
+                        const float *lo = tmp + 2 * p * nb + s * 32, *hi = lo + nb;
+                        const int have_hi = 2 * p + 1 < kc;
+                        for (int j = 0; j < 32; j++) {
+                            const int64_t c = s * 32 + j;
+                            bp[(s * kpc + p) * 32 + j] = c < nb ? pair(lo[j], have_hi ? hi[j] : 0.0f) : 0;
+                        }
+                    }
+            }
+            const int add = k0 > 0 || g->accumulate;
+            for (int64_t t = 0; t < g->T; t += 8) {
+                const int mr = (int)min64(8, g->T - t);
+                const uint32_t *rows[8];
+                for (int r = 0; r < 8; r++) rows[r] = g->A + (t + (r < mr ? r : 0)) * g->kp + k0 / 2;
+                for (int64_t s = 0; s < nstrips; s++) {
+                    const int nr = (int)min64(32, nb - s * 32);
+                    g->kernel(g->Y + t * g->ldy + nb0 + s * 32, g->ldy, rows, bp + s * kpc * 32, kpc, mr, nr, add);
+                }
+            }
+        }
+    }
+    free(tmp);
+    free(bp);
+}
+
+static void run(lk_isa isa, lk_pool *p, bf_args *g) {
+    g->kernel = lk_bf16_kernel_ref;
+#if defined(__x86_64__)
+    if (isa == LK_ISA_AVX512 && lk_bf16_matmul_native()) g->kernel = lk_bf16_kernel_avx512;
+#else
+    (void)isa;
+#endif
+    g->bs = lk_type_block_size(g->t);
+    g->bb = lk_type_block_bytes(g->t);
+    g->row_bytes = g->in / g->bs * g->bb;
+    g->kp = (g->K + 1) / 2;
+    g->A = (uint32_t *)malloc((size_t)(g->T * g->kp) * sizeof(uint32_t) + 64);
+    if (!g->A) return;
+    const int nt = lk_pool_size(p);
+    lk_pool_run(nt > 1 ? p : NULL, convert_task, g);
+    const int64_t strips = (g->N + 31) / 32;
+    g->parts = (int)min64(nt, strips);
+    lk_pool_run(g->parts > 1 ? p : NULL, gemm_task, g);
+    free(g->A);
+}
+
+// The compute types (block size at most 32, so 32-column strips stay block aligned).
+static int valid(lk_type t, int64_t in) {
+    const int ok = t == LK_F32 || t == LK_F16 || t == LK_BF16 || t == LK_Q8_0 || t == LK_Q4_0 || t == LK_Q4_1;
+    return ok && in > 0 && in % lk_type_block_size(t) == 0;
+}
+
+void lk_qmatmul_fwd_bf16_isa(lk_isa isa, lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t,
+                             const void *W, int64_t out, int64_t in, int64_t T, int accumulate) {
+    if (T <= 0 || out <= 0 || !valid(t, in)) return;
+    bf_args g = {.bwd = 0, .X = X, .ldx = ldx, .Y = Y, .ldy = ldy, .t = t, .W = (const uint8_t *)W, .out = out,
+                 .in = in, .T = T, .N = out, .K = in, .accumulate = accumulate};
+    run(isa, p, &g);
+}
+
+void lk_qmatmul_bwd_data_bf16_isa(lk_isa isa, lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy,
+                                  lk_type t, const void *W, int64_t out, int64_t in, int64_t T, int accumulate) {
+    if (T <= 0 || out <= 0 || !valid(t, in)) return;
+    bf_args g = {.bwd = 1, .X = dY, .ldx = lddy, .Y = dX, .ldy = lddx, .t = t, .W = (const uint8_t *)W, .out = out,
+                 .in = in, .T = T, .N = in, .K = out, .accumulate = accumulate};
+    run(isa, p, &g);
+}
+
+void lk_qmatmul_fwd_bf16(lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t, const void *W,
+                         int64_t out, int64_t in, int64_t T, int accumulate) {
+    lk_qmatmul_fwd_bf16_isa(LK_ISA_AVX512, p, Y, ldy, X, ldx, t, W, out, in, T, accumulate);
+}
+
+void lk_qmatmul_bwd_data_bf16(lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy, lk_type t,
+                              const void *W, int64_t out, int64_t in, int64_t T, int accumulate) {
+    lk_qmatmul_bwd_data_bf16_isa(LK_ISA_AVX512, p, dX, lddx, dY, lddy, t, W, out, in, T, accumulate);
+}
+
+void lk_qmatmul_fwd_bf16_ref(float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t, const void *W,
+                             int64_t out, int64_t in, int64_t T) {
+    if (T <= 0 || out <= 0 || !valid(t, in)) return;
+    const int64_t row_bytes = in / lk_type_block_size(t) * lk_type_block_bytes(t);
+    float *w = (float *)malloc((size_t)in * sizeof(float));
+    if (!w) return;
+    for (int64_t o = 0; o < out; o++) {
+        lk_dequantize_row(t, w, (const uint8_t *)W + o * row_bytes, in);
+        for (int64_t k = 0; k < in; k++) w[k] = bf16_to_f32(lk_f32_to_bf16(w[k]));
+        for (int64_t r = 0; r < T; r++) {
+            double s = 0;
+            for (int64_t k = 0; k < in; k++) s += (double)bf16_to_f32(lk_f32_to_bf16(X[r * ldx + k])) * w[k];
+            Y[r * ldy + o] = (float)s;
+        }
+    }
+    free(w);
+}
