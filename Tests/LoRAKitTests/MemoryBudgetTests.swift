@@ -103,7 +103,15 @@ final class MemoryBudgetTests: XCTestCase {
         let b = MemoryBudget.estimate(model: fp, config: cfg, dataBytes: 50_000)
         let sum = MemoryTerm.Section.allCases.reduce(0) { $0 + b.bytes(in: $1) }
         XCTAssertEqual(sum, b.steadyBytes)
-        XCTAssertEqual(b.peakBytes, b.steadyBytes + b.terms.filter { $0.phase == .save }.reduce(0) { $0 + $1.bytes })
+        let pf = 4 * b.trainableParameters
+        XCTAssertEqual(b.terms.first { $0.phase == .save }?.bytes, 2 * pf)
+        XCTAssertEqual(b.terms.first { $0.phase == .checkpoint }?.bytes, 6 * pf)
+        XCTAssertEqual(b.peakBytes, b.steadyBytes + 6 * pf)      // the checkpoint write is the larger transient
+        var resumed = MemoryBudget.estimate(model: fp, config: cfg, dataBytes: 50_000, resuming: true)
+        XCTAssertEqual(resumed.steadyBytes - b.steadyBytes - 3 * pf, resumed.terms.first { $0.key == "runtime.heap" }!.bytes
+                       - b.terms.first { $0.key == "runtime.heap" }!.bytes)
+        resumed = MemoryBudget.estimate(model: fp, config: cfg, checkpoints: false)
+        XCTAssertLessThan(resumed.peakBytes, b.peakBytes)
         let text = b.report()
         for t in b.terms where t.bytes > 0 { XCTAssertTrue(text.contains(t.label), t.label) }
         XCTAssertTrue(text.contains("predicted peak RSS"))
@@ -137,8 +145,7 @@ final class MemoryBudgetTests: XCTestCase {
             XCTAssertTrue(fp.quantizationSelectable)
             let b = MemoryBudget.estimate(model: fp, config: TrainingConfig(lora: LoRAConfig(rank: 2), batchSize: 1, sequenceLength: 8, threads: 1))
             XCTAssertEqual(b.terms.first { $0.key == "weights.load" }?.phase, .load)
-            let save = b.terms.filter { $0.phase == .save }.reduce(0) { $0 + $1.bytes }
-            XCTAssertEqual(b.peakBytes, max(b.steadyBytes + save, b.bytes(in: .model) + b.bytes(in: .runtime) + st))
+            XCTAssertEqual(b.peakBytes, max(b.steadyBytes + b.transientBytes, b.bytes(in: .model) + b.bytes(in: .runtime) + st))
             XCTAssertEqual(try ModelFootprint.loaded(w).weightBytes, fp.weightBytes)
         }
     }
@@ -176,7 +183,8 @@ final class MemoryBudgetTests: XCTestCase {
         XCTAssertEqual(b.trainableParameters, trainer.parameters.count)
         XCTAssertEqual(b.run.threads, 3)
         XCTAssertTrue(b.run.checkpointing)
-        XCTAssertEqual(b, try MemoryBudget.estimate(weights: w, config: cfg, threads: 3, dataBytes: 1000))
+        XCTAssertEqual(b, try MemoryBudget.estimate(weights: w, config: cfg, threads: 3, dataBytes: 1000, checkpoints: false))
+        XCTAssertNil(b.terms.first { $0.phase == .checkpoint })
         XCTAssertEqual(b.terms.first { $0.key == "runtime.data" }?.bytes, 1000 * MemoryBudget.Calibration.dataBytesPerFileByte)
     }
 }

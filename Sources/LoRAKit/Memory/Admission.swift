@@ -47,13 +47,14 @@ public enum AdmissionError: Error, CustomStringConvertible, Equatable {
 
 /// Admission control: compares a run's predicted peak with the memory available and proposes changes.
 public enum Admission {
-    /// Decides whether `config` on `model` fits `limit`. With `autoCheckpointing`, checkpointing is
+    /// Decides whether `config` on `model` fits `limit` (`checkpoints`, `resuming`: as for `MemoryBudget.estimate`). With `autoCheckpointing`, checkpointing is
     /// turned off when the run fits without it and on when it only fits with it.
     public static func decide(model: ModelFootprint, config: TrainingConfig, limit: MemoryLimit, ownResident: Int = 0,
-                              threads: Int? = nil, dataBytes: Int = 0, autoCheckpointing: Bool = false) -> AdmissionDecision {
+                              threads: Int? = nil, dataBytes: Int = 0, autoCheckpointing: Bool = false,
+                              checkpoints: Bool = true, resuming: Bool = false) -> AdmissionDecision {
         let avail = limit.available(ownResident: ownResident)
         func budget(_ c: TrainingConfig, _ m: ModelFootprint = model) -> MemoryBudget {
-            MemoryBudget.estimate(model: m, config: c, threads: threads, dataBytes: dataBytes)
+            MemoryBudget.estimate(model: m, config: c, threads: threads, dataBytes: dataBytes, checkpoints: checkpoints, resuming: resuming)
         }
         var cfg = config
         var notes: [String] = []

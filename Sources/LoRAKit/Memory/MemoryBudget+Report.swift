@@ -31,12 +31,12 @@ extension MemoryBudget {
             out.append(("\(section.title)" + String(repeating: " ", count: max(1, labelWidth + 2 - section.title.count))
                         + MemoryBudget.pad(ProcessMemory.format(bytes(in: section))) + share(bytes(in: section))).trimmingTrailing())
             for t in ts {
-                let label = t.phase == .steady ? t.label : "(\(t.phase.rawValue) only) \(t.label)"
+                let label = t.phase == .steady ? t.label : "(\(t.phase == .checkpoint ? "ckpt" : t.phase.rawValue)) \(t.label)"
                 out.append(line(label, ProcessMemory.format(t.bytes), t.detail, pct: t.phase == .steady ? share(t.bytes) : "      "))
             }
         }
         out.append(String(repeating: "─", count: labelWidth + 20))
-        let save = terms.filter { $0.phase == .save }.reduce(0) { $0 + $1.bytes }
+        let save = transientBytes
         let peakDetail = peakBytes > steadyBytes + save ? "while loading (training holds \(ProcessMemory.format(steadyBytes + save)))"
             : save > 0 ? "steady \(ProcessMemory.format(steadyBytes)) + \(ProcessMemory.format(save)) while saving" : ""
         out.append(line("predicted peak RSS", ProcessMemory.format(peakBytes), peakDetail, pct: "      "))

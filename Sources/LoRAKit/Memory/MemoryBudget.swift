@@ -8,9 +8,9 @@ public struct MemoryTerm: Codable, Sendable, Equatable {
     }
 
     /// When the bytes are held. `steady` terms are held together through training; `save` terms add to
-    /// them while the adapter is written; `load` terms (files mapped while the weights are converted)
+    /// them while the adapter is written, `checkpoint` terms while a training checkpoint is written; `load` terms (files mapped while the weights are converted)
     /// add to the model and runtime terms only, before any training buffer exists.
-    public enum Phase: String, Codable, Sendable { case steady, load, save }
+    public enum Phase: String, Codable, Sendable { case steady, load, save, checkpoint }
 
     /// Stable identifier (`lora.adamw`, `act.kept`, …) for scripts.
     public var key: String
@@ -79,6 +79,13 @@ public struct MemoryBudget: Codable, Sendable, Equatable {
     /// Per-node totals when a NUMA plan spreads the weights over several nodes.
     public var perNode: [NodeBytes]?
 
+    /// The largest addition to the steady bytes during training (adapter save or checkpoint write).
+    public var transientBytes: Int {
+        let save = terms.filter { $0.phase == .save }.reduce(0) { $0 + $1.bytes }
+        let ckpt = terms.filter { $0.phase == .checkpoint }.reduce(0) { $0 + $1.bytes }
+        return max(save, ckpt)
+    }
+
     /// Bytes held through the whole run.
     public var steadyBytes: Int { terms.filter { $0.phase == .steady }.reduce(0) { $0 + $1.bytes } }
     /// Predicted peak resident memory: the larger of training (steady bytes plus the adapter being saved)
@@ -86,9 +93,8 @@ public struct MemoryBudget: Codable, Sendable, Equatable {
     /// exists yet).
     public var peakBytes: Int {
         let load = terms.filter { $0.phase == .load }.reduce(0) { $0 + $1.bytes }
-        let save = terms.filter { $0.phase == .save }.reduce(0) { $0 + $1.bytes }
         let loading = load == 0 ? 0 : bytes(in: .model) + bytes(in: .runtime) + load
-        return max(steadyBytes + save, loading)
+        return max(steadyBytes + transientBytes, loading)
     }
     /// How many times more memory full fine-tuning with Adam (fp32) would take.
     public var fullFineTuneRatio: Double { Double(fullFineTune.fp32TotalBytes) / Double(max(peakBytes, 1)) }
@@ -130,8 +136,10 @@ extension MemoryBudget {
     /// The budget of training `config` on `model` with `threads` pool threads (default: the config's,
     /// else one per allowed core). `dataBytes` is the size of the JSONL files; `numa` adds per-node totals
     /// when the plan places weights on several nodes.
+    /// `checkpoints`: the run writes training checkpoints (`lorakit train` always writes one at the end);
+    /// `resuming`: it continues from one, whose arrays stay loaded.
     public static func estimate(model: ModelFootprint, config: TrainingConfig, threads: Int? = nil, dataBytes: Int = 0,
-                                numa: NUMAPlan? = nil) -> MemoryBudget {
+                                numa: NUMAPlan? = nil, checkpoints: Bool = true, resuming: Bool = false) -> MemoryBudget {
         let c = model.config, lora = config.lora
         let B = config.batchSize, S = config.sequenceLength
         let nThreads = max(1, threads ?? config.threads ?? ThreadPool.defaultThreadCount)
@@ -152,7 +160,7 @@ extension MemoryBudget {
             add("weights.metadata", "file header + metadata", "GGUF keys, tokenizer arrays (mapped)", model.metadataBytes, .model)
         }
         if model.loadOnlyBytes > 0 {
-            add("weights.load", "safetensors mapped while quantizing", "released after load", model.loadOnlyBytes, .model, .load)
+            add("weights.load", "safetensors being quantized", "mapped while loading, released after", model.loadOnlyBytes, .model, .load)
         }
         // Adapter.
         let pf = P * 4
@@ -161,6 +169,12 @@ extension MemoryBudget {
         add("lora.adamw", "AdamW m and v", "2 × fp32", 2 * pf, .adapter)
         add("lora.copy", "trainer's copy of the factors", "fp32 (init / resume)", pf, .adapter)
         add("lora.save", "adapter being saved", "2 × fp32 (copy + file bytes)", 2 * pf, .adapter, .save)
+        if checkpoints {
+            add("lora.checkpoint", "checkpoint being written", "6 × fp32 (factors, m, v + encoded file)", 6 * pf, .adapter, .checkpoint)
+        }
+        if resuming {
+            add("lora.resume", "checkpoint resumed from", "3 × fp32 (factors, m, v; kept by the CLI)", 3 * pf, .adapter)
+        }
         // Activations.
         add("act.inputs", "layer inputs", "\(L + 1) × [T=\(T), C=\(c.embeddingLength)]", g.layerInputs, .activations)
         let keptDetail = config.checkpointing ? "1 set, layers recomputed in backward (checkpointing on)"
