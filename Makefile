@@ -5,7 +5,7 @@ MODEL_CACHE ?= $(HOME)/.cache/lorakit/models
 DEFAULT_MODEL := $(MODEL_CACHE)/SmolLM2-135M-Instruct.Q4_1.gguf
 export LORAKIT_MODEL ?= $(DEFAULT_MODEL)
 
-.PHONY: run test setup model build release consumer batchjob clean fixtures bench
+.PHONY: run test setup model build release consumer batchjob clean fixtures bench fuzz
 
 setup:
 	@scripts/setup
@@ -52,3 +52,17 @@ fixtures:
 
 clean:
 	rm -rf .build Examples/*/.build
+
+## make fuzz: build the libFuzzer harnesses in Fuzz/ (address sanitizer) and run each for FUZZ_RUNS executions
+## from the seed corpora in Fuzz/Corpus (new inputs go to .build-fuzz/corpus, crashes to .build-fuzz/artifacts).
+FUZZ_RUNS ?= 1000000
+FUZZ_TARGETS ?= GGUF Safetensors Tokenizer JSONL
+fuzz: setup
+	cd Fuzz && $(SWIFT) build -c release --scratch-path ../.build-fuzz -Xswiftc -sanitize=fuzzer,address --toolset toolset.json
+	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build-fuzz/corpus/$$t .build-fuzz/artifacts/$$t; \
+	  echo "== Fuzz$$t: $(FUZZ_RUNS) executions"; \
+	  .build-fuzz/release/Fuzz$$t -runs=$(FUZZ_RUNS) -max_len=16384 -rss_limit_mb=4096 -print_final_stats=1 \
+	    -artifact_prefix=.build-fuzz/artifacts/$$t/ .build-fuzz/corpus/$$t Fuzz/Corpus/$$t 2>&1 \
+	    | grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY)|DEDUP|Test unit written" || exit 1; \
+	done
