@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs the peers and ours back to back on the same machine and prints the ratios.
+#   PyTorch+PEFT training step (scripts/bench/peft_train_bench.py) vs `lorakit bench train` (fp32 and bf16),
+#   llama.cpp llama-bench prompt processing at 512 tokens vs `lorakit bench forward` (seq 512).
+# Usage: scripts/bench/compare.sh [rounds=2]   env: MODEL, THREADS (2), LORAKIT (built binary), LLAMA_BENCH (path)
+# Each round runs every benchmark once, interleaved, so all see similar machine load; medians over rounds.
+set -euo pipefail
+ROUNDS=${1:-2}
+MODEL=${MODEL:-$HOME/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf}
+THREADS=${THREADS:-2}
+LORAKIT=${LORAKIT:-.build/release/lorakit}
+LLAMA_BENCH=${LLAMA_BENCH:-$(command -v llama-bench || true)}
+OUT=${OUT:-$(mktemp -d)}
+here=$(cd "$(dirname "$0")" && pwd)
+echo "load before: $(uptime)"
+for r in $(seq 1 "$ROUNDS"); do
+  python3 "$here/peft_train_bench.py" --model "$MODEL" --threads "$THREADS" --repeats 3 > "$OUT/peft.$r.json" 2>/dev/null
+  "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision fp32 --json > "$OUT/ours-fp32.$r.json"
+  "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision bf16 --no-ceiling --json > "$OUT/ours-bf16.$r.json"
+  "$LORAKIT" bench forward --model "$MODEL" --threads "$THREADS" --seq 512 --repeats 5 --json > "$OUT/fwd.$r.json"
+  if [ -n "$LLAMA_BENCH" ]; then
+    "$LLAMA_BENCH" -m "$MODEL" -t "$THREADS" -p 512 -n 0 -r 3 -o json > "$OUT/llama.$r.json" 2>/dev/null || true
+  fi
+  echo "round $r done: $(uptime)"
+done
+python3 - "$OUT" "$ROUNDS" <<'PY'
+import json, statistics, sys, os
+out, rounds = sys.argv[1], int(sys.argv[2])
+def load(name):
+    v = []
+    for r in range(1, rounds + 1):
+        p = os.path.join(out, f"{name}.{r}.json")
+        if os.path.exists(p) and os.path.getsize(p) > 0:
+            j = json.load(open(p)); v.append(j[0] if isinstance(j, list) else j)
+    return v
+med = lambda xs: statistics.median(xs) if xs else float("nan")
+peft, f32, b16, fwd, lc = load("peft"), load("ours-fp32"), load("ours-bf16"), load("fwd"), load("llama")
+tp = lambda rs: med([r["tokensPerSecond"] for r in rs])
+rss = lambda rs: med([r["peakRSSBytes"] for r in rs])
+print(f"train tokens/s: pytorch+peft {tp(peft):.1f}, ours fp32 {tp(f32):.1f} ({tp(f32)/tp(peft):.2f}x), ours bf16 {tp(b16):.1f} ({tp(b16)/tp(peft):.2f}x)")
+print(f"peak RSS: pytorch+peft {rss(peft)/1e9:.2f} GB, ours fp32 {rss(f32)/1e9:.2f} GB (1/{rss(peft)/rss(f32):.1f})")
+if f32:
+    print(f"ours fp32: frozen products {med([r['frozenFraction'] for r in f32])*100:.0f}% of a step, at {med([r['ceilingFraction'] for r in f32])*100:.0f}% of raw cblas_sgemm")
+print(f"forward 512 tokens: ours {tp(fwd):.1f} tokens/s")
+if lc:
+    pp = med([e["avg_ts"] for e in lc])
+    print(f"llama.cpp pp512: {pp:.1f} tokens/s -> ours/llama.cpp {tp(fwd)/pp:.2f}x")
+PY
+echo "load after: $(uptime)"
