@@ -72,7 +72,7 @@ final class LoRAGradientCheckTests: XCTestCase {
         g.grads.zero()
         _ = g.run(backward: true, gradScale: 1 / Float(n))
         let analytic = g.grads.array()
-        func loss() -> Double { g.run(backward: false, gradScale: 0).mean }
+        func loss() -> Double { g.run(backward: false, gradScale: 0, dropout: true).mean }   // the same masks as the gradient pass
         // Central differences on a spread of A and B entries of every slot.
         var worst = 0.0
         var checked = 0
