@@ -9,7 +9,8 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure training steps, forward passes or the frozen-weight kernels (median time, tokens/s, GFLOP/s, fraction of raw sgemm, peak RSS).")
 
-    @Argument(help: "train, forward or kernels.") var what: String
+    @Argument(help: "train, forward, kernels or curve (loss of --steps steps on one fixed batch, fp32 vs bf16).") var what: String
+    @Option(help: "Steps of `bench curve`.") var steps: Int = 100
     @Option(help: "GGUF model file (default: ~/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf).") var model: String?
     @Option(help: "A preset architecture with random weights instead of a model file: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
     var preset: String?
@@ -27,7 +28,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
-        guard ["train", "forward", "kernels"].contains(what) else { throw ValidationError("bench what? train, forward or kernels (got '\(what)')") }
+        guard ["train", "forward", "kernels", "curve"].contains(what) else { throw ValidationError("bench what? train, forward or kernels (got '\(what)')") }
         if threads < 1 || repeats < 1 || warmup < 0 { throw ValidationError("--threads and --repeats must be ≥ 1, --warmup ≥ 0") }
         if model != nil && preset != nil { throw ValidationError("give --model or --preset, not both") }
     }
@@ -46,6 +47,24 @@ struct BenchCommand: ParsableCommand {
         }
         o.lora = LoRAConfig(rank: rank, alpha: alpha, targets: ts)
         var reports: [BenchReport] = []
+        if what == "curve" {
+            let w = try loadWeights(type)
+            o.batch = batch ?? 4; o.sequence = seq ?? 256
+            var curves: [String: [Double]] = [:]
+            for p in ComputePrecision.allCases {
+                o.precision = p
+                curves[p.rawValue] = try Bench.lossCurve(weights: w, options: o, steps: steps)
+            }
+            let a = curves["fp32"] ?? [], b = curves["bf16"] ?? []
+            let d = zip(a, b).map { abs($0 - $1) }
+            print(String(format: "loss curves over %d steps: fp32 %.4f → %.4f, bf16 %.4f → %.4f; max |Δ| %.4f, mean |Δ| %.4f, last |Δ| %.4f",
+                         steps, a.first ?? 0, a.last ?? 0, b.first ?? 0, b.last ?? 0, d.max() ?? 0,
+                         d.isEmpty ? 0 : d.reduce(0, +) / Double(d.count), d.last ?? 0))
+            if json {
+                print(String(decoding: try JSONEncoder().encode(curves), as: UTF8.self))
+            }
+            return
+        }
         if what == "kernels" {
             let config = try preset.map { try ModelPreset.named($0).config } ?? loadWeights(type).config
             reports = try Bench.kernels(shapes: Bench.KernelShape.of(config), type: type,

@@ -145,3 +145,24 @@ public enum Bench {
         return (tokens, targets)
     }
 }
+
+extension Bench {
+    /// Losses of `steps` AdamW steps (lr 1e-3) on one fixed seeded batch from the same initial adapter,
+    /// for comparing precisions: the fp32 and bf16 curves of one model side by side.
+    public static func lossCurve(weights: ModelWeights, options o: BenchOptions, steps: Int, seed: UInt64 = 5) throws -> [Double] {
+        let params = try LoRAParameters(config: o.lora, model: weights.config)
+        let pool = ThreadPool(threads: o.threads)
+        let stepper = LoRAStepper(weights: weights, parameters: params, batch: o.batch, sequence: o.sequence,
+                                  checkpointing: false, optimizer: AdamWConfig(), pool: pool)
+        stepper.graph.precision = o.precision
+        let T = o.batch * o.sequence
+        let (tokens, targets) = randomBatch(T: T, vocab: weights.config.vocabSize, seed: seed)
+        var losses: [Double] = []
+        for _ in 0..<max(0, steps) {
+            let l = stepper.accumulate(tokens: tokens, targets: targets, gradScale: 1 / Float(max(1, T - o.batch)))
+            stepper.applyUpdate(learningRate: 1e-3)
+            losses.append(l.mean)
+        }
+        return losses
+    }
+}
