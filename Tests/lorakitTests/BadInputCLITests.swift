@@ -203,7 +203,7 @@ final class BadInputCLITests: XCTestCase {
         try Data("x".utf8).write(to: URL(fileURLWithPath: blocker))
         let r = try train([], out: blocker + "/run")
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("output folder \(blocker)/run is not writable"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("output folder \(blocker)/run is not writable: Not a directory"), r.stderr)
     }
 
     /// Disk full while saving: a 160 KB tmpfs (root) or, failing that, a file-size limit.

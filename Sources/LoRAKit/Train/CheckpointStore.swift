@@ -14,7 +14,7 @@ public final class CheckpointStore {
         self.keep = max(1, keep)
         let fm = FileManager.default
         do { try fm.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw RunDirectoryError.notWritable(folder, error.localizedDescription)
+            throw RunDirectoryError.notWritable(folder, RunDirectory.describeWriteError(error))
         }
         guard fm.isWritableFile(atPath: folder) else { throw RunDirectoryError.notWritable(folder, "permission denied") }
         for f in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] where f.hasPrefix(".") && f.contains(".tmp-") {

@@ -14,7 +14,9 @@ public final class RunDirectory {
         self.path = path
         let fm = FileManager.default
         do { try fm.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
-            throw RunDirectoryError.notWritable(path, error.localizedDescription)
+            // Foundation often says only "error 512": ask mkdir for the reason (ENOTDIR, EACCES, EROFS…).
+            let why = mkdir(path, 0o755) != 0 && errno != ENOENT ? String(cString: strerror(errno)) : RunDirectory.describeWriteError(error)
+            throw RunDirectoryError.notWritable(path, why)
         }
         guard fm.isWritableFile(atPath: path) else { throw RunDirectoryError.notWritable(path, "permission denied") }
     }
@@ -94,6 +96,7 @@ public final class RunDirectory {
         if posix == Int(ENOSPC) || (error as? CocoaError)?.code == .fileWriteOutOfSpace { return "no space left on the device (disk full)" }
         if posix == Int(EFBIG) { return "file too large (a file-size limit was reached)" }
         if posix == Int(EDQUOT) { return "disk quota exceeded" }
+        if let posix { return String(cString: strerror(Int32(posix))) }
         return error.localizedDescription
     }
 
