@@ -3,18 +3,8 @@ import XCTest
 
 /// `lorakit budget` (presets, a GGUF header, --json, refusal) and admission control in `lorakit train`.
 final class BudgetTests: XCTestCase {
-    var modelPath: String {
-        get throws {
-            let p = ProcessInfo.processInfo.environment["LORAKIT_MODEL"]
-                ?? NSHomeDirectory() + "/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-            guard FileManager.default.fileExists(atPath: p) else { throw XCTSkip("default model absent at \(p); run `make model`") }
-            return p
-        }
-    }
-
-    var repoRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
+    var modelPath: String { get throws { try defaultModelPath() } }
+    var repoRoot: URL { repositoryRoot }
 
     func testPresetJSONHasExactCountsAndFullFineTune() throws {
         let r = try runLorakit(["budget", "--preset", "llama-3.1-8b", "--quant", "q4_0", "--rank", "16", "--targets",

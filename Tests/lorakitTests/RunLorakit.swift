@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 
 struct ProcessResult {
     var status: Int32
@@ -42,3 +43,15 @@ func runLorakit(_ args: [String], environment: [String: String]? = nil, stdin: S
     return ProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                          stderr: String(decoding: errData, as: UTF8.self))
 }
+
+/// The default model ($LORAKIT_MODEL or the cache path `make model` fetches into); skips when absent.
+func defaultModelPath() throws -> String {
+    let p = ProcessInfo.processInfo.environment["LORAKIT_MODEL"]
+        ?? NSHomeDirectory() + "/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    guard FileManager.default.fileExists(atPath: p) else { throw XCTSkip("default model absent at \(p); run `make model`") }
+    return p
+}
+
+/// The repository's root folder.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()

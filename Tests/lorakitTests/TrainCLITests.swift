@@ -3,18 +3,8 @@ import XCTest
 
 /// `lorakit train` and `lorakit eval` end to end on the default model (a few tiny steps).
 final class TrainCLITests: XCTestCase {
-    var modelPath: String {
-        get throws {
-            let p = ProcessInfo.processInfo.environment["LORAKIT_MODEL"]
-                ?? NSHomeDirectory() + "/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-            guard FileManager.default.fileExists(atPath: p) else { throw XCTSkip("default model absent at \(p); run `make model`") }
-            return p
-        }
-    }
-
-    var repoRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
+    var modelPath: String { get throws { try defaultModelPath() } }
+    var repoRoot: URL { repositoryRoot }
 
     func testTrainWritesAdapterMetricsAndCurve() throws {
         let model = try modelPath
