@@ -26,7 +26,7 @@ LORAKIT := .build/release/lorakit
 ## fine-tune a LoRA on Examples/data/veloria (facts the base model cannot know) and show its effect.
 run: model release
 	$(LORAKIT) inspect "$(LORAKIT_MODEL)"
-	$(LORAKIT) train --model "$(LORAKIT_MODEL)" --data Examples/data/veloria --out $(RUN_OUT) \
+	$(LORAKIT) train --model "$(LORAKIT_MODEL)" --data Examples/data/veloria --out $(RUN_OUT) --fresh \
 	  --targets all-linear --rank 8 --alpha 16 --lr 2e-3 --warmup 5 --steps 80 --batch-size 4 --seq-len 64 \
 	  --eval-interval 20
 	@echo "== The same questions answered by the base model and by base + adapter:"
