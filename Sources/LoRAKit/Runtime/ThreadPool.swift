@@ -8,8 +8,9 @@ import Foundation
 public final class ThreadPool: @unchecked Sendable {
     /// Number of threads that run each task, the caller included.
     public let threads: Int
-    /// The C pool handed to kernels (`lk_pool *`). Valid for the lifetime of this object.
-    let raw: OpaquePointer
+    /// The C pool handed to kernels (`lk_pool *`). Valid for the lifetime of this object; nil only when
+    /// even a one-thread pool could not be allocated, and then every kernel runs inline on the caller.
+    let raw: OpaquePointer?
 
     /// Number of CPUs this process may run on.
     public static var defaultThreadCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
@@ -24,12 +25,11 @@ public final class ThreadPool: @unchecked Sendable {
         var p: OpaquePointer? = pinned.map { c in c.withUnsafeBufferPointer { lk_pool_create(n, $0.baseAddress) } }
             ?? lk_pool_create(n, nil)
         if p == nil { p = lk_pool_create(1, nil) } // creates no thread: fails only when out of memory
-        guard let pool = p else { fatalError("ThreadPool: out of memory allocating a pool") }
-        raw = pool
-        self.threads = Int(lk_pool_size(pool))
+        raw = p                                    // nil: the kernels accept a NULL pool and run inline
+        self.threads = p.map { Int(lk_pool_size($0)) } ?? 1
     }
 
-    deinit { lk_pool_destroy(raw) }
+    deinit { if let raw { lk_pool_destroy(raw) } }
 
     /// Runs `body(index, count)` once for every thread index in `0..<threads`, in parallel, and returns
     /// when all are done. `body` must not call `parallel` on the same pool (such a nested call runs inline).

@@ -52,8 +52,8 @@ final class AdamWState {
     /// One update of `params` from `grads` at learning rate `lr`; clips by global norm first.
     /// Returns the gradient norm before clipping.
     @discardableResult
-    func update(params: FloatBuffer, grads: FloatBuffer, lr: Float) -> Double {
-        let norm = AdamWState.gradNorm(grads)
+    func update(params: FloatBuffer, grads: FloatBuffer, lr: Float, gradNorm: Double? = nil) -> Double {
+        let norm = gradNorm ?? AdamWState.gradNorm(grads)
         var scale: Float = 1
         if let maxNorm = config.maxGradNorm, maxNorm > 0, norm > Double(maxNorm) {
             scale = Float(Double(maxNorm) / (norm + 1e-6))

@@ -36,7 +36,7 @@ final class LoRAStepper {
             graph.grads.zero()
             return (norm, true)
         }
-        optimizer.update(params: graph.params, grads: graph.grads, lr: learningRate)
+        optimizer.update(params: graph.params, grads: graph.grads, lr: learningRate, gradNorm: norm)
         graph.grads.zero()
         return (norm, false)
     }
