@@ -46,6 +46,35 @@ void lk_bf16_kernel_ref(float *C, int64_t ldc, const uint32_t *const *a, const u
     }
 }
 
+// Scalar packing steps (the reference layouts of lk_matmul_bf16_kernel.h).
+void lk_bf16_pairs_ref(uint32_t *a, const float *x, int64_t n) {
+    for (int64_t p = 0; p < (n + 1) / 2; p++) a[p] = pair(x[2 * p], 2 * p + 1 < n ? x[2 * p + 1] : 0.0f);
+}
+
+void lk_bf16_pack_rows_ref(uint32_t *bp, const float *w, int64_t ldw, int64_t nb, int64_t kc) {
+    const int64_t kpc = (kc + 1) / 2;
+    for (int64_t s = 0; s < (nb + 31) / 32; s++)
+        for (int64_t p = 0; p < kpc; p++)
+            for (int j = 0; j < 32; j++) {
+                const int64_t c = s * 32 + j;
+                const float *r = w + c * ldw;
+                bp[(s * kpc + p) * 32 + j] = c < nb ? pair(r[2 * p], 2 * p + 1 < kc ? r[2 * p + 1] : 0.0f) : 0;
+            }
+}
+
+void lk_bf16_pack_cols_ref(uint32_t *bp, const float *w, int64_t ldw, int64_t kc, int64_t nb) {
+    const int64_t kpc = (kc + 1) / 2;
+    for (int64_t s = 0; s < (nb + 31) / 32; s++)
+        for (int64_t p = 0; p < kpc; p++) {
+            const float *lo = w + 2 * p * ldw + s * 32, *hi = lo + ldw;
+            const int have_hi = 2 * p + 1 < kc;
+            for (int j = 0; j < 32; j++) {
+                const int64_t c = s * 32 + j;
+                bp[(s * kpc + p) * 32 + j] = c < nb ? pair(lo[j], have_hi ? hi[j] : 0.0f) : 0;
+            }
+        }
+}
+
 int lk_bf16_matmul_native(void) {
 #if defined(__x86_64__)
     return (lk_cpu_features() & LK_CPU_AVX512_BF16) != 0 && lk_isa_supported(LK_ISA_AVX512);
@@ -56,6 +85,8 @@ int lk_bf16_matmul_native(void) {
 
 typedef struct bf_args {
     lk_bf16_kernel kernel;
+    lk_bf16_pairs_fn pairs;
+    lk_bf16_pack_fn pack_rows, pack_cols;
     int bwd;                    // 0: Y = X·Wᵀ (columns = out rows of W); 1: dX = dY·W (columns = in)
     const float *X;             // [T, K] (ldx), K = in (fwd) or out (bwd)
     int64_t ldx;
@@ -75,9 +106,7 @@ static void convert_task(void *ctx, int ti, int nt) {
     bf_args *g = (bf_args *)ctx;
     const int64_t t0 = g->T * ti / nt, t1 = g->T * (ti + 1) / nt;
     for (int64_t t = t0; t < t1; t++) {
-        const float *x = g->X + t * g->ldx;
-        uint32_t *a = g->A + t * g->kp;
-        for (int64_t p = 0; p < g->kp; p++) a[p] = pair(x[2 * p], 2 * p + 1 < g->K ? x[2 * p + 1] : 0.0f);
+        g->pairs(g->A + t * g->kp, g->X + t * g->ldx, g->K);
     }
 }
 
@@ -101,27 +130,12 @@ static void gemm_task(void *ctx, int ti, int nt) {
                 // tmp[j][k]: rows nb0+j of W, columns k0..k0+kc (block aligned: k0 multiple of KC).
                 for (int64_t j = 0; j < nb; j++)
                     lk_dequantize_row(g->t, tmp + j * kc, g->W + (nb0 + j) * g->row_bytes + k0 / g->bs * g->bb, kc);
-                for (int64_t s = 0; s < nstrips; s++)
-                    for (int64_t p = 0; p < kpc; p++)
-                        for (int j = 0; j < 32; j++) {
-                            const int64_t c = s * 32 + j;
-                            uint32_t v = 0;
-                            if (c < nb) v = pair(tmp[c * kc + 2 * p], 2 * p + 1 < kc ? tmp[c * kc + 2 * p + 1] : 0.0f);
-                            bp[(s * kpc + p) * 32 + j] = v;
-                        }
+                g->pack_rows(bp, tmp, kc, nb, kc);
             } else {
                 // tmp[k][j]: rows k0+k of W (the summed out dimension), columns nb0..nb0+nb.
                 for (int64_t k = 0; k < kc; k++)
                     lk_dequantize_row(g->t, tmp + k * nb, g->W + (k0 + k) * g->row_bytes + nb0 / g->bs * g->bb, nb);
-                for (int64_t s = 0; s < nstrips; s++)
-                    for (int64_t p = 0; p < kpc; p++) {
-                        const float *lo = tmp + 2 * p * nb + s * 32, *hi = lo + nb;
-                        const int have_hi = 2 * p + 1 < kc;
-                        for (int j = 0; j < 32; j++) {
-                            const int64_t c = s * 32 + j;
-                            bp[(s * kpc + p) * 32 + j] = c < nb ? pair(lo[j], have_hi ? hi[j] : 0.0f) : 0;
-                        }
-                    }
+                g->pack_cols(bp, tmp, nb, kc, nb);
             }
             const int add = k0 > 0 || g->accumulate;
             for (int64_t t = 0; t < g->T; t += 8) {
@@ -141,8 +155,16 @@ static void gemm_task(void *ctx, int ti, int nt) {
 
 static void run(lk_isa isa, lk_pool *p, bf_args *g) {
     g->kernel = lk_bf16_kernel_ref;
+    g->pairs = lk_bf16_pairs_ref;
+    g->pack_rows = lk_bf16_pack_rows_ref;
+    g->pack_cols = lk_bf16_pack_cols_ref;
 #if defined(__x86_64__)
-    if (isa == LK_ISA_AVX512 && lk_bf16_matmul_native()) g->kernel = lk_bf16_kernel_avx512;
+    if (isa == LK_ISA_AVX512 && lk_bf16_matmul_native()) {
+        g->kernel = lk_bf16_kernel_avx512;
+        g->pairs = lk_bf16_pairs_avx512;
+        g->pack_rows = lk_bf16_pack_rows_avx512;
+        g->pack_cols = lk_bf16_pack_cols_avx512;
+    }
 #else
     (void)isa;
 #endif
@@ -208,4 +230,32 @@ void lk_qmatmul_fwd_bf16_ref(float *Y, int64_t ldy, const float *X, int64_t ldx,
         }
     }
     free(w);
+}
+
+// The packing steps with a chosen implementation (LK_ISA_AVX512 needs AVX512-BF16; anything else: scalar).
+void lk_bf16_pairs_isa(lk_isa isa, uint32_t *a, const float *x, int64_t n) {
+    if (n <= 0) return;
+#if defined(__x86_64__)
+    if (isa == LK_ISA_AVX512 && lk_bf16_matmul_native()) { lk_bf16_pairs_avx512(a, x, n); return; }
+#endif
+    (void)isa;
+    lk_bf16_pairs_ref(a, x, n);
+}
+
+void lk_bf16_pack_rows_isa(lk_isa isa, uint32_t *bp, const float *w, int64_t ldw, int64_t nb, int64_t kc) {
+    if (nb <= 0 || kc <= 0) return;
+#if defined(__x86_64__)
+    if (isa == LK_ISA_AVX512 && lk_bf16_matmul_native()) { lk_bf16_pack_rows_avx512(bp, w, ldw, nb, kc); return; }
+#endif
+    (void)isa;
+    lk_bf16_pack_rows_ref(bp, w, ldw, nb, kc);
+}
+
+void lk_bf16_pack_cols_isa(lk_isa isa, uint32_t *bp, const float *w, int64_t ldw, int64_t kc, int64_t nb) {
+    if (nb <= 0 || kc <= 0) return;
+#if defined(__x86_64__)
+    if (isa == LK_ISA_AVX512 && lk_bf16_matmul_native()) { lk_bf16_pack_cols_avx512(bp, w, ldw, kc, nb); return; }
+#endif
+    (void)isa;
+    lk_bf16_pack_cols_ref(bp, w, ldw, kc, nb);
 }

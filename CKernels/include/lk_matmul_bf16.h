@@ -33,6 +33,17 @@ void lk_qmatmul_fwd_bf16_isa(lk_isa isa, lk_pool *p, float *Y, int64_t ldy, cons
 void lk_qmatmul_bwd_data_bf16_isa(lk_isa isa, lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy,
                                   lk_type t, const void *W, int64_t out, int64_t in, int64_t T, int accumulate);
 
+/// Packing steps of the products (for tests; the products call them internally). A pair is one uint32: the bf16
+/// of the even element in the low half, of the odd element in the high half. LK_ISA_AVX512 (vcvtne2ps2bf16, needs
+/// AVX512-BF16) gives the scalar bits except that fp32 denormal inputs become ±0; anything else runs the scalar code.
+/// x [n] → a [(n+1)/2] pairs (the odd element past n is 0).
+void lk_bf16_pairs_isa(lk_isa isa, uint32_t *a, const float *x, int64_t n);
+/// w [nb, kc] (ldw) → bp [ceil(nb/32)][(kc+1)/2][32]: pair p of column j of strip s = w[32s+j, 2p..2p+1]
+/// (columns past nb and the element past kc are 0).
+void lk_bf16_pack_rows_isa(lk_isa isa, uint32_t *bp, const float *w, int64_t ldw, int64_t nb, int64_t kc);
+/// w [kc, nb] (ldw) → the same layout: pair p of column j of strip s = w[2p..2p+1, 32s+j].
+void lk_bf16_pack_cols_isa(lk_isa isa, uint32_t *bp, const float *w, int64_t ldw, int64_t kc, int64_t nb);
+
 /// fp32 → bf16, round to nearest even (NaN stays NaN).
 uint16_t lk_f32_to_bf16(float x);
 
