@@ -63,6 +63,8 @@ typedef struct qmm_args {
 
 // Forward: thread owns out rows [o0, o1) for T rows [t0, t1). Panels of pr rows x kc columns of W, the
 // column chunks of a row panel summed into Y one after the other.
+static void fwd_block(const qmm_args *a, float *buf, int64_t o0, int64_t o1, int64_t t0, int64_t t1);
+
 static void fwd_task(void *ctx, int ti, int nt) {
     (void)nt;
     const qmm_args *a = (const qmm_args *)ctx;
@@ -71,7 +73,11 @@ static void fwd_task(void *ctx, int ti, int nt) {
     split(a->out, ti % a->nc, a->nc, &o0, &o1);
     split(a->T, ti / a->nc, a->nr, &t0, &t1);
     if (o0 >= o1 || t0 >= t1) return;
-    float *buf = a->scratch ? a->scratch + (int64_t)ti * a->tf : NULL;
+    fwd_block(a, a->scratch ? a->scratch + (int64_t)ti * a->tf : NULL, o0, o1, t0, t1);
+}
+
+// Y[t0:t1, o0:o1] (+)= X[t0:t1, :] · W[o0:o1, :]ᵀ with `buf` this thread's panel scratch.
+static void fwd_block(const qmm_args *a, float *buf, int64_t o0, int64_t o1, int64_t t0, int64_t t1) {
     const int64_t kc = min64(a->in, LK_PANEL_COLS), pr = max64(1, LK_PANEL_FLOATS / kc);
     for (int64_t r = o0; r < o1; r += pr) {
         const int64_t n = min64(pr, o1 - r);
@@ -98,6 +104,9 @@ static void fwd_task(void *ctx, int ti, int nt) {
 
 // Backward-data: thread owns dX columns [c0, c1) (block aligned) for T rows [t0, t1); it walks them in chunks
 // of at most LK_PANEL_COLS columns, summing each chunk over panels of pk rows of W.
+static void bwd_block(const qmm_args *a, float *buf, float *Y, int64_t ldy, int accumulate, int64_t k0, int64_t k1,
+                      int64_t c0, int64_t c1, int64_t t0, int64_t t1);
+
 static void bwd_task(void *ctx, int ti, int nt) {
     (void)nt;
     const qmm_args *a = (const qmm_args *)ctx;
@@ -108,12 +117,23 @@ static void bwd_task(void *ctx, int ti, int nt) {
     split(a->T, ti / a->nc, a->nr, &t0, &t1);
     const int64_t c0 = u0 * unit, c1 = min64(u1 * unit, a->in);
     if (c0 >= c1 || t0 >= t1) return;
-    float *buf = a->scratch ? a->scratch + (int64_t)ti * a->tf : NULL;
+    bwd_block(a, a->scratch ? a->scratch + (int64_t)ti * a->tf : NULL, a->Y, a->ldy, a->accumulate, 0, a->out, c0, c1,
+              t0, t1);
+}
+
+// Y[t0:t1, c0:c1] (+)= X[t0:t1, k0:k1] · W[k0:k1, c0:c1] (Y: [T, in] with stride ldy), summed over W's rows
+// k0..k1 in panels of pk rows, in order; an empty row range writes zeros (or leaves Y when accumulating).
+static void bwd_block(const qmm_args *a, float *buf, float *Y, int64_t ldy, int accumulate, int64_t k0, int64_t k1,
+                      int64_t c0, int64_t c1, int64_t t0, int64_t t1) {
+    if (k0 >= k1) {
+        if (!accumulate) for (int64_t r = t0; r < t1; r++) memset(Y + r * ldy + c0, 0, (size_t)(c1 - c0) * sizeof(float));
+        return;
+    }
     for (int64_t cc = c0; cc < c1; cc += LK_PANEL_COLS) {
         const int64_t nc = min64(LK_PANEL_COLS, c1 - cc), pk = max64(1, LK_PANEL_FLOATS / nc);
         const int64_t col_byte = cc / a->bs * a->bb;
-        for (int64_t k = 0; k < a->out; k += pk) {
-            const int64_t n = min64(pk, a->out - k);
+        for (int64_t k = k0; k < k1; k += pk) {
+            const int64_t n = min64(pk, k1 - k);
             const float *Wp;
             int64_t ldw;
             if (a->t == LK_F32) {
@@ -125,9 +145,9 @@ static void bwd_task(void *ctx, int ti, int nt) {
                 Wp = buf;
                 ldw = nc;
             }
-            const float beta = (k == 0 && !a->accumulate) ? 0.0f : 1.0f;
+            const float beta = (k == k0 && !accumulate) ? 0.0f : 1.0f;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(t1 - t0), (int)nc, (int)n, 1.0f,
-                        a->X + t0 * a->ldx + k, (int)a->ldx, Wp, (int)ldw, beta, a->Y + t0 * a->ldy + cc, (int)a->ldy);
+                        a->X + t0 * a->ldx + k, (int)a->ldx, Wp, (int)ldw, beta, Y + t0 * ldy + cc, (int)ldy);
         }
     }
 }
@@ -172,6 +192,156 @@ void lk_qmatmul_bwd_data(lk_pool *p, void *scratch, float *dX, int64_t lddx, con
     a.row_bytes = in / a.bs * a.bb;
     const int64_t unit = a.bs >= 16 ? a.bs : 16;
     qmm_run(p, scratch, bwd_task, &a, (in + unit - 1) / unit);
+}
+
+// MARK: - Row groups (NUMA node groups)
+
+/// Thread boundaries of row groups: {0, …, nt}, strictly increasing.
+static int groups_valid(const int *first, int G, int nt) {
+    if (!first || G < 1 || first[0] != 0 || first[G] != nt) return 0;
+    for (int g = 0; g < G; g++)
+        if (first[g + 1] <= first[g]) return 0;
+    return 1;
+}
+
+typedef struct qmm_grouped {
+    qmm_args a;
+    const int *first;           // [G + 1] thread boundaries of the groups
+    int G, nt;
+    float *partials;            // bwd: [G - 1, T, in] partial dX of groups 1..G-1
+} qmm_grouped;
+
+// The group of thread ti, its index j inside the group and the group's thread count.
+static int group_of(const qmm_grouped *q, int ti, int *j, int *ng) {
+    int g = 0;
+    while (g + 1 < q->G && ti >= q->first[g + 1]) g++;
+    *j = ti - q->first[g];
+    *ng = q->first[g + 1] - q->first[g];
+    return g;
+}
+
+// Rows of W [n rows] owned by group g: [n·first[g]/nt, n·first[g+1]/nt) (NUMAPlan.rowPartition, align 1).
+static void group_rows(const qmm_grouped *q, int g, int64_t n, int64_t *r0, int64_t *r1) {
+    *r0 = n * q->first[g] / q->nt;
+    *r1 = n * q->first[g + 1] / q->nt;
+}
+
+// Forward inside a group: the group's threads split its rows (and T) the way lk_qmatmul_fwd splits all rows.
+static void fwd_grouped_task(void *ctx, int ti, int nt) {
+    (void)nt;
+    const qmm_grouped *q = (const qmm_grouped *)ctx;
+    const qmm_args *a = &q->a;
+    int j, ng;
+    const int g = group_of(q, ti, &j, &ng);
+    int64_t r0, r1;
+    group_rows(q, g, a->out, &r0, &r1);
+    const int64_t kc = min64(a->in, LK_PANEL_COLS), pr = max64(1, LK_PANEL_FLOATS / kc);
+    const int nc = (int)min64(ng, max64(1, (r1 - r0 + pr - 1) / pr)), nr = ng / nc;
+    if (j >= nc * nr) return;
+    int64_t o0, o1, t0, t1;
+    split(r1 - r0, j % nc, nc, &o0, &o1);
+    split(a->T, j / nc, nr, &t0, &t1);
+    if (o0 >= o1 || t0 >= t1) return;
+    fwd_block(a, a->scratch ? a->scratch + (int64_t)ti * a->tf : NULL, r0 + o0, r0 + o1, t0, t1);
+}
+
+// Backward-data inside a group: group g sums over its own rows of W only, into dX (g = 0) or its partial.
+static void bwd_grouped_task(void *ctx, int ti, int nt) {
+    (void)nt;
+    const qmm_grouped *q = (const qmm_grouped *)ctx;
+    const qmm_args *a = &q->a;
+    int j, ng;
+    const int g = group_of(q, ti, &j, &ng);
+    int64_t k0, k1;
+    group_rows(q, g, a->out, &k0, &k1);
+    const int64_t unit = a->bs >= 16 ? a->bs : 16, units = (a->in + unit - 1) / unit;
+    const int nc = (int)min64(ng, max64(1, units)), nr = ng / nc;
+    if (j >= nc * nr) return;
+    int64_t u0, u1, t0, t1;
+    split(units, j % nc, nc, &u0, &u1);
+    split(a->T, j / nc, nr, &t0, &t1);
+    const int64_t c0 = u0 * unit, c1 = min64(u1 * unit, a->in);
+    if (c0 >= c1 || t0 >= t1) return;
+    float *Y = g == 0 ? a->Y : q->partials + (int64_t)(g - 1) * a->T * a->in;
+    bwd_block(a, a->scratch ? a->scratch + (int64_t)ti * a->tf : NULL, Y, g == 0 ? a->ldy : a->in,
+              g == 0 ? a->accumulate : 0, k0, k1, c0, c1, t0, t1);
+}
+
+// dX[r, :] += partial_1[r, :], then += partial_2[r, :], …: the same order for every element and thread count.
+static void reduce_task(void *ctx, int ti, int nt) {
+    const qmm_grouped *q = (const qmm_grouped *)ctx;
+    const qmm_args *a = &q->a;
+    int64_t t0, t1;
+    split(a->T, ti, nt, &t0, &t1);
+    for (int64_t r = t0; r < t1; r++) {
+        float *d = a->Y + r * a->ldy;
+        for (int g = 1; g < q->G; g++) {
+            const float *s = q->partials + (int64_t)(g - 1) * a->T * a->in + r * a->in;
+            for (int64_t c = 0; c < a->in; c++) d[c] += s[c];
+        }
+    }
+}
+
+// Validates the groups (invalid ones count as one group) and sets up the run; 0 when scratch is missing.
+static int grouped_setup(lk_pool *p, void *scratch, qmm_grouped *q, const int *first, int G, const int one[2]) {
+    pthread_once(&blas_once, blas_single_thread);
+    q->nt = lk_pool_size(p);
+    if (!groups_valid(first, G, q->nt)) { first = one; G = 1; }
+    q->first = first;
+    q->G = G;
+    qmm_args *a = &q->a;
+    a->tf = thread_floats(a->out, a->in);
+    a->isa = lk_active_isa();
+    if (a->t != LK_F32) {
+        if (!scratch) return 0;
+        a->scratch = align64(scratch);
+    }
+    return 1;
+}
+
+size_t lk_qmatmul_partial_floats(int groups, int64_t T, int64_t in) {
+    return groups > 1 && T > 0 && in > 0 ? (size_t)(groups - 1) * (size_t)T * (size_t)in : 0;
+}
+
+void lk_qmatmul_fwd_grouped(lk_pool *p, void *scratch, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t,
+                            const void *W, int64_t out, int64_t in, int64_t T, int accumulate, const int *group_first,
+                            int groups) {
+    if (T <= 0 || out <= 0 || !is_compute_type(t) || in < 0 || in % lk_type_block_size(t) != 0) return;
+    if (in == 0) { if (!accumulate) zero_rows(Y, ldy, T, out); return; }
+    qmm_grouped q = {.a = {.Y = Y, .X = X, .ldy = ldy, .ldx = ldx, .t = t, .W = (const uint8_t *)W, .out = out, .in = in,
+                           .T = T, .bs = lk_type_block_size(t), .bb = lk_type_block_bytes(t), .accumulate = accumulate}};
+    q.a.row_bytes = in / q.a.bs * q.a.bb;
+    void *owned = NULL;
+    if (t != LK_F32 && !scratch) scratch = owned = malloc(lk_qmatmul_scratch_bytes(p, t, out, in));
+    const int one[2] = {0, lk_pool_size(p)};
+    if (grouped_setup(p, scratch, &q, group_first, groups, one))
+        lk_pool_run(q.nt > 1 ? p : NULL, fwd_grouped_task, &q);
+    free(owned);
+}
+
+void lk_qmatmul_bwd_data_grouped(lk_pool *p, void *scratch, float *partials, float *dX, int64_t lddx, const float *dY,
+                                 int64_t lddy, lk_type t, const void *W, int64_t out, int64_t in, int64_t T,
+                                 int accumulate, const int *group_first, int groups) {
+    if (T <= 0 || in <= 0 || !is_compute_type(t) || in % lk_type_block_size(t) != 0) return;
+    if (out <= 0) { if (!accumulate) zero_rows(dX, lddx, T, in); return; }
+    qmm_grouped q = {.a = {.Y = dX, .X = dY, .ldy = lddx, .ldx = lddy, .t = t, .W = (const uint8_t *)W, .out = out,
+                           .in = in, .T = T, .bs = lk_type_block_size(t), .bb = lk_type_block_bytes(t),
+                           .accumulate = accumulate}};
+    q.a.row_bytes = in / q.a.bs * q.a.bb;
+    void *owned = NULL, *owned_partials = NULL;
+    if (t != LK_F32 && !scratch) scratch = owned = malloc(lk_qmatmul_scratch_bytes(p, t, out, in));
+    const int one[2] = {0, lk_pool_size(p)};
+    if (grouped_setup(p, scratch, &q, group_first, groups, one)) {
+        const size_t pf = lk_qmatmul_partial_floats(q.G, T, in);
+        if (pf > 0 && !partials) partials = owned_partials = (float *)malloc(pf * sizeof(float));
+        if (pf == 0 || partials) {
+            q.partials = partials;
+            lk_pool_run(q.nt > 1 ? p : NULL, bwd_grouped_task, &q);
+            if (q.G > 1) lk_pool_run(p, reduce_task, &q);
+        }
+    }
+    free(owned_partials);
+    free(owned);
 }
 
 // MARK: - lk_sgemm

@@ -33,6 +33,30 @@ void lk_qmatmul_fwd(lk_pool *p, void *scratch, float *Y, int64_t ldy, const floa
 void lk_qmatmul_bwd_data(lk_pool *p, void *scratch, float *dX, int64_t lddx, const float *dY, int64_t lddy,
                          lk_type t, const void *W, int64_t out, int64_t in, int64_t T, int accumulate);
 
+/// Row groups (NUMA nodes): the pool's threads form `groups` contiguous groups, group g being threads
+/// [group_first[g], group_first[g+1]) (group_first: [groups + 1], 0 first, the pool size last, strictly
+/// increasing; anything else counts as one group). Group g owns W's rows [out·group_first[g]/n,
+/// out·group_first[g+1]/n) (n: pool size), the part NUMAPlacement puts on its node, and only its threads
+/// read them. With one group the results are bitwise those of lk_qmatmul_fwd / lk_qmatmul_bwd_data. The
+/// grouping, not where threads run, decides the arithmetic: same groups, same bits.
+///
+/// Forward: Y = X · Wᵀ (accumulate != 0: Y += X · Wᵀ); each group computes the output columns of its rows.
+/// Shapes and scratch as lk_qmatmul_fwd.
+void lk_qmatmul_fwd_grouped(lk_pool *p, void *scratch, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t,
+                            const void *W, int64_t out, int64_t in, int64_t T, int accumulate, const int *group_first,
+                            int groups);
+
+/// Floats of the partial sums lk_qmatmul_bwd_data_grouped needs: (groups - 1) · T · in (0 for one group).
+size_t lk_qmatmul_partial_floats(int groups, int64_t T, int64_t in);
+
+/// Backward to the input: dX = dY · W (accumulate != 0: dX += dY · W). Group 0 sums over its rows of W
+/// into dX, group g > 0 into partials[g - 1] ([groups - 1, T, in], row stride in); then dX += partials[0],
+/// += partials[1], … in that order. partials: lk_qmatmul_partial_floats floats (NULL: allocated for the
+/// call; if that fails nothing is written). Shapes and scratch as lk_qmatmul_bwd_data.
+void lk_qmatmul_bwd_data_grouped(lk_pool *p, void *scratch, float *partials, float *dX, int64_t lddx, const float *dY,
+                                 int64_t lddy, lk_type t, const void *W, int64_t out, int64_t in, int64_t T,
+                                 int accumulate, const int *group_first, int groups);
+
 /// Row-major fp32 GEMM split over the pool: C = alpha · op(A) · op(B) + beta · C, op(A): [M, K],
 /// op(B): [K, N], C: [M, N]. transA != 0: A is stored [K, M] (else [M, K]); transB != 0: B is stored
 /// [N, K] (else [K, N]). beta == 0 ignores the old contents of C.

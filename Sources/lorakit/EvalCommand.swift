@@ -19,6 +19,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "PEFT adapter folder to apply.") var adapter: String?
     @Option(help: "Worker threads (default: one per allowed core).") var threads: Int?
     @Flag(help: "Print one JSON object.") var json = false
+    @Option(help: "NUMA: auto, distribute, isolate or off (see `lorakit train --help`).") var numa: NUMAMode = .auto
 
     func run() throws {
         guard (text == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --text and --tokens") }
@@ -39,8 +40,11 @@ struct EvalCommand: ParsableCommand {
             }
         }
         let lora = try adapter.map { try LoRAParameters.loadPEFT(from: $0, model: w.config) }
-        let pool = ThreadPool(threads: threads ?? ThreadPool.defaultThreadCount)
-        let r = try Evaluator.evaluate(model: w, adapter: lora, tokens: ids, context: ctx, windows: windows, pool: pool)
+        let topology = NUMATopology.current()
+        let plan = try NUMAPlan.forRun(topology: topology, threads: threads, mode: numa)
+        let pool = ThreadPool(plan: plan, topology: topology)
+        if !json { print(plan.summaryLine) }
+        let r = try Evaluator.evaluate(model: try w.placed(by: plan), adapter: lora, tokens: ids, context: ctx, windows: windows, pool: pool)
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]

@@ -51,6 +51,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Chat template: chatml, smollm2, llama3, llama3.1 (default: the model's own).") var chatTemplate: String?
     @Flag(help: "Print plain progress lines even on a terminal.") var plain = false
     @Option(help: "Memory cap, e.g. 6GB; checkpointing is chosen automatically to stay under it.") var maxMemory: String?
+    @Option(help: "NUMA: auto (distribute when more than one node is allowed), distribute (workers pinned on every node, weights split by rows into node-local memory), isolate (pinned to one node), off. Never changes the results.")
+    var numa: NUMAMode?
 
     func resolvedConfig(base: TrainingConfig? = nil) throws -> TrainingConfig {
         var c = base ?? TrainingConfig.cliDefault
@@ -99,6 +101,7 @@ struct TrainCommand: ParsableCommand {
             c.badLines = p
         }
         if let chatTemplate { c.chatTemplate = chatTemplate }
+        if let numa { c.numa = numa }
         try c.validate()
         return c
     }
@@ -122,6 +125,7 @@ struct TrainCommand: ParsableCommand {
         for w in dataWarnings(trainData.train, cfg) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         if let v = trainData.valid { print("valid: \(v.summary)") }
         let trainer = try LoRATrainer(model: weights, config: cfg)
+        print(trainer.numaPlan.summaryLine)
         print(LoRAParameters.peftLine(trainable: trainer.parameters.count, baseParameters: weights.config.parameterCount))
         try prepareCheckpoints(trainer: trainer, run: run, resumeFrom: resumeFrom, data: trainData.train)
         try run.writeConfig(cfg)

@@ -59,7 +59,10 @@ extension LlamaGraph {
         let out = Int64(W.rows), inF = Int64(W.cols), t = lk_type(rawValue: W.type.rawValue)
         W.withUnsafeBytes { w in
             switch precision {
-            case .fp32: lk_qmatmul_fwd(pool.raw, qScratch, y, ldy, x, ldx, t, w, out, inF, rows, 0)
+            case .fp32:
+                pool.groupBounds.withUnsafeBufferPointer { g in
+                    lk_qmatmul_fwd_grouped(pool.raw, qScratch, y, ldy, x, ldx, t, w, out, inF, rows, 0, g.baseAddress, Int32(g.count - 1))
+                }
             case .bf16: lk_qmatmul_fwd_bf16(pool.raw, y, ldy, x, ldx, t, w, out, inF, rows, 0)
             }
         }
@@ -71,7 +74,11 @@ extension LlamaGraph {
         let out = Int64(W.rows), inF = Int64(W.cols), t = lk_type(rawValue: W.type.rawValue)
         W.withUnsafeBytes { w in
             switch precision {
-            case .fp32: lk_qmatmul_bwd_data(pool.raw, qScratch, dx, lddx, dy, lddy, t, w, out, inF, rows, accumulate ? 1 : 0)
+            case .fp32:
+                pool.groupBounds.withUnsafeBufferPointer { g in
+                    lk_qmatmul_bwd_data_grouped(pool.raw, qScratch, groupPartials.count > 0 ? groupPartials.ptr : nil, dx, lddx, dy, lddy, t, w, out, inF, rows,
+                                                accumulate ? 1 : 0, g.baseAddress, Int32(g.count - 1))
+                }
             case .bf16: lk_qmatmul_bwd_data_bf16(pool.raw, dx, lddx, dy, lddy, t, w, out, inF, rows, accumulate ? 1 : 0)
             }
         }

@@ -39,6 +39,8 @@ final class LlamaGraph {
     let dU: FloatBuffer                       // [T, r]
     let dropScratch: FloatBuffer              // [T, max(in)] when dropout > 0
     let qScratch: UnsafeMutableRawPointer
+    /// Partial dX of row groups 1..<G in backward-data (`lk_qmatmul_bwd_data_grouped`); empty with one group.
+    let groupPartials: FloatBuffer            // [G − 1, T, max(C, F)]
     let attScratch: FloatBuffer, attBwdScratch: FloatBuffer
 
     /// Seed of this step's dropout masks (set by the trainer before forward).
@@ -104,6 +106,7 @@ final class LlamaGraph {
             qBytes = max(qBytes, lk_qmatmul_scratch_bytes(pool.raw, lk_type(rawValue: m.type.rawValue), Int64(m.rows), Int64(m.cols)))
         }
         qScratch = UnsafeMutableRawPointer.allocate(byteCount: max(qBytes, 64), alignment: 64)
+        groupPartials = FloatBuffer(training ? lk_qmatmul_partial_floats(Int32(pool.groupCount), Int64(T), Int64(max(C, F))) : 0)
         let Hq = Int64(c.headCount), Hkv = Int64(c.headCountKV)
         attScratch = FloatBuffer(lk_attention_scratch_floats(pool.raw, Int64(B), Int64(S), Hq, Hkv, Int64(hd)))
         attBwdScratch = FloatBuffer(training ? lk_attention_bwd_scratch_floats(pool.raw, Int64(B), Int64(S), Hq, Hkv, Int64(hd)) : 0)

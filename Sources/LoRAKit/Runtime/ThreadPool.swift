@@ -19,7 +19,11 @@ public final class ThreadPool: @unchecked Sendable {
     /// `threads` entries, pins thread i to CPU `cpus[i]` (thread 0, the caller of a run, is pinned
     /// to `cpus[0]` during each run and gets its own affinity back afterwards); otherwise threads are not pinned. When the operating system refuses to
     /// start threads, the pool falls back to running everything on the caller (`threads == 1`).
-    public init(threads: Int = ThreadPool.defaultThreadCount, cpus: [Int32]? = nil) {
+    ///
+    /// `groupSizes` splits the threads into contiguous row groups (NUMA nodes) for the frozen-weight
+    /// products (`lk_qmatmul_*_grouped`); it is used only when its entries are positive and sum to the
+    /// pool's thread count, otherwise the pool is one group.
+    public init(threads: Int = ThreadPool.defaultThreadCount, cpus: [Int32]? = nil, groupSizes: [Int]? = nil) {
         let n = Int32(min(max(threads, 1), 4096))
         let pinned = cpus.flatMap { $0.count >= Int(n) ? $0 : nil }
         var p: OpaquePointer? = pinned.map { c in c.withUnsafeBufferPointer { lk_pool_create(n, $0.baseAddress) } }
@@ -27,7 +31,19 @@ public final class ThreadPool: @unchecked Sendable {
         if p == nil { p = lk_pool_create(1, nil) } // creates no thread: fails only when out of memory
         raw = p                                    // nil: the kernels accept a NULL pool and run inline
         self.threads = p.map { Int(lk_pool_size($0)) } ?? 1
+        let sizes = groupSizes ?? []
+        let valid = !sizes.isEmpty && sizes.allSatisfy { $0 > 0 } && sizes.reduce(0, +) == self.threads
+        var bounds: [Int32] = [0]
+        for s in valid ? sizes : [self.threads] { bounds.append(bounds.last! + Int32(s)) }
+        groupBounds = bounds
     }
+
+    /// Thread boundaries of the row groups: `[0, …, threads]`, group g being threads
+    /// `groupBounds[g]..<groupBounds[g+1]` (one group unless `groupSizes` was given).
+    public let groupBounds: [Int32]
+
+    /// Number of row groups.
+    public var groupCount: Int { groupBounds.count - 1 }
 
     deinit { if let raw { lk_pool_destroy(raw) } }
 

@@ -82,6 +82,7 @@ extension TrainingConfig {
         c.checkpointing = false
         c.keepCheckpoints = TrainingConfig().keepCheckpoints
         c.nonFiniteLimit = TrainingConfig().nonFiniteLimit
+        c.numa = .auto   // NUMA mode decides where threads run and pages live, not the numbers
         return c
     }
 }

@@ -54,6 +54,8 @@ public final class LoRATrainer {
     public let model: ModelWeights
     public let config: TrainingConfig
     let pool: ThreadPool
+    /// Where the workers run and the frozen weights live (`config.numa` on this machine).
+    public let numaPlan: NUMAPlan
     let stepper: LoRAStepper
     public internal(set) var step: Int = 0
     public internal(set) var dataPosition = DataPosition()
@@ -73,7 +75,12 @@ public final class LoRATrainer {
 
     /// Prepares a run: validates the config against the model and allocates every buffer once.
     /// `adapter` continues from existing factors (for example a loaded PEFT adapter).
-    public init(model: ModelWeights, config: TrainingConfig, adapter: LoRAParameters? = nil) throws {
+    public convenience init(model: ModelWeights, config: TrainingConfig, adapter: LoRAParameters? = nil) throws {
+        try self.init(model: model, config: config, adapter: adapter, topology: NUMATopology.current())
+    }
+
+    /// As `init(model:config:adapter:)` on a given NUMA topology (tests inject multi-node machines).
+    init(model: ModelWeights, config: TrainingConfig, adapter: LoRAParameters? = nil, topology: NUMATopology) throws {
         try config.validate()
         try config.lora.validate(for: model.config)
         try LoRATrainer.checkFiniteVectors(model)
@@ -86,8 +93,9 @@ public final class LoRATrainer {
         }
         self.model = model
         self.config = config
-        pool = ThreadPool(threads: config.threads ?? ThreadPool.defaultThreadCount)
-        stepper = LoRAStepper(weights: model, parameters: params, batch: config.batchSize, sequence: config.sequenceLength,
+        numaPlan = try NUMAPlan.forRun(topology: topology, threads: config.threads, mode: config.numa)
+        pool = ThreadPool(plan: numaPlan, topology: topology)
+        stepper = LoRAStepper(weights: try model.placed(by: numaPlan), parameters: params, batch: config.batchSize, sequence: config.sequenceLength,
                               checkpointing: config.checkpointing, optimizer: config.optimizer, pool: pool)
         template = params
     }

@@ -36,6 +36,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// Stop with an error after this many non-finite steps in a row (0: skip them, never stop).
     /// A skipped step leaves the factors and the optimizer untouched either way.
     public var nonFiniteLimit: Int = 10
+    /// How workers and frozen weights use NUMA nodes (`--numa`). Never changes the numbers: the
+    /// products split their work the same way in every mode (see `NUMAPlan.rowGroupSizes`).
+    public var numa: NUMAMode = .auto
 
     public init(lora: LoRAConfig = LoRAConfig(), optimizer: AdamWConfig = AdamWConfig(), learningRate: Float = 2e-4,
                 schedule: LRSchedule.Kind = .cosine, warmupSteps: Int = 0, steps: Int? = nil, epochs: Double = 1,
@@ -67,7 +70,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case lora, optimizer, learningRate, schedule, warmupSteps, steps, epochs, batchSize, sequenceLength,
              gradientAccumulation, maskPrompt, packing, seed, threads, evalInterval, evalBatches, saveInterval,
-             checkpointing, badLines, chatTemplate, keepCheckpoints, nonFiniteLimit
+             checkpointing, badLines, chatTemplate, keepCheckpoints, nonFiniteLimit, numa
     }
 
     /// Decodes a possibly partial configuration: missing keys keep their defaults.
@@ -96,6 +99,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         chatTemplate = try c.decodeIfPresent(String.self, forKey: .chatTemplate) ?? chatTemplate
         keepCheckpoints = try c.decodeIfPresent(Int.self, forKey: .keepCheckpoints) ?? keepCheckpoints
         nonFiniteLimit = try c.decodeIfPresent(Int.self, forKey: .nonFiniteLimit) ?? nonFiniteLimit
+        numa = try c.decodeIfPresent(NUMAMode.self, forKey: .numa) ?? numa
     }
 
     /// Options for tokenizing the data of this run.
