@@ -83,10 +83,23 @@ int lk_bf16_matmul_native(void) {
 #endif
 }
 
+lk_bf16_impl lk_bf16_impl_for(lk_isa isa) {
+    lk_bf16_impl m = {lk_bf16_kernel_ref, lk_bf16_pairs_ref, lk_bf16_pack_rows_ref, lk_bf16_pack_cols_ref};
+#if defined(__x86_64__)
+    if (isa == LK_ISA_AVX512 && lk_bf16_matmul_native()) {
+        m = (lk_bf16_impl){lk_bf16_kernel_avx512, lk_bf16_pairs_avx512, lk_bf16_pack_rows_avx512, lk_bf16_pack_cols_avx512};
+    }
+#else
+    (void)isa;
+#endif
+    return m;
+}
+
 typedef struct bf_args {
     lk_bf16_kernel kernel;
     lk_bf16_pairs_fn pairs;
     lk_bf16_pack_fn pack_rows, pack_cols;
+    const uint32_t *packed;     // W already packed (lk_bf16_pack_weights layout), or NULL
     int bwd;                    // 0: Y = X·Wᵀ (columns = out rows of W); 1: dX = dY·W (columns = in)
     const float *X;             // [T, K] (ldx), K = in (fwd) or out (bwd)
     int64_t ldx;
@@ -118,6 +131,27 @@ static void gemm_task(void *ctx, int ti, int nt) {
     const int64_t s0 = strips * ti / g->parts, s1 = strips * (ti + 1) / g->parts;
     if (s0 >= s1) return;
     const int64_t n0 = s0 * 32, n1 = min64(s1 * 32, g->N);
+    if (g->packed) {
+        // Panels straight from the packed W: strip s, pairs k0/2.. at packed + (s·kp + k0/2)·32.
+        for (int64_t nb0 = n0; nb0 < n1; nb0 += NB) {
+            const int64_t nb = min64(NB, n1 - nb0), nstrips = (nb + 31) / 32;
+            for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
+                const int64_t kpc = (min64(KC, g->K - k0) + 1) / 2;
+                const int add = k0 > 0 || g->accumulate;
+                for (int64_t t = 0; t < g->T; t += 8) {
+                    const int mr = (int)min64(8, g->T - t);
+                    const uint32_t *rows[8];
+                    for (int r = 0; r < 8; r++) rows[r] = g->A + (t + (r < mr ? r : 0)) * g->kp + k0 / 2;
+                    for (int64_t s = 0; s < nstrips; s++) {
+                        const int nr = (int)min64(32, nb - s * 32);
+                        const uint32_t *bp = g->packed + ((nb0 / 32 + s) * g->kp + k0 / 2) * 32;
+                        g->kernel(g->Y + t * g->ldy + nb0 + s * 32, g->ldy, rows, bp, kpc, mr, nr, add);
+                    }
+                }
+            }
+        }
+        return;
+    }
     float *tmp = (float *)aligned_alloc(64, (size_t)KC * NB * sizeof(float));
     uint32_t *bp = (uint32_t *)aligned_alloc(64, (size_t)(KC / 2) * NB * sizeof(uint32_t));
     if (!tmp || !bp) { free(tmp); free(bp); g->failed = 1; return; }
@@ -154,20 +188,11 @@ static void gemm_task(void *ctx, int ti, int nt) {
 }
 
 static void run(lk_isa isa, lk_pool *p, bf_args *g) {
-    g->kernel = lk_bf16_kernel_ref;
-    g->pairs = lk_bf16_pairs_ref;
-    g->pack_rows = lk_bf16_pack_rows_ref;
-    g->pack_cols = lk_bf16_pack_cols_ref;
-#if defined(__x86_64__)
-    if (isa == LK_ISA_AVX512 && lk_bf16_matmul_native()) {
-        g->kernel = lk_bf16_kernel_avx512;
-        g->pairs = lk_bf16_pairs_avx512;
-        g->pack_rows = lk_bf16_pack_rows_avx512;
-        g->pack_cols = lk_bf16_pack_cols_avx512;
-    }
-#else
-    (void)isa;
-#endif
+    const lk_bf16_impl m = lk_bf16_impl_for(isa);
+    g->kernel = m.kernel;
+    g->pairs = m.pairs;
+    g->pack_rows = m.pack_rows;
+    g->pack_cols = m.pack_cols;
     g->bs = lk_type_block_size(g->t);
     g->bb = lk_type_block_bytes(g->t);
     g->row_bytes = g->in / g->bs * g->bb;
@@ -193,6 +218,14 @@ void lk_qmatmul_fwd_bf16_isa(lk_isa isa, lk_pool *p, float *Y, int64_t ldy, cons
     if (T <= 0 || out <= 0 || !valid(t, in)) return;
     bf_args g = {.bwd = 0, .X = X, .ldx = ldx, .Y = Y, .ldy = ldy, .t = t, .W = (const uint8_t *)W, .out = out,
                  .in = in, .T = T, .N = out, .K = in, .accumulate = accumulate};
+    run(isa, p, &g);
+}
+
+void lk_bf16_product_packed(lk_isa isa, lk_pool *p, int bwd, float *Y, int64_t ldy, const float *X, int64_t ldx,
+                            const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate) {
+    if (T <= 0 || out <= 0 || in <= 0 || !packed) return;
+    bf_args g = {.bwd = bwd, .packed = packed, .X = X, .ldx = ldx, .Y = Y, .ldy = ldy, .t = LK_F32, .out = out,
+                 .in = in, .T = T, .N = bwd ? in : out, .K = bwd ? out : in, .accumulate = accumulate};
     run(isa, p, &g);
 }
 

@@ -33,6 +33,27 @@ void lk_qmatmul_fwd_bf16_isa(lk_isa isa, lk_pool *p, float *Y, int64_t ldy, cons
 void lk_qmatmul_bwd_data_bf16_isa(lk_isa isa, lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy,
                                   lk_type t, const void *W, int64_t out, int64_t in, int64_t T, int accumulate);
 
+/// W packed once for the products below (a frozen matrix multiplied many times, e.g. the LM head chunk by chunk):
+/// forward layout [ceil(out/32)][ceil(in/2)][32] pairs, backward (bwd != 0) [ceil(in/32)][ceil(out/2)][32].
+/// The packed products give bitwise the results of lk_qmatmul_*_bf16 on the same W (same implementation).
+int64_t lk_bf16_packed_bytes(int64_t out, int64_t in, int bwd);
+/// Packs W [out, in] (quantized, `in` a multiple of the block size) into `packed` (lk_bf16_packed_bytes, 4-byte
+/// aligned). Returns 0, or -1 on a bad type/shape or when scratch allocation fails.
+int lk_bf16_pack_weights(lk_pool *p, uint32_t *packed, lk_type t, const void *W, int64_t out, int64_t in, int bwd);
+/// Y (+)= X · Wᵀ with W packed (bwd = 0). Y: [T, out] (ldy); X: [T, in] (ldx).
+void lk_matmul_fwd_bf16_packed(lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx, const uint32_t *packed,
+                               int64_t out, int64_t in, int64_t T, int accumulate);
+/// dX (+)= dY · W with W packed (bwd = 1). dX: [T, in] (lddx); dY: [T, out] (lddy).
+void lk_matmul_bwd_data_bf16_packed(lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy,
+                                    const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate);
+/// The same with a chosen implementation (pack and products must use the same one).
+int lk_bf16_pack_weights_isa(lk_isa isa, lk_pool *p, uint32_t *packed, lk_type t, const void *W, int64_t out,
+                             int64_t in, int bwd);
+void lk_matmul_fwd_bf16_packed_isa(lk_isa isa, lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx,
+                                   const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate);
+void lk_matmul_bwd_data_bf16_packed_isa(lk_isa isa, lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy,
+                                        const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate);
+
 /// Packing steps of the products (for tests; the products call them internally). A pair is one uint32: the bf16
 /// of the even element in the low half, of the odd element in the high half. LK_ISA_AVX512 (vcvtne2ps2bf16, needs
 /// AVX512-BF16) gives the scalar bits except that fp32 denormal inputs become ±0; anything else runs the scalar code.

@@ -2,9 +2,12 @@ import CKernels
 import XCTest
 
 /// The AVX512-BF16 packing steps of the bf16 products against the scalar ones (the reference layouts),
-/// bit for bit, on random data with ragged shapes, ties, infinities and NaN.
+/// bit for bit, on random data with ragged shapes, ties, infinities and NaN; and the products on a W packed
+/// once (the bf16 LM head) against the products that pack per call, bit for bit, scalar and AVX512-BF16.
 final class MatmulBF16PackTests: XCTestCase {
-    override func setUpWithError() throws {
+    static var pools: [OpaquePointer?] = [nil] + (2...3).map { lk_pool_create(Int32($0), nil) }
+
+    private func requireNative() throws {
         try XCTSkipUnless(lk_bf16_matmul_native() != 0, "this CPU has no AVX512-BF16: only the scalar packing runs")
     }
 
@@ -36,7 +39,8 @@ final class MatmulBF16PackTests: XCTestCase {
         XCTAssertEqual(bad, 0, what)
     }
 
-    func testPairs() {
+    func testPairs() throws {
+        try requireNative()
         var rng = SplitMix64(seed: 5)
         for n in [1, 2, 15, 16, 31, 32, 33, 63, 64, 65, 577, 1000] {
             let x = values(n + 7, &rng)
@@ -49,7 +53,8 @@ final class MatmulBF16PackTests: XCTestCase {
         }
     }
 
-    func testPackRowsAndCols() {
+    func testPackRowsAndCols() throws {
+        try requireNative()
         var rng = SplitMix64(seed: 6)
         // (d0, d1, ld): pack_rows: nb = d0, kc = d1; pack_cols: kc = d0, nb = d1.
         let shapes = [(1, 1, 3), (5, 7, 9), (32, 32, 32), (33, 31, 40), (70, 96, 101), (256, 512, 512), (13, 65, 70),
@@ -75,6 +80,46 @@ final class MatmulBF16PackTests: XCTestCase {
                 lk_bf16_pack_cols_isa(LK_ISA_AVX512, &b, w, Int64(ld), Int64(kc), Int64(nb))
                 check(a, b, "cols kc=\(kc) nb=\(nb) ld=\(ld)")
                 XCTAssertEqual(a[size], 0xdead_beef)
+            }
+        }
+    }
+
+    func testPackedProductsMatchPerCallPacking() {
+        var rng = SplitMix64(seed: 8)
+        let isas = [LK_ISA_SCALAR] + (lk_bf16_matmul_native() != 0 ? [LK_ISA_AVX512] : [])
+        // (T, out, in): across the 512-element panels, 256-column panels, odd `out` (a zero pair at the end).
+        let shapes = [(5, 37, 64), (13, 601, 96), (9, 75, 1056), (20, 300, 544), (1, 1, 32)]
+        for t in [LK_Q8_0, LK_Q4_1, LK_F32] {
+            for (T, out, inn) in shapes {
+                let w = QuantTestData.randomFloats(out * inn, &rng)
+                var q = [UInt8](repeating: 0, count: out * inn / Int(lk_type_block_size(t)) * Int(lk_type_block_bytes(t)))
+                q.withUnsafeMutableBytes { XCTAssertEqual(lk_quantize_row(t, $0.baseAddress!, w, Int64(out * inn)), 0) }
+                let x = QuantTestData.randomFloats(T * inn, &rng), dy = QuantTestData.randomFloats(T * out, &rng)
+                let y0 = QuantTestData.randomFloats(T * out, &rng), dx0 = QuantTestData.randomFloats(T * inn, &rng)
+                for isa in isas {
+                    for pool in Self.pools {
+                        var pf = [UInt32](repeating: 0, count: Int(lk_bf16_packed_bytes(Int64(out), Int64(inn), 0)) / 4)
+                        var pb = [UInt32](repeating: 0, count: Int(lk_bf16_packed_bytes(Int64(out), Int64(inn), 1)) / 4)
+                        q.withUnsafeBytes { qp in
+                            XCTAssertEqual(lk_bf16_pack_weights_isa(isa, pool, &pf, t, qp.baseAddress, Int64(out), Int64(inn), 0), 0)
+                            XCTAssertEqual(lk_bf16_pack_weights_isa(isa, pool, &pb, t, qp.baseAddress, Int64(out), Int64(inn), 1), 0)
+                        }
+                        for acc: Int32 in [0, 1] {
+                            var y = y0, yp = y0, dx = dx0, dxp = dx0
+                            q.withUnsafeBytes { qp in
+                                let W = qp.baseAddress!
+                                lk_qmatmul_fwd_bf16_isa(isa, pool, &y, Int64(out), x, Int64(inn), t, W, Int64(out), Int64(inn), Int64(T), acc)
+                                lk_qmatmul_bwd_data_bf16_isa(isa, pool, &dx, Int64(inn), dy, Int64(out), t, W, Int64(out), Int64(inn), Int64(T), acc)
+                            }
+                            lk_matmul_fwd_bf16_packed_isa(isa, pool, &yp, Int64(out), x, Int64(inn), pf, Int64(out), Int64(inn), Int64(T), acc)
+                            lk_matmul_bwd_data_bf16_packed_isa(isa, pool, &dxp, Int64(inn), dy, Int64(out), pb, Int64(out), Int64(inn), Int64(T), acc)
+                            let what = "\(t) T=\(T) out=\(out) in=\(inn) isa=\(isa) acc=\(acc)"
+                            XCTAssertEqual(y.map(\.bitPattern), yp.map(\.bitPattern), "fwd " + what)
+                            XCTAssertEqual(dx.map(\.bitPattern), dxp.map(\.bitPattern), "bwd " + what)
+                            XCTAssertNotEqual(y, y0, what)
+                        }
+                    }
+                }
             }
         }
     }

@@ -33,21 +33,20 @@ extension LlamaGraph {
         dropoutActive = training && (dropout ?? backward)
         defer { dropoutActive = false }
         forwardHidden()
-        let c = config, H = head, V = Int64(c.vocabSize), C = Int64(c.embeddingLength)
+        let c = config, V = Int64(c.vocabSize), C = Int64(c.embeddingLength)
         var total = LossSum(sum: 0, count: 0)
         var t0 = 0
         while t0 < T {
             let n = min(chunkRows, T - t0)
             timed("frozen head fwd") {
-                frozenForward(H, y: logits.ptr, ldy: V, x: xf.ptr + t0 * Int(C), ldx: C, rows: Int64(n))
+                headForward(y: logits.ptr, ldy: V, x: xf.ptr + t0 * Int(C), ldx: C, rows: Int64(n))
             }
             if backward {
                 timed("cross_entropy") {
                     lk_cross_entropy_fwd_bwd(pool.raw, losses.ptr + t0, logits.ptr, targets.ptr + t0, Int64(n), V, gradScale)
                 }
                 timed("frozen head bwd_data") {
-                    frozenBackwardData(H, dx: dxf.ptr + t0 * Int(C), lddx: C, dy: logits.ptr, lddy: V, rows: Int64(n),
-                                       accumulate: false)
+                    headBackwardData(dx: dxf.ptr + t0 * Int(C), lddx: C, dy: logits.ptr, lddy: V, rows: Int64(n))
                 }
             } else {
                 timed("cross_entropy") {
@@ -77,12 +76,12 @@ extension LlamaGraph {
     /// Logits [T, V] of the current batch (for tests and generation on small T).
     func computeLogits() -> [Float] {
         forwardHidden()
-        let c = config, H = head, V = c.vocabSize, C = Int64(c.embeddingLength)
+        let c = config, V = c.vocabSize, C = Int64(c.embeddingLength)
         var out = [Float](repeating: 0, count: T * V)
         var t0 = 0
         while t0 < T {
             let n = min(chunkRows, T - t0)
-            frozenForward(H, y: logits.ptr, ldy: Int64(V), x: xf.ptr + t0 * Int(C), ldx: C, rows: Int64(n))
+            headForward(y: logits.ptr, ldy: Int64(V), x: xf.ptr + t0 * Int(C), ldx: C, rows: Int64(n))
             out.withUnsafeMutableBufferPointer { o in (o.baseAddress! + t0 * V).update(from: logits.ptr, count: n * V) }
             t0 += n
         }

@@ -27,22 +27,24 @@ struct GraphPlan: Sendable, Equatable {
     var dequantScratch = 0
     /// Attention forward and backward scratch (transposed copies and per-thread rows).
     var attentionScratch = 0
+    /// The LM head packed for the bf16 products (0 in fp32 or above `bf16HeadPackLimit`).
+    var bf16Head = 0
     /// Partial dX sums of NUMA row groups 1..<G in backward-data (0 with one group). [G − 1, T, max(C, F)]
     var groupPartials = 0
 
     var total: Int {
         parameters + gradients + smallTensors + layerInputs + activations + head + backwardScratch + dequantScratch
-            + attentionScratch + groupPartials
+            + attentionScratch + bf16Head + groupPartials
     }
 }
 
 extension LlamaGraph {
     /// The allocation plan of `init(weights:lora:batch:sequence:training:checkpointing:pool:logitChunkBytes:)`
-    /// for a pool of `threads` threads in `rowGroups` NUMA row groups. `loraCount` is the number of LoRA parameters (0 without LoRA).
+    /// for a pool of `threads` threads in `rowGroups` NUMA row groups, with `precision` set after init. `loraCount` is the number of LoRA parameters (0 without LoRA).
     /// Matrices are assumed stored in a dequantizing block type (the loader converts everything else).
     static func plan(config c: LlamaConfig, lora: LoRAConfig?, loraCount: Int, batch B: Int, sequence S: Int,
                      training: Bool, checkpointing: Bool, threads: Int, logitChunkBytes: Int = 16 << 20,
-                     rowGroups: Int = 1) -> GraphPlan {
+                     rowGroups: Int = 1, precision: ComputePrecision = .fp32) -> GraphPlan {
         let T = B * S, C = c.embeddingLength, kv = c.kvDim, F = c.feedForwardLength, L = c.blockCount
         let V = c.vocabSize, hd = c.headDim, f = 4
         var p = GraphPlan()
@@ -68,6 +70,7 @@ extension LlamaGraph {
             }(Int64(B)) * f
         }
         if training { p.groupPartials = lk_qmatmul_partial_floats(Int32(max(rowGroups, 1)), Int64(T), Int64(max(C, F))) * f }
+        p.bf16Head = bf16HeadBytes(config: c, training: training, precision: precision)
         return p
     }
 
@@ -111,6 +114,7 @@ extension LlamaGraph {
         }
         p.dequantScratch = max(q, 64)
         p.attentionScratch = attScratch.bytes + attBwdScratch.bytes
+        p.bf16Head = bf16HeadBytesAllocated
         p.groupPartials = groupPartials.bytes
         return p
     }

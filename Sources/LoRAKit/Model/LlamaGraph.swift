@@ -50,8 +50,10 @@ final class LlamaGraph {
     var dropoutActive = false
     /// When set, wall time per operation kind is added to it (benchmarks; nil costs nothing).
     var profile: OpProfile?
-    /// Arithmetic of the frozen-weight products.
-    var precision: ComputePrecision = .fp32
+    /// Arithmetic of the frozen-weight products. Setting bf16 packs the LM head once (`updateBF16Head`).
+    var precision: ComputePrecision = .fp32 { didSet { if precision != oldValue { updateBF16Head() } } }
+    /// The LM head packed for the bf16 products: [forward] or [forward, backward]; empty in fp32.
+    var bf16Head: [BF16PackedMatrix] = []
 
     init(weights: ModelWeights, lora: LoRAParameters?, batch B: Int, sequence S: Int, training: Bool,
          checkpointing: Bool, pool: ThreadPool, logitChunkBytes: Int = 16 << 20) {
