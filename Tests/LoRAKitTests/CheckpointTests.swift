@@ -78,6 +78,22 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(fourth.parameters.values, reference)
     }
 
+    /// The trainer streams checkpoints from its live buffers; the file must be byte for byte the
+    /// encoding of the same state made in memory (and PEFT saves stream their tensors the same way).
+    func testStreamedCheckpointEqualsEncodedState() throws {
+        let cfg = Self.config(steps: 2)
+        let t = try LoRATrainer(model: model, config: cfg)
+        t.checkpointStore = try CheckpointStore(folder: dir + "/stream")
+        try t.train(data)
+        let path = try XCTUnwrap(t.lastCheckpointPath)
+        let onDisk = try XCTUnwrap(FileManager.default.contents(atPath: path))
+        let inMemory = try t.makeCheckpoint(totalSteps: 2, data: DataIdentity(data.train)).encoded()
+        XCTAssertEqual(onDisk, inMemory)
+        XCTAssertEqual(try TrainingCheckpoint(data: onDisk, path: path).parameters, t.parameters.values)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/stream").filter { $0.hasPrefix(".") }
+        XCTAssertEqual(leftovers, [], "temporary files left behind")
+    }
+
     func testCheckpointFileDetectsDamage() throws {
         let t = try LoRATrainer(model: model, config: Self.config(steps: 2))
         t.checkpointStore = try CheckpointStore(folder: dir + "/c")

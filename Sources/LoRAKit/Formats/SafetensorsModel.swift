@@ -79,7 +79,10 @@ public final class SafetensorsModel: @unchecked Sendable {
 /// Writes a safetensors file atomically (temporary file in the same folder, fsync, rename).
 /// Tensors are stored in the order added, contiguously; the header is padded to 8 bytes.
 public final class SafetensorsWriter {
-    struct Entry { var name: String; var dtype: SafetensorsDType; var shape: [Int]; var bytes: [UInt8] }
+    struct Entry {
+        var name: String; var dtype: SafetensorsDType; var shape: [Int]; var byteCount: Int
+        var emit: (_ out: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+    }
     private var entries: [Entry] = []
     private var names: Set<String> = []
     /// Free-form strings stored under `__metadata__`.
@@ -87,8 +90,7 @@ public final class SafetensorsWriter {
 
     public init() {}
 
-    /// Adds a tensor from raw little-endian bytes of `dtype`.
-    public func add(name: String, dtype: SafetensorsDType, shape: [Int], bytes: [UInt8]) throws {
+    private func check(name: String, shape: [Int]) throws -> Int {
         let p = "(safetensors writer)"
         guard !name.isEmpty, name != "__metadata__", !names.contains(name) else {
             throw FormatError.duplicate(path: p, kind: "tensor name", name: name, offset: 0)
@@ -96,27 +98,53 @@ public final class SafetensorsWriter {
         guard shape.allSatisfy({ $0 >= 0 }) else {
             throw FormatError.invalidValue(path: p, field: "shape of '\(name)'", offset: 0, message: "\(shape) has a negative size")
         }
-        let count = shape.reduce(1, *)
+        return shape.reduce(1, *)
+    }
+
+    /// Adds a tensor from raw little-endian bytes of `dtype`.
+    public func add(name: String, dtype: SafetensorsDType, shape: [Int], bytes: [UInt8]) throws {
+        let count = try check(name: name, shape: shape)
         guard count * dtype.size == bytes.count else {
-            throw FormatError.badTensor(path: p, tensor: name, message: "\(bytes.count) bytes given, shape \(shape) of \(dtype.rawValue) needs \(count * dtype.size)")
+            throw FormatError.badTensor(path: "(safetensors writer)", tensor: name,
+                                        message: "\(bytes.count) bytes given, shape \(shape) of \(dtype.rawValue) needs \(count * dtype.size)")
         }
-        entries.append(Entry(name: name, dtype: dtype, shape: shape, bytes: bytes))
+        entries.append(Entry(name: name, dtype: dtype, shape: shape, byteCount: bytes.count) { out in
+            try bytes.withUnsafeBytes { try out($0) }
+        })
         names.insert(name)
     }
 
     /// Adds a tensor from floats, stored as `dtype` (F32, F16 or BF16, rounded to nearest even).
     public func add(name: String, dtype: SafetensorsDType = .f32, shape: [Int], values: [Float]) throws {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(values.count * dtype.size)
-        func le<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-        switch dtype {
-        case .f32: for v in values { le(v.bitPattern) }
-        case .f16: for v in values { le(FloatConversion.floatToHalf(v)) }
-        case .bf16: for v in values { le(FloatConversion.floatToBF16(v)) }
-        default:
+        let count = shape.allSatisfy({ $0 >= 0 }) ? shape.reduce(1, *) : -1
+        if count >= 0, values.count != count {
+            throw FormatError.badTensor(path: "(safetensors writer)", tensor: name,
+                                        message: "\(values.count) values given, shape \(shape) needs \(count)")
+        }
+        try add(name: name, dtype: dtype, shape: shape, producer: { values })
+    }
+
+    /// Adds a tensor whose floats are produced only while the file is written (one tensor at a
+    /// time), stored as `dtype` (F32, F16 or BF16): a large adapter is saved without a second copy.
+    /// The producer must return exactly `shape`'s element count.
+    public func add(name: String, dtype: SafetensorsDType = .f32, shape: [Int], producer: @escaping () throws -> [Float]) throws {
+        guard dtype == .f32 || dtype == .f16 || dtype == .bf16 else {
             throw FormatError.unsupported(path: "(safetensors writer)", message: "writing floats as \(dtype.rawValue)")
         }
-        try add(name: name, dtype: dtype, shape: shape, bytes: bytes)
+        let count = try check(name: name, shape: shape)
+        entries.append(Entry(name: name, dtype: dtype, shape: shape, byteCount: count * dtype.size) { out in
+            let values = try producer()
+            guard values.count == count else {
+                throw FormatError.badTensor(path: "(safetensors writer)", tensor: name,
+                                            message: "\(values.count) values given, shape \(shape) needs \(count)")
+            }
+            switch dtype {
+            case .f32: try values.withUnsafeBytes { try out($0) }   // little-endian hosts only (x86-64, AArch64)
+            case .f16: try values.map { FloatConversion.floatToHalf($0).littleEndian }.withUnsafeBytes { try out($0) }
+            default: try values.map { FloatConversion.floatToBF16($0).littleEndian }.withUnsafeBytes { try out($0) }
+            }
+        })
+        names.insert(name)
     }
 
     /// Writes the file.
@@ -124,8 +152,8 @@ public final class SafetensorsWriter {
         var header: [String: Any] = [:]
         var pos = 0
         for e in entries {
-            header[e.name] = ["dtype": e.dtype.rawValue, "shape": e.shape, "data_offsets": [pos, pos + e.bytes.count]] as [String: Any]
-            pos += e.bytes.count
+            header[e.name] = ["dtype": e.dtype.rawValue, "shape": e.shape, "data_offsets": [pos, pos + e.byteCount]] as [String: Any]
+            pos += e.byteCount
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
@@ -133,7 +161,7 @@ public final class SafetensorsWriter {
         try AtomicFileWriter.write(path: path) { emit in
             try withUnsafeBytes(of: UInt64(json.count).littleEndian) { try emit($0) }
             try json.withUnsafeBytes { try emit($0) }
-            for e in entries { try e.bytes.withUnsafeBytes { try emit($0) } }
+            for e in entries { try e.emit(emit) }
         }
     }
 }

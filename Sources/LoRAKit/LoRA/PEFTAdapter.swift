@@ -57,15 +57,19 @@ extension LoRAParameters {
         let writer = SafetensorsWriter()
         writer.metadata = ["format": "pt", PEFTAdapter.seedMetadataKey: String(config.seed)]
         let r = config.rank
+        // Each tensor is cut out (and q/k rows permuted) only while the file is written: saving holds
+        // one tensor beyond the factors, not a second copy of the adapter.
         for s in slots {
-            let a = Array(values[s.aOffset ..< s.aOffset + r * s.inFeatures])
-            var b = Array(values[s.bOffset ..< s.bOffset + s.outFeatures * r])
-            if let heads = QKPermutation.heads(for: s.target, model: model) {
-                b = try QKPermutation.ggufToHF(b, rows: s.outFeatures, cols: r, heads: heads)
-            }
+            let heads = QKPermutation.heads(for: s.target, model: model)
             try wrapFormat {
-                try writer.add(name: PEFTAdapter.key(layer: s.layer, target: s.target, isB: false), dtype: .f32, shape: [r, s.inFeatures], values: a)
-                try writer.add(name: PEFTAdapter.key(layer: s.layer, target: s.target, isB: true), dtype: .f32, shape: [s.outFeatures, r], values: b)
+                try writer.add(name: PEFTAdapter.key(layer: s.layer, target: s.target, isB: false), dtype: .f32,
+                               shape: [r, s.inFeatures]) { Array(self.values[s.aOffset ..< s.aOffset + r * s.inFeatures]) }
+                try writer.add(name: PEFTAdapter.key(layer: s.layer, target: s.target, isB: true), dtype: .f32,
+                               shape: [s.outFeatures, r]) {
+                    let b = Array(self.values[s.bOffset ..< s.bOffset + s.outFeatures * r])
+                    guard let heads else { return b }
+                    return try QKPermutation.ggufToHF(b, rows: s.outFeatures, cols: r, heads: heads)
+                }
             }
         }
         let json = Array(peftConfigJSON(baseModelName: baseModelName).utf8)

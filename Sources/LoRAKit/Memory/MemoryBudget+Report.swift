@@ -136,6 +136,7 @@ public struct MemoryBudgetRecord: Codable, Sendable, Equatable {
     public func write(to path: String) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try enc.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+        // Our own atomic writer: Foundation's `.atomic` leaves empty /tmp/TemporaryDirectory.* folders on Linux.
+        try RunDirectory.writeAtomically(enc.encode(self), to: path)
     }
 }

@@ -168,9 +168,9 @@ extension MemoryBudget {
         add("lora.grads", "gradients", "fp32", g.gradients, .adapter)
         add("lora.adamw", "AdamW m and v", "2 × fp32", 2 * pf, .adapter)
         add("lora.copy", "trainer's copy of the factors", "fp32 (init / resume)", pf, .adapter)
-        add("lora.save", "adapter being saved", "2 × fp32 (copy + file bytes)", 2 * pf, .adapter, .save)
+        add("lora.save", "adapter being saved", "fp32 copy; tensors streamed to the file", pf, .adapter, .save)
         if checkpoints {
-            add("lora.checkpoint", "checkpoint being written", "6 × fp32 (factors, m, v + encoded file)", 6 * pf, .adapter, .checkpoint)
+            add("lora.checkpoint", "checkpoint being written", "streamed from the live buffers (1 MiB)", 2 << 20, .adapter, .checkpoint)
         }
         if resuming {
             add("lora.resume", "checkpoint resumed from", "3 × fp32 (factors, m, v; kept by the CLI)", 3 * pf, .adapter)

@@ -4,11 +4,25 @@ extension LoRATrainer {
     /// The run's full state after the last completed step.
     public func makeCheckpoint(totalSteps: Int, data: DataIdentity) -> TrainingCheckpoint {
         let opt = stepper.optimizer
-        let header = CheckpointHeader(format: CheckpointHeader.currentFormat, step: step, totalSteps: totalSteps,
-                                      optimizerStep: opt.step, dataPosition: dataPosition, skippedSteps: skippedSteps,
-                                      nonFiniteRun: nonFiniteRun, parameterCount: stepper.graph.params.count, config: config,
-                                      model: ModelIdentity(model), data: data)
-        return TrainingCheckpoint(header: header, parameters: stepper.values, adamM: opt.m.array(), adamV: opt.v.array())
+        return TrainingCheckpoint(header: checkpointHeader(totalSteps: totalSteps, data: data), parameters: stepper.values,
+                                  adamM: opt.m.array(), adamV: opt.v.array())
+    }
+
+    func checkpointHeader(totalSteps: Int, data: DataIdentity) -> CheckpointHeader {
+        CheckpointHeader(format: CheckpointHeader.currentFormat, step: step, totalSteps: totalSteps,
+                         optimizerStep: stepper.optimizer.step, dataPosition: dataPosition, skippedSteps: skippedSteps,
+                         nonFiniteRun: nonFiniteRun, parameterCount: stepper.graph.params.count, config: config,
+                         model: ModelIdentity(model), data: data)
+    }
+
+    /// Saves the run's state into `store` straight from the trainer's buffers (the same bytes as
+    /// `store.save(makeCheckpoint(...))` without holding a copy of factors and moments).
+    func saveCheckpoint(to store: CheckpointStore, totalSteps: Int, data: DataIdentity) throws -> String {
+        let p = stepper.graph.params, m = stepper.optimizer.m, v = stepper.optimizer.v
+        return try store.save(header: checkpointHeader(totalSteps: totalSteps, data: data),
+                              parameters: UnsafeBufferPointer(start: p.ptr, count: p.count),
+                              adamM: UnsafeBufferPointer(start: m.ptr, count: m.count),
+                              adamV: UnsafeBufferPointer(start: v.ptr, count: v.count))
     }
 
     /// Continues from a checkpoint: factors, AdamW moments and step, run step, data position and

@@ -92,18 +92,41 @@ public struct TrainingCheckpoint: Sendable, Equatable {
 
     /// The encoded file.
     public func encoded() throws -> Data {
+        var d = Data()
+        d.reserveCapacity(8 + 8 + 4096 + 12 * parameters.count + 8)
+        try parameters.withUnsafeBufferPointer { p in
+            try adamM.withUnsafeBufferPointer { m in
+                try adamV.withUnsafeBufferPointer { v in
+                    try TrainingCheckpoint.stream(header: header, parameters: p, adamM: m, adamV: v) { d.append(contentsOf: $0) }
+                }
+            }
+        }
+        return d
+    }
+
+    /// Emits the file's bytes piece by piece (the arrays straight from their buffers), hashing as it
+    /// goes: a checkpoint of any size is written without a copy of the state.
+    static func stream(header: CheckpointHeader, parameters: UnsafeBufferPointer<Float>, adamM: UnsafeBufferPointer<Float>,
+                       adamV: UnsafeBufferPointer<Float>, emit: (UnsafeRawBufferPointer) throws -> Void) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let json = try enc.encode(header)
-        var d = Data(TrainingCheckpoint.magic)
-        d.reserveCapacity(8 + 8 + json.count + 12 * parameters.count + 8)
-        appendLE(&d, UInt64(json.count))
-        d.append(json)
-        for a in [parameters, adamM, adamV] { a.withUnsafeBytes { d.append(contentsOf: $0) } }
         var h = FNV64()
-        d.withUnsafeBytes { h.add($0) }
-        appendLE(&d, h.value)
-        return d
+        func out(_ b: UnsafeRawBufferPointer) throws { h.add(b); try emit(b) }
+        try TrainingCheckpoint.magic.withUnsafeBytes { try out($0) }
+        try withUnsafeBytes(of: UInt64(json.count).littleEndian) { try out($0) }
+        try json.withUnsafeBytes { try out($0) }
+        for a in [parameters, adamM, adamV] {
+            // 1 MiB pieces: the hash and the write buffer stay in cache.
+            let raw = UnsafeRawBufferPointer(a)
+            var at = 0
+            while at < raw.count {
+                let n = min(1 << 20, raw.count - at)
+                try out(UnsafeRawBufferPointer(rebasing: raw[at ..< at + n]))
+                at += n
+            }
+        }
+        try withUnsafeBytes(of: h.value.littleEndian) { try emit($0) }
     }
 
     /// Decodes and verifies a checkpoint file's bytes; `path` names the file in errors.
@@ -182,10 +205,6 @@ struct FNV64 {
     mutating func add(_ d: Data) { d.withUnsafeBytes { add($0) } }
     mutating func add(_ s: String) { add(Data(s.utf8)) }
     var hex: String { String(format: "%016llx", value) }
-}
-
-private func appendLE(_ d: inout Data, _ v: UInt64) {
-    withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) }
 }
 
 private func readLE(_ d: Data, _ at: Int) -> UInt64 {

@@ -38,8 +38,24 @@ public final class CheckpointStore {
     /// Writes a checkpoint atomically, then removes all but the newest `keep`. Returns its path.
     @discardableResult
     public func save(_ checkpoint: TrainingCheckpoint) throws -> String {
-        let path = folder + "/" + String(format: "step-%06d.lkckpt", checkpoint.header.step)
-        try RunDirectory.writeAtomically(try checkpoint.encoded(), to: path)
+        try checkpoint.parameters.withUnsafeBufferPointer { p in
+            try checkpoint.adamM.withUnsafeBufferPointer { m in
+                try checkpoint.adamV.withUnsafeBufferPointer { v in
+                    try save(header: checkpoint.header, parameters: p, adamM: m, adamV: v)
+                }
+            }
+        }
+    }
+
+    /// Writes a checkpoint streamed from the live buffers (no copy of the state is made), then
+    /// removes all but the newest `keep`. Returns its path.
+    @discardableResult
+    func save(header: CheckpointHeader, parameters: UnsafeBufferPointer<Float>, adamM: UnsafeBufferPointer<Float>,
+              adamV: UnsafeBufferPointer<Float>) throws -> String {
+        let path = folder + "/" + String(format: "step-%06d.lkckpt", header.step)
+        try RunDirectory.writeAtomically(to: path) { emit in
+            try TrainingCheckpoint.stream(header: header, parameters: parameters, adamM: adamM, adamV: adamV, emit: emit)
+        }
         let all = list()
         for old in all.dropLast(keep) where old.path != path { unlink(old.path) }
         return path

@@ -97,6 +97,7 @@ public final class LoRATrainer {
         pool = ThreadPool(plan: numaPlan, topology: topology)
         stepper = LoRAStepper(weights: try model.placed(by: numaPlan), parameters: params, batch: config.batchSize, sequence: config.sequenceLength,
                               checkpointing: config.checkpointing, optimizer: config.optimizer, pool: pool)
+        stepper.graph.precision = config.precision
         template = params
     }
 
@@ -214,7 +215,7 @@ public final class LoRATrainer {
             let tooManyNonFinite = config.nonFiniteLimit > 0 && nonFiniteRun >= config.nonFiniteLimit
             if let store = checkpointStore,
                (config.saveInterval > 0 && step % config.saveInterval == 0) || stop || step == total || tooManyNonFinite {
-                lastCheckpointPath = try store.save(makeCheckpoint(totalSteps: total, data: dataIdentity))
+                lastCheckpointPath = try saveCheckpoint(to: store, totalSteps: total, data: dataIdentity)
             }
             if tooManyNonFinite { throw TrainingError.nonFinite(step: step, count: nonFiniteRun) }
         }

@@ -102,26 +102,17 @@ public final class RunDirectory {
 
     /// Temporary file in the same folder, fsync, rename, fsync the folder.
     public static func writeAtomically(_ data: Data, to path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = dir + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: nil),
-              let h = FileHandle(forWritingAtPath: tmp) else { throw RunDirectoryError.notWritable(dir, "cannot create \(tmp)") }
-        do {
-            try h.write(contentsOf: data)
-            try h.synchronize()
-            try h.close()
-        } catch {
-            try? h.close()
-            unlink(tmp)
-            throw RunDirectoryError.writeFailed(path, RunDirectory.describeWriteError(error))
-        }
-        guard rename(tmp, path) == 0 else {
-            let e = String(cString: strerror(errno))
-            unlink(tmp)
-            throw RunDirectoryError.writeFailed(path, e)
-        }
-        let fd = open(dir.isEmpty ? "." : dir, O_RDONLY)
-        if fd >= 0 { fsync(fd); Foundation.close(fd) }
+        try writeAtomically(to: path) { emit in try data.withUnsafeBytes { try emit($0) } }
+    }
+
+    /// Streams bytes through `body` into a temporary file in the same folder (nothing the size of
+    /// the file is held in memory), then fsync, rename, fsync the folder. On any error the temporary
+    /// file is removed and `path` is untouched.
+    public static func writeAtomically(to path: String,
+                                       _ body: (_ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        try AtomicFileWriter.write(path: path, failure: { step, reason in
+            RunDirectoryError.writeFailed(path, step == "write failed" ? reason : "\(step): \(reason)")
+        }, body)
     }
 }
 
