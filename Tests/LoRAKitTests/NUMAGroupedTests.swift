@@ -208,6 +208,19 @@ final class NUMAGroupedTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (model, data) = try trainingFixture(dir)
         let here = NUMATopology.current()
+        if here.nodes.count > 1 && here.canBindMemory {
+            // A real multi-node machine (e.g. scripts/numa-guest.sh): distribute pins and places for real.
+            var c = CheckpointTests.config(steps: 3)
+            c.threads = 2
+            c.numa = .distribute
+            let t = try LoRATrainer(model: model, config: c, topology: here)
+            print(t.numaPlan.summaryLine)
+            XCTAssertTrue(t.numaPlan.placesWeights)
+            let q = t.stepper.graph.weights.layers[0].q
+            let nodes = try q.withUnsafeBytes { try NUMAPlacement.pageNodes(of: $0, count: q.byteCount) }
+            print("blk.0.attn_q pages on nodes \(nodes)")
+            XCTAssertEqual(Set(nodes).count, t.numaPlan.groups.count)
+        }
         let off = try train(model, data, mode: .off, topology: here)
         for mode in [NUMAMode.distribute, .auto, .isolate] {
             XCTAssertEqual(try train(model, data, mode: mode, topology: here), off, "\(mode) vs off on this machine")
@@ -225,6 +238,29 @@ final class NUMAGroupedTests: XCTestCase {
         // Two groups sum in another order than one: close, not necessarily equal.
         XCTAssertLessThan(relativeMaxError(offTwo, off), 1e-4)
         XCTAssertNotEqual(off, try LoRATrainer(model: model, config: CheckpointTests.config(steps: 3)).parameters.values, "it trained")
+    }
+
+    /// A plan that places weights on a node the kernel does not have fails with a NUMAError naming the tensor.
+    func testPlacementOnMissingNodeIsAClearError() throws {
+        let topo = NUMATopology.current()
+        guard topo.canBindMemory, topo.nodes.count == 1 else { throw XCTSkip("needs a one-node machine with memory binding") }
+        let cpus = topo.allowedCPUs
+        guard cpus.count >= 2 else { throw XCTSkip("needs two CPUs") }
+        let fake = NUMATopology(nodes: [.init(id: topo.nodes[0].id, cpus: [cpus[0]], memoryBytes: 1 << 30, freeBytes: 1 << 30),
+                                        .init(id: 63, cpus: [cpus[1]], memoryBytes: 1 << 30, freeBytes: 1 << 30)],
+                                allowedCPUs: [cpus[0], cpus[1]], canBindMemory: true)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-numa-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = try CheckpointTests.synthModel(dir: dir, seed: 2, blocks: 1)
+        var cfg = CheckpointTests.config(steps: 1)
+        cfg.numa = .distribute
+        XCTAssertThrowsError(try LoRATrainer(model: model, config: cfg, topology: fake)) { e in
+            guard case .bindFailed(let tensor, let node, _, _)? = e as? NUMAError else { return XCTFail("\(e)") }
+            XCTAssertEqual(node, 63)
+            XCTAssertEqual(tensor, "blk.0.attn_q.weight")
+            XCTAssertTrue("\(e)".contains("cannot bind"), "\(e)")
+        }
     }
 
     // MARK: - Configuration
