@@ -20,9 +20,11 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Worker threads (default: one per allowed core).") var threads: Int?
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "NUMA: auto, distribute, isolate or off (see `lorakit train --help`).") var numa: NUMAMode = .auto
+    @Option(help: "Arithmetic of the frozen-weight products: fp32 or bf16 (AVX512-BF16).") var precision: ComputePrecision = .fp32
 
     func run() throws {
         guard (text == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --text and --tokens") }
+        warnIfSlowBF16(precision)
         let w = try ModelWeights.load(path: model)
         var ids: [Int32]
         if let text {
@@ -44,7 +46,8 @@ struct EvalCommand: ParsableCommand {
         let plan = try NUMAPlan.forRun(topology: topology, threads: threads, mode: numa)
         let pool = ThreadPool(plan: plan, topology: topology)
         if !json { print(plan.summaryLine) }
-        let r = try Evaluator.evaluate(model: try w.placed(by: plan), adapter: lora, tokens: ids, context: ctx, windows: windows, pool: pool)
+        let r = try Evaluator.evaluate(model: try w.placed(by: plan), adapter: lora, tokens: ids, context: ctx, windows: windows, pool: pool,
+                                       precision: precision)
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]

@@ -53,6 +53,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Memory cap, e.g. 6GB; checkpointing is chosen automatically to stay under it.") var maxMemory: String?
     @Option(help: "NUMA: auto (distribute when more than one node is allowed), distribute (workers pinned on every node, weights split by rows into node-local memory), isolate (pinned to one node), off. Never changes the results.")
     var numa: NUMAMode?
+    @Option(help: "Arithmetic of the frozen-weight products: fp32 or bf16 (AVX512-BF16: faster, about 2^-8 relative error per product; a checkpoint resumes only with its own precision).")
+    var precision: ComputePrecision?
 
     func resolvedConfig(base: TrainingConfig? = nil) throws -> TrainingConfig {
         var c = base ?? TrainingConfig.cliDefault
@@ -102,6 +104,7 @@ struct TrainCommand: ParsableCommand {
         }
         if let chatTemplate { c.chatTemplate = chatTemplate }
         if let numa { c.numa = numa }
+        if let precision { c.precision = precision }
         try c.validate()
         return c
     }
@@ -114,6 +117,7 @@ struct TrainCommand: ParsableCommand {
         // Memory budget from the model's metadata, before any weight or buffer is allocated.
         let admission = try admit(cfg, resuming: resumeFrom != nil)
         cfg = admission.config
+        warnIfSlowBF16(cfg.precision)
         let run = try RunDirectory(path: out)
         let weights = try ModelWeights.load(path: model)
         try cfg.lora.validate(for: weights.config)   // rank, alpha, targets vs the model's shapes, before reading data
@@ -197,4 +201,12 @@ func describeDecoding(_ error: Error) -> String {
     case DecodingError.dataCorrupted(let c): return "invalid JSON: \(c.debugDescription)"
     default: return "\(error)"
     }
+}
+
+extension ComputePrecision: ExpressibleByArgument {}
+
+/// bf16 without AVX512-BF16 runs a scalar microkernel, much slower than fp32.
+func warnIfSlowBF16(_ p: ComputePrecision) {
+    guard p == .bf16, !ComputePrecision.bf16IsNative else { return }
+    FileHandle.standardError.write(Data("warning: this CPU has no AVX512-BF16: --precision bf16 runs a slow scalar kernel (fp32 is much faster here)\n".utf8))
 }

@@ -35,9 +35,10 @@ public enum EvalError: Error, CustomStringConvertible, Equatable {
 /// Scores text in non-overlapping windows: each window of N tokens scores its N−1 next-token predictions.
 public enum Evaluator {
     /// Mean loss over up to `windows` windows of `context` tokens taken from the start of `tokens`
-    /// (fewer when the text is shorter). No BOS is added.
+    /// (fewer when the text is shorter). No BOS is added. `precision`: arithmetic of the frozen-weight products.
     public static func evaluate(model: ModelWeights, adapter: LoRAParameters? = nil, tokens: [Int32], context: Int,
-                                windows: Int, pool: ThreadPool, batch: Int = 4) throws -> EvalResult {
+                                windows: Int, pool: ThreadPool, batch: Int = 4,
+                                precision: ComputePrecision = .fp32) throws -> EvalResult {
         guard context >= 2 else { throw EvalError.contextTooSmall(context) }
         guard windows >= 1 else { throw EvalError.invalidWindows(windows) }
         if model.config.contextLength > 0 && context > model.config.contextLength {
@@ -52,6 +53,7 @@ public enum Evaluator {
         let B = max(1, min(batch, W))
         let graph = LlamaGraph(weights: model, lora: adapter, batch: B, sequence: context, training: false,
                                checkpointing: false, pool: pool)
+        graph.precision = precision
         var sum = 0.0, count = 0, w = 0
         while w < W {
             let nb = min(B, W - w)

@@ -39,6 +39,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// How workers and frozen weights use NUMA nodes (`--numa`). Never changes the numbers: the
     /// products split their work the same way in every mode (see `NUMAPlan.rowGroupSizes`).
     public var numa: NUMAMode = .auto
+    /// Arithmetic of the frozen-weight products (`--precision`). bf16 changes the numbers (about 2^-8
+    /// relative per product), so a checkpoint only resumes with the precision it was made with.
+    public var precision: ComputePrecision = .fp32
 
     public init(lora: LoRAConfig = LoRAConfig(), optimizer: AdamWConfig = AdamWConfig(), learningRate: Float = 2e-4,
                 schedule: LRSchedule.Kind = .cosine, warmupSteps: Int = 0, steps: Int? = nil, epochs: Double = 1,
@@ -70,7 +73,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case lora, optimizer, learningRate, schedule, warmupSteps, steps, epochs, batchSize, sequenceLength,
              gradientAccumulation, maskPrompt, packing, seed, threads, evalInterval, evalBatches, saveInterval,
-             checkpointing, badLines, chatTemplate, keepCheckpoints, nonFiniteLimit, numa
+             checkpointing, badLines, chatTemplate, keepCheckpoints, nonFiniteLimit, numa, precision
     }
 
     /// Decodes a possibly partial configuration: missing keys keep their defaults.
@@ -100,6 +103,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         keepCheckpoints = try c.decodeIfPresent(Int.self, forKey: .keepCheckpoints) ?? keepCheckpoints
         nonFiniteLimit = try c.decodeIfPresent(Int.self, forKey: .nonFiniteLimit) ?? nonFiniteLimit
         numa = try c.decodeIfPresent(NUMAMode.self, forKey: .numa) ?? numa
+        precision = try c.decodeIfPresent(ComputePrecision.self, forKey: .precision) ?? precision
     }
 
     /// Options for tokenizing the data of this run.
