@@ -25,6 +25,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Comma-separated LoRA targets.") var targets: String = "q_proj,v_proj"
     @Option(help: "Arithmetic of the frozen-weight products: fp32 or bf16 (AVX512-BF16).") var precision: String = "fp32"
     @Flag(help: "Skip measuring raw cblas_sgemm on the same shapes.") var noCeiling = false
+    @Flag(help: "Per-layer activation checkpointing in `bench train` (least memory, one more forward).") var checkpointing = false
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -40,7 +41,7 @@ struct BenchCommand: ParsableCommand {
         var o = BenchOptions()
         guard let prec = ComputePrecision(rawValue: precision) else { throw ValidationError("--precision fp32 or bf16 (got '\(precision)')") }
         o.precision = prec
-        o.threads = threads; o.repeats = repeats; o.warmup = warmup; o.measureCeiling = !noCeiling
+        o.threads = threads; o.repeats = repeats; o.warmup = warmup; o.measureCeiling = !noCeiling; o.checkpointing = checkpointing
         let ts = try targets.split(separator: ",").map { s -> LoRATarget in
             guard let t = LoRATarget(rawValue: String(s)) else { throw ValidationError("unknown LoRA target '\(s)'") }
             return t

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the peers and ours back to back on the same machine and prints the ratios.
 #   PyTorch+PEFT training step (scripts/bench/peft_train_bench.py) vs `lorakit bench train` (fp32 and bf16),
-#   llama.cpp llama-bench prompt processing at 512 tokens vs `lorakit bench forward` (seq 512).
+#   with and without per-layer checkpointing (peak RSS), 1 vs THREADS threads, and
+#   llama.cpp llama-bench prompt processing at 512 tokens vs `lorakit bench forward` (seq 512, fp32 and bf16).
 # Usage: scripts/bench/compare.sh [rounds=2]   env: MODEL, THREADS (2), LORAKIT (built binary), LLAMA_BENCH (path)
 # Each round runs every benchmark once, interleaved, so all see similar machine load; medians over rounds.
 set -euo pipefail
@@ -17,6 +18,12 @@ for r in $(seq 1 "$ROUNDS"); do
   python3 "$here/peft_train_bench.py" --model "$MODEL" --threads "$THREADS" --repeats 3 > "$OUT/peft.$r.json" 2>/dev/null
   "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision fp32 --json > "$OUT/ours-fp32.$r.json"
   "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision bf16 --no-ceiling --json > "$OUT/ours-bf16.$r.json"
+  # Peak RSS is measured in runs without the sgemm ceiling (it allocates fp32 copies of the weights).
+  "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision fp32 --no-ceiling --checkpointing --json > "$OUT/ours-fp32-ckpt.$r.json"
+  "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision bf16 --no-ceiling --checkpointing --json > "$OUT/ours-bf16-ckpt.$r.json"
+  "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision fp32 --no-ceiling --json > "$OUT/ours-fp32-noceil.$r.json"
+  "$LORAKIT" bench train --model "$MODEL" --threads 1 --repeats 2 --precision fp32 --no-ceiling --json > "$OUT/ours-fp32-1t.$r.json"
+  "$LORAKIT" bench forward --model "$MODEL" --threads "$THREADS" --seq 512 --repeats 5 --precision bf16 --no-ceiling --json > "$OUT/fwd-bf16.$r.json"
   "$LORAKIT" bench forward --model "$MODEL" --threads "$THREADS" --seq 512 --repeats 5 --json > "$OUT/fwd.$r.json"
   if [ -n "$LLAMA_BENCH" ]; then
     "$LLAMA_BENCH" -m "$MODEL" -t "$THREADS" -p 512 -n 0 -r 3 -o json > "$OUT/llama.$r.json" 2>/dev/null || true
@@ -35,15 +42,23 @@ def load(name):
     return v
 med = lambda xs: statistics.median(xs) if xs else float("nan")
 peft, f32, b16, fwd, lc = load("peft"), load("ours-fp32"), load("ours-bf16"), load("fwd"), load("llama")
+f32c, b16c, f32n, f32t1, fwdb = load("ours-fp32-ckpt"), load("ours-bf16-ckpt"), load("ours-fp32-noceil"), load("ours-fp32-1t"), load("fwd-bf16")
 tp = lambda rs: med([r["tokensPerSecond"] for r in rs])
 rss = lambda rs: med([r["peakRSSBytes"] for r in rs])
-print(f"train tokens/s: pytorch+peft {tp(peft):.1f}, ours fp32 {tp(f32):.1f} ({tp(f32)/tp(peft):.2f}x), ours bf16 {tp(b16):.1f} ({tp(b16)/tp(peft):.2f}x)")
-print(f"peak RSS: pytorch+peft {rss(peft)/1e9:.2f} GB, ours fp32 {rss(f32)/1e9:.2f} GB (1/{rss(peft)/rss(f32):.1f})")
+P = tp(peft)
+print(f"train tokens/s: pytorch+peft {P:.1f}")
+for name, rs in [("ours fp32", f32), ("ours bf16", b16), ("ours fp32 + checkpointing", f32c), ("ours bf16 + checkpointing", b16c)]:
+    if rs: print(f"  {name:27s} {tp(rs):7.1f}  ({tp(rs)/P:.2f}x)")
+print(f"peak RSS: pytorch+peft {rss(peft)/1e9:.2f} GB")
+for name, rs in [("ours fp32", f32n), ("ours bf16", b16), ("ours fp32 + checkpointing", f32c), ("ours bf16 + checkpointing", b16c)]:
+    if rs: print(f"  {name:27s} {rss(rs)/1e9:5.2f} GB (1/{rss(peft)/rss(rs):.1f})")
 if f32:
     print(f"ours fp32: frozen products {med([r['frozenFraction'] for r in f32])*100:.0f}% of a step, at {med([r['ceilingFraction'] for r in f32])*100:.0f}% of raw cblas_sgemm")
-print(f"forward 512 tokens: ours {tp(fwd):.1f} tokens/s")
+if f32t1 and f32n:
+    print(f"ours fp32 1 -> 2 threads: {tp(f32t1):.1f} -> {tp(f32n):.1f} tokens/s ({tp(f32n)/tp(f32t1):.2f}x)")
+print(f"forward 512 tokens: ours fp32 {tp(fwd):.1f} tokens/s" + (f", bf16 {tp(fwdb):.1f}" if fwdb else ""))
 if lc:
     pp = med([e["avg_ts"] for e in lc])
-    print(f"llama.cpp pp512: {pp:.1f} tokens/s -> ours/llama.cpp {tp(fwd)/pp:.2f}x")
+    print(f"llama.cpp pp512: {pp:.1f} tokens/s -> ours/llama.cpp fp32 {tp(fwd)/pp:.2f}x" + (f", bf16 {tp(fwdb)/pp:.2f}x" if fwdb else ""))
 PY
 echo "load after: $(uptime)"

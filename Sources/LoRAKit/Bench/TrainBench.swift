@@ -19,6 +19,8 @@ public struct BenchOptions: Sendable {
     public var measureCeiling = true
     /// Arithmetic of the frozen-weight products.
     public var precision: ComputePrecision = .fp32
+    /// Per-layer activation checkpointing in `train` (less memory, one more forward per layer).
+    public var checkpointing = false
 
     /// Defaults: seq 256 × batch 4, 2 threads, 5 repetitions.
     public init() {}
@@ -48,7 +50,7 @@ public enum Bench {
         let params = try LoRAParameters(config: o.lora, model: weights.config)
         let pool = ThreadPool(threads: o.threads)
         let stepper = LoRAStepper(weights: weights, parameters: params, batch: o.batch, sequence: o.sequence,
-                                  checkpointing: false, optimizer: AdamWConfig(), pool: pool)
+                                  checkpointing: o.checkpointing, optimizer: AdamWConfig(), pool: pool)
         stepper.graph.precision = o.precision
         let T = o.batch * o.sequence
         let (tokens, targets) = randomBatch(T: T, vocab: weights.config.vocabSize, seed: 1)
@@ -89,6 +91,7 @@ public enum Bench {
             peakRSSBytes: ProcessMemory.peakResidentBytes(), profile: prof.entries,
             frozenFraction: frozen / stepTime,
             notes: ["shape": "batch \(o.batch) × seq \(o.sequence)", "precision": o.precision.rawValue,
+                    "checkpointing": o.checkpointing ? "on (flops count forward + backward only)" : "off",
                     "lora": "r=\(o.lora.rank) alpha=\(o.lora.alpha) \(o.lora.targets.map(\.rawValue).joined(separator: ","))",
                     "ceilingFraction": "GFLOP/s inside the frozen products (profiled step) / sgemm ceiling",
                     "frozenProductGFLOPS": String(format: "%.2f", flops / frozen / 1e9)])
