@@ -66,3 +66,15 @@ fuzz: setup
 	    -artifact_prefix=.build-fuzz/artifacts/$$t/ .build-fuzz/corpus/$$t Fuzz/Corpus/$$t 2>&1 \
 	    | grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY)|DEDUP|Test unit written" || exit 1; \
 	done
+
+## make bench: the package-benchmark regression check in Benchmarks/ (its own package, never part of make test):
+## a forward pass and a training step on SmolLM2-135M (fp32, and bf16 on AVX512-BF16 CPUs) and the 2-thread Q4_1
+## dequantizing products, against the p90 values stored in Benchmarks/Thresholds. Fails (exit 2) on a large
+## regression: time +50%, resident memory +25%, tokens/s or GFLOP/s −50%. Builds in .build-bench.
+## make bench-thresholds: re-measure and store them (median of BENCH_RUNS=3 runs; commit Benchmarks/Thresholds).
+.PHONY: bench-thresholds
+bench: model
+	Benchmarks/thresholds.sh check
+
+bench-thresholds: model
+	Benchmarks/thresholds.sh update

@@ -19,5 +19,14 @@ let package = Package(
             ],
             path: "Benchmarks/Kernels",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]),
+        // Forward pass and training step (fp32, bf16) with regression thresholds in Thresholds/: `make bench`.
+        .executableTarget(
+            name: "Model",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "LoRAKit", package: "LoRAKit"),
+            ],
+            path: "Benchmarks/Model",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]),
     ]
 )

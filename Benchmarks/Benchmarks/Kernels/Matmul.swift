@@ -5,15 +5,19 @@ import Foundation
 
 /// Frozen-weight products at the SmolLM2-135M shapes (T = 1024 tokens) next to raw cblas_sgemm on the
 /// same shapes, at 1 and 2 threads. Reports GFLOP/s (2·T·out·in per product) as a custom metric.
+/// Names carry no spaces or slashes (static thresholds are looked up as `Thresholds/Kernels.<name>.p90.json`);
+/// `make bench` checks the 2-thread Q4_1 products against them (a large regression only: time +50%, GFLOP/s −50%).
 func matmulBenchmarks() {
     let shapes: [(name: String, out: Int, in: Int)] = [
-        ("q/o 576x576", 576, 576), ("k/v 576->192", 192, 576), ("up/gate 576->1536", 1536, 576),
-        ("down 1536->576", 576, 1536), ("lm_head 49152x576", 49152, 576),
+        ("q_o-576x576", 576, 576), ("k_v-576to192", 192, 576), ("up_gate-576to1536", 1536, 576),
+        ("down-1536to576", 576, 1536), ("lm_head-49152x576", 49152, 576),
     ]
     let T = 1024
     let gflops = BenchmarkMetric.custom("GFLOP/s", polarity: .prefersLarger, useScalingFactor: false)
     let config = Benchmark.Configuration(metrics: [.wallClock, gflops], warmupIterations: 1,
-                                         maxDuration: .seconds(2), maxIterations: 40)
+                                         maxDuration: .seconds(2), maxIterations: 40,
+                                         thresholds: [.wallClock: .init(relative: [.p90: 50]),
+                                                      gflops: .init(relative: [.p90: 50])])
 
     /// Runs `body` once per iteration, timing each and recording its GFLOP/s.
     func measure(_ benchmark: Benchmark, flops: Double, _ body: () -> Void) {
@@ -37,10 +41,10 @@ func matmulBenchmarks() {
         for shape in shapes {
             let (out, inn) = (shape.out, shape.in)
             let flops = 2.0 * Double(T) * Double(out) * Double(inn)
-            let tag = "\(shape.name) T=\(T) \(threads)t"
+            let tag = "\(shape.name)-T\(T)-\(threads)t"
 
             for backward in [false, true] {
-                Benchmark("cblas_sgemm \(backward ? "bwd_data" : "fwd") \(tag)", configuration: config) { benchmark in
+                Benchmark("cblas_sgemm-\(backward ? "bwd_data" : "fwd")-\(tag)", configuration: config) { benchmark in
                     let w = random(out * inn, seed: 1), x = random(T * max(inn, out), seed: 2)
                     var y = [Float](repeating: 0, count: T * max(inn, out))
                     openblas_set_num_threads(Int32(threads))
@@ -62,7 +66,7 @@ func matmulBenchmarks() {
             for type in [LK_Q4_1, LK_Q8_0] {
                 let typeName = type == LK_Q4_1 ? "Q4_1" : "Q8_0"
                 for backward in [false, true] {
-                    Benchmark("qmatmul \(backward ? "bwd_data" : "fwd") \(typeName) \(tag)", configuration: config) { benchmark in
+                    Benchmark("qmatmul-\(backward ? "bwd_data" : "fwd")-\(typeName)-\(tag)", configuration: config) { benchmark in
                         let pool = lk_pool_create(Int32(threads), nil)
                         defer { lk_pool_destroy(pool) }
                         let w = random(out * inn, seed: 1), x = random(T * max(inn, out), seed: 2)
