@@ -216,9 +216,11 @@ final class NUMAGroupedTests: XCTestCase {
             let t = try LoRATrainer(model: model, config: c, topology: here)
             print(t.numaPlan.summaryLine)
             XCTAssertTrue(t.numaPlan.placesWeights)
-            let q = t.stepper.graph.weights.layers[0].q
-            let nodes = try q.withUnsafeBytes { try NUMAPlacement.pageNodes(of: $0, count: q.byteCount) }
-            print("blk.0.attn_q pages on nodes \(nodes)")
+            let head = t.stepper.graph.weights.lmHead   // 3.3 MB: many pages per part
+            let nodes = try head.withUnsafeBytes { try NUMAPlacement.pageNodes(of: $0, count: head.byteCount) }
+            print("LM head pages per node: \(Dictionary(grouping: nodes, by: { $0 }).mapValues(\.count))")
+            XCTAssertEqual(nodes.first, t.numaPlan.groups.first?.memoryNode)
+            XCTAssertEqual(nodes.last, t.numaPlan.groups.last?.memoryNode)
             XCTAssertEqual(Set(nodes).count, t.numaPlan.groups.count)
         }
         let off = try train(model, data, mode: .off, topology: here)
