@@ -49,16 +49,15 @@ public enum NUMAError: Error, CustomStringConvertible, Equatable {
 /// - Each frozen matrix W [out, in] is split by output rows with `rowPartition(rows:align:)`;
 ///   part `g` is copied into memory of `groups[g].memoryNode` (`NUMAPlacement.place`) when
 ///   `placesWeights` is true.
-/// - Forward, Y[T, out] = X[T, in]·Wᵀ (`lk_qmatmul_fwd`): pool thread `i` of `n` computes the
-///   output rows `[out·i/n, out·(i+1)/n)` (when out ≥ 16·n), which is `workerRows(rows: out,
-///   align: 1)[i]`; a node's workers are contiguous, so they read only the rows of
-///   `rowPartition(rows: out, align: 1)[g]`, the part placed on their node.
-/// - Backward-data, dX[T, in] = dY[T, out]·W (`lk_qmatmul_bwd_data`): thread `i` computes a block
-///   of dX's columns summing over every row of W, so with `k` nodes each worker reads 1/k of W
-///   locally. Making it local too needs per-node partial sums dX_g = dY[:, rows_g]·W[rows_g, :]
-///   and one sum over nodes; that changes the order of summation between modes, so it is not
-///   done: pinning and placement never change which thread computes what, and results stay
-///   bitwise identical across modes at a fixed thread count.
+/// - The products split their work by row groups (`lk_qmatmul_fwd_grouped`,
+///   `lk_qmatmul_bwd_data_grouped`): the pool's workers of group `g` own W's rows
+///   `rowPartition(rows: out, align: 1)[g]`, the part placed on their node. Forward,
+///   Y[T, out] = X[T, in]·Wᵀ: a group's workers compute the output columns of its rows.
+///   Backward-data, dX[T, in] = dY[T, out]·W: each group sums over its own rows into its own
+///   partial dX, and the partials are added in group order.
+/// - The groups come from `rowGroupSizes(topology:threads:)` (the node split `distribute` would
+///   use), not from the mode, so every mode sums in the same order: results are bitwise identical
+///   across modes at a fixed thread count. One node means one group, the ungrouped products.
 /// - LoRA A/B, their gradients and AdamW state are small; they live where they are first used.
 public struct NUMAPlan: Codable, Sendable, Equatable {
     /// The workers of one node.
