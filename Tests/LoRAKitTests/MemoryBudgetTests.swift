@@ -96,6 +96,24 @@ final class MemoryBudgetTests: XCTestCase {
         XCTAssertEqual(Double(pre.weightBytes + pre.metadataBytes), Double(size), accuracy: 0.35 * Double(size))
     }
 
+    /// The bf16 path's packed LM head and the NUMA node groups' partial dX are in the budget.
+    func testBF16HeadAndNodeGroupPartialsAreCounted() throws {
+        let fp = ModelFootprint.preset(config: ModelPreset.smollm2_135m.config, name: "smollm2-135m", quantization: .q8_0)
+        var cfg = TrainingConfig(lora: LoRAConfig(rank: 8), batchSize: 2, sequenceLength: 128, threads: 2)
+        let fp32 = MemoryBudget.estimate(model: fp, config: cfg, rowGroups: 1)
+        XCTAssertNil(fp32.terms.first { $0.key == "scratch.bf16head" })
+        XCTAssertNil(fp32.terms.first { $0.key == "scratch.numa" })
+        cfg.precision = .bf16
+        let bf16 = MemoryBudget.estimate(model: fp, config: cfg, rowGroups: 1)
+        let c = fp.config
+        let head = try XCTUnwrap(bf16.terms.first { $0.key == "scratch.bf16head" }?.bytes)
+        XCTAssertEqual(head, LlamaGraph.bf16HeadBytes(config: c, training: true, precision: .bf16))
+        XCTAssertGreaterThanOrEqual(head, 2 * c.vocabSize * c.embeddingLength)     // 2 bytes per weight at least
+        let grouped = MemoryBudget.estimate(model: fp, config: cfg, rowGroups: 2)
+        let partial = try XCTUnwrap(grouped.terms.first { $0.key == "scratch.numa" }?.bytes)
+        XCTAssertEqual(partial, 4 * 2 * 128 * max(c.embeddingLength, c.feedForwardLength))
+    }
+
     /// Sections add up, the report names every term and the JSON round-trips.
     func testReportAndJSON() throws {
         let fp = ModelFootprint.preset(config: ModelPreset.smollm2_135m.config, name: "smollm2-135m", quantization: .q8_0)

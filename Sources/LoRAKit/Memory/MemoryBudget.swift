@@ -137,15 +137,19 @@ extension MemoryBudget {
     /// else one per allowed core). `dataBytes` is the size of the JSONL files; `numa` adds per-node totals
     /// when the plan places weights on several nodes.
     /// `checkpoints`: the run writes training checkpoints (`lorakit train` always writes one at the end);
-    /// `resuming`: it continues from one, whose arrays stay loaded.
+    /// `resuming`: it continues from one, whose arrays stay loaded. `rowGroups`: node groups of the
+    /// frozen products (nil: this machine's, `NUMAPlan.rowGroupSizes`), each extra one holds a partial dX.
     public static func estimate(model: ModelFootprint, config: TrainingConfig, threads: Int? = nil, dataBytes: Int = 0,
-                                numa: NUMAPlan? = nil, checkpoints: Bool = true, resuming: Bool = false) -> MemoryBudget {
+                                numa: NUMAPlan? = nil, checkpoints: Bool = true, resuming: Bool = false,
+                                rowGroups: Int? = nil) -> MemoryBudget {
         let c = model.config, lora = config.lora
         let B = config.batchSize, S = config.sequenceLength
         let nThreads = max(1, threads ?? config.threads ?? ThreadPool.defaultThreadCount)
         let P = trainableCount(lora: lora, model: c)
+        let groups = rowGroups ?? NUMAPlan.rowGroupSizes(topology: NUMATopology.current(), threads: nThreads).count
         let g = LlamaGraph.plan(config: c, lora: lora, loraCount: P, batch: B, sequence: S, training: true,
-                                checkpointing: config.checkpointing, threads: nThreads)
+                                checkpointing: config.checkpointing, threads: nThreads, rowGroups: groups,
+                                precision: config.precision)
         let T = B * S, L = c.blockCount
         var terms: [MemoryTerm] = []
         func add(_ key: String, _ label: String, _ detail: String, _ bytes: Int, _ s: MemoryTerm.Section,
@@ -186,6 +190,13 @@ extension MemoryBudget {
         // Scratch.
         add("scratch.dequant", "dequantization tiles", "\(nThreads) thread\(nThreads == 1 ? "" : "s") × panel", g.dequantScratch, .scratch)
         add("scratch.attention", "attention scratch", "transposed K/Q/V + per-thread rows", g.attentionScratch, .scratch)
+        if g.bf16Head > 0 {
+            add("scratch.bf16head", "LM head packed to bf16", "forward + backward layouts (--precision bf16)", g.bf16Head, .scratch)
+        }
+        if g.groupPartials > 0 {
+            add("scratch.numa", "per-node partial dX", "\(groups - 1) extra node group\(groups == 2 ? "" : "s") × [T, max(C, F)]",
+                g.groupPartials, .scratch)
+        }
         add("scratch.small", "norms, ids, targets, losses", "", g.smallTensors, .scratch)
         // Runtime.
         add("runtime.base", "runtime baseline (measured)", "Swift, Foundation, OpenBLAS, \(nThreads) threads",
