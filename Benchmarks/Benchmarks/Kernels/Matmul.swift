@@ -5,8 +5,9 @@ import Foundation
 
 /// Frozen-weight products at the SmolLM2-135M shapes (T = 1024 tokens) next to raw cblas_sgemm on the
 /// same shapes, at 1 and 2 threads. Reports GFLOP/s (2·T·out·in per product) as a custom metric.
-/// Names carry no spaces or slashes (static thresholds are looked up as `Thresholds/Kernels.<name>.p90.json`);
-/// `make bench` checks the 2-thread Q4_1 products against them (a large regression only: time +50%, GFLOP/s −50%).
+/// Names carry no spaces or slashes, so static thresholds (`Thresholds/Kernels.<name>.p90.json`) could be stored;
+/// none are: single timings of these short products swing 2–12× on a loaded machine. `make bench` checks the
+/// products through the Model target's `kernel-*` benchmarks (fastest of 5 repetitions) instead.
 func matmulBenchmarks() {
     let shapes: [(name: String, out: Int, in: Int)] = [
         ("q_o-576x576", 576, 576), ("k_v-576to192", 192, 576), ("up_gate-576to1536", 1536, 576),
@@ -15,9 +16,7 @@ func matmulBenchmarks() {
     let T = 1024
     let gflops = BenchmarkMetric.custom("GFLOP/s", polarity: .prefersLarger, useScalingFactor: false)
     let config = Benchmark.Configuration(metrics: [.wallClock, gflops], warmupIterations: 1,
-                                         maxDuration: .seconds(2), maxIterations: 40,
-                                         thresholds: [.wallClock: .init(relative: [.p90: 50]),
-                                                      gflops: .init(relative: [.p90: 50])])
+                                         maxDuration: .seconds(2), maxIterations: 40)
 
     /// Runs `body` once per iteration, timing each and recording its GFLOP/s.
     func measure(_ benchmark: Benchmark, flops: Double, _ body: () -> Void) {

@@ -60,4 +60,6 @@ let benchmarks: @Sendable () -> Void = {
     // Forward, backward and AdamW over 2 × 64 tokens.
     register(.train, .fp32, batch: 2, sequence: 64, repeats: 2, iterations: 4)
     register(.train, .bf16, batch: 2, sequence: 64, repeats: 2, iterations: 4)
+
+    kernelProductBenchmarks()
 }
