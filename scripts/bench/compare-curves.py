@@ -21,7 +21,7 @@ def load(path):
             if not line:
                 continue
             r = json.loads(line)
-            if r.get("type") == "step" and not r.get("skipped", False):
+            if r.get("type") in ("train", "step") and not r.get("skipped", False):
                 steps[r["step"]] = r["loss"]
             elif r.get("type") == "eval":
                 evals[r["step"]] = r["loss"]
