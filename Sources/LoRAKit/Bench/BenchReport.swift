@@ -37,8 +37,10 @@ public struct BenchReport: Codable, Sendable {
     public var text: String {
         var s = String(format: "%@: %d threads, median %.4f s (%d reps)", name, threads, medianSeconds, seconds.count)
         if tokens > 0 { s += String(format: ", %.1f tokens/s", tokensPerSecond) }
-        s += String(format: "\n  %.2f GFLOP/s (frozen products), sgemm ceiling %.2f GFLOP/s same shapes/threads → %.0f%%",
-                    gflops, sgemmGFLOPS, ceilingFraction * 100)
+        if flops > 0 {
+            s += String(format: "\n  %.2f GFLOP/s (frozen products), sgemm ceiling %.2f GFLOP/s same shapes/threads → %.0f%%",
+                        gflops, sgemmGFLOPS, ceilingFraction * 100)
+        }
         s += "\n  peak RSS \(ProcessMemory.format(peakRSSBytes))"
         for (k, v) in notes.sorted(by: { $0.key < $1.key }) { s += "\n  \(k): \(v)" }
         if !profile.isEmpty {

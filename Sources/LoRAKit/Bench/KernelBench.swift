@@ -80,6 +80,21 @@ extension Bench {
                     peakRSSBytes: ProcessMemory.peakResidentBytes(), profile: [], frozenFraction: 1, notes: [:]))
             }
         }
+        reports.append(poolDispatch(pool: pool, options: o))
         return reports
+    }
+
+    /// Cost of one pool run with an empty task (wake every worker, wait for all): the overhead each
+    /// parallel op pays. Median over repetitions of 2,000 runs, reported per run.
+    static func poolDispatch(pool: ThreadPool, options o: BenchOptions) -> BenchReport {
+        let runs = 2000
+        func burst() { for _ in 0..<runs { pool.parallel { _, _ in } } }
+        for _ in 0..<o.warmup { burst() }
+        let per = (0..<max(3, o.repeats)).map { _ in BenchSupport.time(burst) / Double(runs) }
+        let med = BenchSupport.median(per)
+        return BenchReport(name: "pool dispatch (empty task)", threads: pool.threads, tokens: 0, seconds: per, medianSeconds: med,
+                           tokensPerSecond: 0, flops: 0, gflops: 0, sgemmGFLOPS: 0, ceilingFraction: 0,
+                           peakRSSBytes: ProcessMemory.peakResidentBytes(), profile: [], frozenFraction: 0,
+                           notes: ["per run": String(format: "%.2f µs", med * 1e6)])
     }
 }
