@@ -98,5 +98,11 @@ final class BF16TrainingTests: XCTestCase {
             g.precision = .fp32
             XCTAssertEqual(g.allocatedPlan.bf16Head, 0)
         }
+        // Training with checkpointing asks for least memory: the head is packed per chunk, not kept.
+        let g = LlamaGraph(weights: model, lora: lora, batch: 2, sequence: 8, training: true, checkpointing: true, pool: pool)
+        g.precision = .bf16
+        XCTAssertEqual(g.allocatedPlan.bf16Head, 0)
+        XCTAssertEqual(LlamaGraph.plan(config: model.config, lora: lora.config, loraCount: lora.count, batch: 2, sequence: 8,
+                                       training: true, checkpointing: true, threads: 2, precision: .bf16).bf16Head, 0)
     }
 }

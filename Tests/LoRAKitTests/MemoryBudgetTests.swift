@@ -109,6 +109,9 @@ final class MemoryBudgetTests: XCTestCase {
         let head = try XCTUnwrap(bf16.terms.first { $0.key == "scratch.bf16head" }?.bytes)
         XCTAssertEqual(head, LlamaGraph.bf16HeadBytes(config: c, training: true, precision: .bf16))
         XCTAssertGreaterThanOrEqual(head, 2 * c.vocabSize * c.embeddingLength)     // 2 bytes per weight at least
+        cfg.checkpointing = true                 // least memory: the head is packed per chunk instead
+        XCTAssertNil(MemoryBudget.estimate(model: fp, config: cfg, rowGroups: 1).terms.first { $0.key == "scratch.bf16head" })
+        cfg.checkpointing = false
         let grouped = MemoryBudget.estimate(model: fp, config: cfg, rowGroups: 2)
         let partial = try XCTUnwrap(grouped.terms.first { $0.key == "scratch.numa" }?.bytes)
         XCTAssertEqual(partial, 4 * 2 * 128 * max(c.embeddingLength, c.feedForwardLength))

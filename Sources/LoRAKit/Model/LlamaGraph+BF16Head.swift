@@ -24,15 +24,19 @@ final class BF16PackedMatrix {
 
 /// The LM head is multiplied chunk by chunk of rows (`chunkRows`, bounded by the logits buffer), so the
 /// bf16 products would dequantize and round the whole head once per chunk. In bf16 the graph packs it
-/// once instead (forward layout, plus the backward one when training) when that fits `bf16HeadPackLimit`;
-/// the packed products give bitwise the same numbers as the unpacked ones.
+/// once instead (forward layout, plus the backward one when training) when that fits `bf16HeadPackLimit`
+/// and the run has not asked for least memory (checkpointing): the packed products give bitwise the same
+/// numbers as the unpacked ones. Measured on SmolLM2 (batch 4 × seq 256, 2 threads): packing once makes
+/// the head's forward + backward ≈ 180 ms instead of ≈ 250 ms per step, for 113 MB.
 extension LlamaGraph {
     /// Largest packed head (both layouts together) the graph keeps; larger heads are packed per chunk.
     static let bf16HeadPackLimit = 512 << 20
 
-    /// Bytes of the packed head of a graph in `precision` (0 for fp32 or above the limit).
-    static func bf16HeadBytes(config c: LlamaConfig, training: Bool, precision: ComputePrecision) -> Int {
-        guard precision == .bf16 else { return 0 }
+    /// Bytes of the packed head of a graph in `precision` (0 for fp32, above the limit, or when
+    /// training with checkpointing, which trades speed for memory).
+    static func bf16HeadBytes(config c: LlamaConfig, training: Bool, precision: ComputePrecision,
+                              checkpointing: Bool = false) -> Int {
+        guard precision == .bf16, !(training && checkpointing) else { return 0 }
         let V = Int64(c.vocabSize), C = Int64(c.embeddingLength)
         let n = Int(lk_bf16_packed_bytes(V, C, 0)) + (training ? Int(lk_bf16_packed_bytes(V, C, 1)) : 0)
         return n <= bf16HeadPackLimit ? n : 0
@@ -40,7 +44,7 @@ extension LlamaGraph {
 
     /// Packs (bf16) or drops (fp32) the head after a precision change.
     func updateBF16Head() {
-        guard LlamaGraph.bf16HeadBytes(config: config, training: training, precision: precision) > 0 else {
+        guard LlamaGraph.bf16HeadBytes(config: config, training: training, precision: precision, checkpointing: checkpointing) > 0 else {
             bf16Head = []
             return
         }

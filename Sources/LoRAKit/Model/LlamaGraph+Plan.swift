@@ -70,7 +70,7 @@ extension LlamaGraph {
             }(Int64(B)) * f
         }
         if training { p.groupPartials = lk_qmatmul_partial_floats(Int32(max(rowGroups, 1)), Int64(T), Int64(max(C, F))) * f }
-        p.bf16Head = bf16HeadBytes(config: c, training: training, precision: precision)
+        p.bf16Head = bf16HeadBytes(config: c, training: training, precision: precision, checkpointing: checkpointing)
         return p
     }
 
