@@ -5,7 +5,7 @@
 #
 #   scripts/measure-memory.sh [path/to/lorakit] [model.gguf]
 #
-# Environment: STEPS (default 2), THREADS (default 2), OUT (default a temp folder);
+# Environment: STEPS (default 2), THREADS (default 2), PRECISION (default fp32), OUT (default a temp folder);
 # WITH_1B=1 also synthesizes llama-3.2-1b (Q4_0, random weights, the Llama 3 tokenizer fixture:
 # vocabulary 128,256) with `lorakit synth` and measures two runs of it.
 set -euo pipefail
@@ -14,6 +14,7 @@ LORAKIT=${1:-.build/release/lorakit}
 MODEL=${2:-${LORAKIT_MODEL:-$HOME/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf}}
 STEPS=${STEPS:-2}
 THREADS=${THREADS:-2}
+PRECISION=${PRECISION:-fp32}   # the table in the README is fp32; bf16 adds the packed LM head
 OUT=${OUT:-$(mktemp -d /tmp/lorakit-memory.XXXXXX)}
 mkdir -p "$OUT"
 DATA=Examples/data/veloria/train.jsonl   # no validation set: the run is only the training steps
@@ -52,7 +53,7 @@ for entry in "${CONFIGS[@]}"; do
   if [[ $flags == *--model-override* ]]; then model=${flags##*--model-override }; flags=${flags% --model-override*}; fi
   dir="$OUT/$name"; rm -rf "$dir"
   # shellcheck disable=SC2086
-  "$LORAKIT" train --model "$model" --data "$DATA" --out "$dir" --steps "$STEPS" --threads "$THREADS" --plain $flags \
+  "$LORAKIT" train --model "$model" --data "$DATA" --out "$dir" --steps "$STEPS" --threads "$THREADS" --precision "$PRECISION" --plain $flags \
     > "$OUT/$name.log" 2>&1 || { echo "| $name | \`$flags\` | failed: see $OUT/$name.log | | |"; continue; }
   p=$(field predictedPeakBytes "$dir/memory.json"); m=$(field measuredPeakBytes "$dir/memory.json")
   e=$(field errorPercent "$dir/memory.json")

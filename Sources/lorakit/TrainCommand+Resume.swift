@@ -7,6 +7,7 @@ extension TrainingConfig {
     static var cliDefault: TrainingConfig {
         var c = TrainingConfig()
         c.saveInterval = 25
+        c.precision = .preferred
         return c
     }
 }

@@ -25,6 +25,20 @@ final class PrecisionCLITests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("fp8") && bad.stderr.contains("precision"), bad.stderr)
 
+        // No --precision: bf16 where the CPU has AVX512-BF16 (and the active kernels are AVX-512), else fp32;
+        // the choice is printed and recorded. A resume without the flag keeps the recorded precision.
+        let cpu = try runLorakit(["cpu", "--json"])
+        let info = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(cpu.stdout.utf8)) as? [String: Any])
+        let native = (info["avx512BF16"] as? Bool == true) && (info["activeISA"] as? String == "avx512")
+        let expected = native ? "bf16" : "fp32"
+        let auto = try runLorakit(common.dropLast() + [out + "/auto", "--steps", "1", "--fresh"])
+        XCTAssertEqual(auto.status, 0, auto.stderr + auto.stdout)
+        XCTAssertTrue(auto.stdout.contains("precision: \(expected)"), auto.stdout)
+        let autoConfig = try String(contentsOfFile: out + "/auto/run_config.json", encoding: .utf8)
+        XCTAssertTrue(autoConfig.contains("\"precision\" : \"\(expected)\""), autoConfig)
+        let resumed = try runLorakit(common.dropLast() + [out + "/auto", "--steps", "1"])   // the same run: nothing to redo
+        XCTAssertEqual(resumed.status, 0, resumed.stderr + resumed.stdout)
+
         let text = repositoryRoot.appendingPathComponent("Examples/data/veloria/prompts.txt").path
         let e32 = try runLorakit(["eval", "--model", model, "--text", text, "--ctx", "32", "--windows", "2", "--json"])
         let e16 = try runLorakit(["eval", "--model", model, "--text", text, "--ctx", "32", "--windows", "2", "--json", "--precision", "bf16"])

