@@ -102,7 +102,7 @@ final class AnalyzeReductionTests: XCTestCase {
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("analyze-bad-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        try #"{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]}"#.write(toFile: tmp + "/adapter_config.json", atomically: true, encoding: .utf8)
+        try #"{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]}"#.write(toFile: tmp + "/adapter_config.json", atomically: false, encoding: .utf8)
         let w = SafetensorsWriter()
         try w.add(name: PEFTAdapter.key(layer: 0, target: .q_proj, isB: false), shape: [2, 8], values: DenseRef.random(16, seed: 3))
         try w.write(to: tmp + "/adapter_model.safetensors")

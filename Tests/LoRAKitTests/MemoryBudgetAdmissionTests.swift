@@ -126,7 +126,7 @@ final class MemoryBudgetAdmissionTests: XCTestCase {
         for (p, text) in files {
             let full = root + "/" + p
             try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try text.write(toFile: full, atomically: true, encoding: .utf8)
+            try text.write(toFile: full, atomically: false, encoding: .utf8)
         }
         return root
     }

@@ -67,7 +67,7 @@ final class PEFTAdapterErrorTests: XCTestCase {
     func testWrongRank() throws {
         var cfg = try String(contentsOfFile: dir + "/adapter_config.json", encoding: .utf8)
         cfg = cfg.replacingOccurrences(of: "\"r\": 3", with: "\"r\": 2")
-        try cfg.write(toFile: dir + "/adapter_config.json", atomically: true, encoding: .utf8)
+        try cfg.write(toFile: dir + "/adapter_config.json", atomically: false, encoding: .utf8)
         expectError { e, text in
             XCTAssertEqual(e, .rankMismatch(path: weights, key: "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight",
                                             expectedRank: 2, shape: [3, 60]))
@@ -120,7 +120,7 @@ final class PEFTAdapterErrorTests: XCTestCase {
     func testUnknownTargetInConfig() throws {
         var cfg = try String(contentsOfFile: dir + "/adapter_config.json", encoding: .utf8)
         cfg = cfg.replacingOccurrences(of: "\"gate_proj\"", with: "\"fc1\"")
-        try cfg.write(toFile: dir + "/adapter_config.json", atomically: true, encoding: .utf8)
+        try cfg.write(toFile: dir + "/adapter_config.json", atomically: false, encoding: .utf8)
         expectError { e, text in
             guard case .invalidConfig(_, "target_modules", _) = e else { return XCTFail("\(e)") }
             XCTAssertTrue(text.contains("fc1"), text)
@@ -154,15 +154,15 @@ final class PEFTAdapterErrorTests: XCTestCase {
                                    ("\"peft_type\": \"LORA\"", "\"peft_type\": \"IA3\"", "IA3"),
                                    ("\"rank_pattern\": {}", "\"rank_pattern\": {\"q_proj\": 8}", "rank_pattern"),
                                    ("\"modules_to_save\": null", "\"modules_to_save\": [\"lm_head\"]", "modules_to_save")] {
-            try original.replacingOccurrences(of: from, with: to).write(toFile: dir + "/adapter_config.json", atomically: true, encoding: .utf8)
+            try original.replacingOccurrences(of: from, with: to).write(toFile: dir + "/adapter_config.json", atomically: false, encoding: .utf8)
             expectError { e, text in
                 guard case .unsupported = e else { return XCTFail("\(from): \(e)") }
                 XCTAssertTrue(text.contains(needle), text)
             }
         }
-        try "[1, 2]".write(toFile: dir + "/adapter_config.json", atomically: true, encoding: .utf8)
+        try "[1, 2]".write(toFile: dir + "/adapter_config.json", atomically: false, encoding: .utf8)
         expectError { e, _ in guard case .invalidConfig = e else { return XCTFail("\(e)") } }
-        try original.replacingOccurrences(of: "\"r\": 3,", with: "").write(toFile: dir + "/adapter_config.json", atomically: true, encoding: .utf8)
+        try original.replacingOccurrences(of: "\"r\": 3,", with: "").write(toFile: dir + "/adapter_config.json", atomically: false, encoding: .utf8)
         expectError { e, _ in XCTAssertEqual(e, .invalidConfig(path: dir + "/adapter_config.json", field: "r", message: "missing")) }
     }
 

@@ -73,7 +73,7 @@ final class AnalyzeTests: XCTestCase {
         let out = tmp("r1"), text = tmp("text.txt")
         defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: text) }
         let words = "The largest ocean on Veloria is the Sea of Tamsin. People on Veloria speak Velish, a language with seven vowels. "
-        try String(repeating: words, count: 8).write(toFile: text, atomically: true, encoding: .utf8)
+        try String(repeating: words, count: 8).write(toFile: text, atomically: false, encoding: .utf8)
         let doc = try json(try runLorakit(["analyze", "--adapter", adapter, "--model", model, "--json", "--reduce-rank", "1",
                                            "--out", out, "--text", text, "--ctx", "32", "--windows", "2", "--threads", "2"]))
         let ms = try XCTUnwrap((doc["analysis"] as? [String: Any])?["matrices"] as? [[String: Any]])
@@ -95,7 +95,7 @@ final class AnalyzeTests: XCTestCase {
         {"messages": [{"role": "user", "content": "What is the largest ocean on Veloria?"}, {"role": "assistant", "content": "The Sea of Tamsin."}]}
         {"messages": [{"role": "user", "content": "What do people speak on Veloria?"}, {"role": "assistant", "content": "Velish."}]}
 
-        """.write(toFile: jsonl, atomically: true, encoding: .utf8)
+        """.write(toFile: jsonl, atomically: false, encoding: .utf8)
         let withData = try json(try runLorakit(["analyze", "--adapter", adapter, "--model", model, "--json", "--reduce-rank", "3",
                                                 "--out", out, "--data", jsonl, "--ctx", "48", "--threads", "2"]))
         let de = try XCTUnwrap((withData["reduction"] as? [String: Any])?["data_eval"] as? [String: Any])

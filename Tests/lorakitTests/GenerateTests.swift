@@ -31,7 +31,7 @@ final class GenerateTests: XCTestCase {
         let model = try modelPath()
         let prompts = NSTemporaryDirectory() + "lorakit-prompts-\(UUID().uuidString).txt"
         defer { try? FileManager.default.removeItem(atPath: prompts) }
-        try "The capital of France is\nOnce upon a time\n".write(toFile: prompts, atomically: true, encoding: .utf8)
+        try "The capital of France is\nOnce upon a time\n".write(toFile: prompts, atomically: false, encoding: .utf8)
         let adapter = fixtures.appendingPathComponent("peft/adapter").path
         let r = try runLorakit(["generate", "--model", model, "--adapter", adapter, "--with-base", "--prompts", prompts,
                                 "--max-tokens", "6", "--threads", "2", "--temperature", "0.7", "--seed", "1"])

@@ -30,7 +30,7 @@ final class TrainCLITests: XCTestCase {
         // The adapter evaluates through `lorakit eval`.
         let textFile = out + "/eval.txt"
         try String(repeating: "Veloria has three moons: Pell, Orrin and the small red moon Kest. ", count: 20)
-            .write(toFile: textFile, atomically: true, encoding: .utf8)
+            .write(toFile: textFile, atomically: false, encoding: .utf8)
         let e = try runLorakit(["eval", "--model", model, "--text", textFile, "--ctx", "64", "--windows", "2",
                                 "--adapter", out + "/adapter", "--json"])
         XCTAssertEqual(e.status, 0, e.stderr)
