@@ -123,6 +123,23 @@ static void convert_task(void *ctx, int ti, int nt) {
     }
 }
 
+// Y[:, nb0..nb0+nb] (+)= A[:, k0..k0+2·kpc] · panel, 8 rows × 32 columns per microkernel call; the panel's
+// strip s starts at bp + s·strip_stride (packed W: the whole-K strip; per-call packing: this KC panel).
+static void panel_products(const bf_args *g, int64_t nb0, int64_t nb, int64_t k0, int64_t kpc, const uint32_t *bp,
+                           int64_t strip_stride) {
+    const int64_t nstrips = (nb + 31) / 32;
+    const int add = k0 > 0 || g->accumulate;
+    for (int64_t t = 0; t < g->T; t += 8) {
+        const int mr = (int)min64(8, g->T - t);
+        const uint32_t *rows[8];
+        for (int r = 0; r < 8; r++) rows[r] = g->A + (t + (r < mr ? r : 0)) * g->kp + k0 / 2;
+        for (int64_t s = 0; s < nstrips; s++) {
+            const int nr = (int)min64(32, nb - s * 32);
+            g->kernel(g->Y + t * g->ldy + nb0 + s * 32, g->ldy, rows, bp + s * strip_stride, kpc, mr, nr, add);
+        }
+    }
+}
+
 static void gemm_task(void *ctx, int ti, int nt) {
     (void)nt;
     bf_args *g = (bf_args *)ctx;
@@ -134,20 +151,10 @@ static void gemm_task(void *ctx, int ti, int nt) {
     if (g->packed) {
         // Panels straight from the packed W: strip s, pairs k0/2.. at packed + (s·kp + k0/2)·32.
         for (int64_t nb0 = n0; nb0 < n1; nb0 += NB) {
-            const int64_t nb = min64(NB, n1 - nb0), nstrips = (nb + 31) / 32;
+            const int64_t nb = min64(NB, n1 - nb0);
             for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
                 const int64_t kpc = (min64(KC, g->K - k0) + 1) / 2;
-                const int add = k0 > 0 || g->accumulate;
-                for (int64_t t = 0; t < g->T; t += 8) {
-                    const int mr = (int)min64(8, g->T - t);
-                    const uint32_t *rows[8];
-                    for (int r = 0; r < 8; r++) rows[r] = g->A + (t + (r < mr ? r : 0)) * g->kp + k0 / 2;
-                    for (int64_t s = 0; s < nstrips; s++) {
-                        const int nr = (int)min64(32, nb - s * 32);
-                        const uint32_t *bp = g->packed + ((nb0 / 32 + s) * g->kp + k0 / 2) * 32;
-                        g->kernel(g->Y + t * g->ldy + nb0 + s * 32, g->ldy, rows, bp, kpc, mr, nr, add);
-                    }
-                }
+                panel_products(g, nb0, nb, k0, kpc, g->packed + ((nb0 / 32) * g->kp + k0 / 2) * 32, g->kp * 32);
             }
         }
         return;
@@ -156,7 +163,7 @@ static void gemm_task(void *ctx, int ti, int nt) {
     uint32_t *bp = (uint32_t *)aligned_alloc(64, (size_t)(KC / 2) * NB * sizeof(uint32_t));
     if (!tmp || !bp) { free(tmp); free(bp); g->failed = 1; return; }
     for (int64_t nb0 = n0; nb0 < n1; nb0 += NB) {
-        const int64_t nb = min64(NB, n1 - nb0), nstrips = (nb + 31) / 32;
+        const int64_t nb = min64(NB, n1 - nb0);
         for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
             const int64_t kc = min64(KC, g->K - k0), kpc = (kc + 1) / 2;
             // Pack W into bp[strip][pair][32].
@@ -171,16 +178,7 @@ static void gemm_task(void *ctx, int ti, int nt) {
                     lk_dequantize_row(g->t, tmp + k * nb, g->W + (k0 + k) * g->row_bytes + nb0 / g->bs * g->bb, nb);
                 g->pack_cols(bp, tmp, nb, kc, nb);
             }
-            const int add = k0 > 0 || g->accumulate;
-            for (int64_t t = 0; t < g->T; t += 8) {
-                const int mr = (int)min64(8, g->T - t);
-                const uint32_t *rows[8];
-                for (int r = 0; r < 8; r++) rows[r] = g->A + (t + (r < mr ? r : 0)) * g->kp + k0 / 2;
-                for (int64_t s = 0; s < nstrips; s++) {
-                    const int nr = (int)min64(32, nb - s * 32);
-                    g->kernel(g->Y + t * g->ldy + nb0 + s * 32, g->ldy, rows, bp + s * kpc * 32, kpc, mr, nr, add);
-                }
-            }
+            panel_products(g, nb0, nb, k0, kpc, bp, kpc * 32);
         }
     }
     free(tmp);
