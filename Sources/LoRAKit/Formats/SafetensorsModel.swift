@@ -116,8 +116,8 @@ public final class SafetensorsWriter {
 
     /// Adds a tensor from floats, stored as `dtype` (F32, F16 or BF16, rounded to nearest even).
     public func add(name: String, dtype: SafetensorsDType = .f32, shape: [Int], values: [Float]) throws {
-        let count = shape.allSatisfy({ $0 >= 0 }) ? shape.reduce(1, *) : -1
-        if count >= 0, values.count != count {
+        let count = try check(name: name, shape: shape)
+        if values.count != count {
             throw FormatError.badTensor(path: "(safetensors writer)", tensor: name,
                                         message: "\(values.count) values given, shape \(shape) needs \(count)")
         }

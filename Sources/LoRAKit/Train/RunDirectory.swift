@@ -93,10 +93,8 @@ public final class RunDirectory {
         let ns = error as NSError
         let posix = (ns.domain == NSPOSIXErrorDomain ? ns.code : nil)
             ?? (ns.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? $0.code : nil }
-        if posix == Int(ENOSPC) || (error as? CocoaError)?.code == .fileWriteOutOfSpace { return "no space left on the device (disk full)" }
-        if posix == Int(EFBIG) { return "file too large (a file-size limit was reached)" }
-        if posix == Int(EDQUOT) { return "disk quota exceeded" }
-        if let posix { return String(cString: strerror(Int32(posix))) }
+        if (error as? CocoaError)?.code == .fileWriteOutOfSpace { return AtomicFileWriter.describePOSIX(ENOSPC) }
+        if let posix { return AtomicFileWriter.describePOSIX(Int32(posix)) }
         return error.localizedDescription
     }
 
