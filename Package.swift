@@ -7,7 +7,7 @@ let package = Package(
     // MARK: - Public API
     products: [
         .library(name: "LoRAKit", targets: ["LoRAKit"]),
-        .executable(name: "lorakit", targets: ["lorakit"]),
+        .executable(name: "lorakit", targets: ["LoRAKitCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,15 +30,17 @@ let package = Package(
         .target(
             name: "LoRAKit", dependencies: ["CKernels", "COpenBLAS", "CNuma"],
             path: "Sources/LoRAKit"),
+        // The CLI target is LoRAKitCLI (its product, the binary, is `lorakit`): names that differ
+        // only in case from LoRAKit collide on case-insensitive file systems.
         .executableTarget(
-            name: "lorakit",
+            name: "LoRAKitCLI",
             dependencies: ["LoRAKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Sources/lorakit"),
+            path: "Sources/LoRAKitCLI"),
         // MARK: - Tests
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"], path: "Tests/CKernelsTests"),
         .testTarget(
             name: "LoRAKitTests", dependencies: ["LoRAKit", "CKernels"], path: "Tests/LoRAKitTests"),
-        .testTarget(name: "lorakitTests", dependencies: ["lorakit"], path: "Tests/lorakitTests"),
+        .testTarget(name: "LoRAKitCLITests", dependencies: ["LoRAKitCLI"], path: "Tests/LoRAKitCLITests"),
     ],
     swiftLanguageModes: [.v5]
 )
