@@ -29,7 +29,8 @@ struct AnalyzeCommand: ParsableCommand {
     var data: String?
     @Option(help: "Eval window length in tokens (--text), sequence length (--data).") var ctx: Int = 256
     @Option(help: "Number of eval windows.") var windows: Int = 8
-    @Option(help: "Worker threads (default: one per allowed core).") var threads: Int?
+    @OptionGroup var threadsOption: ThreadsOption
+    var threads: Int? { threadsOption.threads }
 
     func validate() throws {
         if (reduceRank == nil) != (out == nil) { throw ValidationError("--reduce-rank and --out go together") }

@@ -14,18 +14,20 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "GGUF model file (default: ~/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf).") var model: String?
     @Option(help: "A preset architecture with random weights instead of a model file: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
     var preset: String?
-    @Option(help: "Block type of the random weights with --preset (and of kernels): q4_0, q4_1, q8_0.") var quant: String = "q4_1"
-    @Option(help: "Threads.") var threads: Int = 2
-    @Option(help: "Sequences per step (forward default 1).") var batch: Int?
-    @Option(help: "Tokens per sequence (forward default 512).") var seq: Int?
+    @Option(help: "Block type of the random weights with --preset (and of `bench kernels`): q8_0 (default), q4_0 or q4_1.") var quant: QuantType = .q8_0
+    @OptionGroup var threadsOption: ThreadsOption
+    @Option(name: [.customLong("batch-size"), .customLong("batch")], help: "Sequences per step (train default 4, forward 1).") var batch: Int?
+    @Option(name: [.customLong("seq-len"), .customLong("seq")], help: "Tokens per sequence (train default 256, forward 512).") var seq: Int?
     @Option(help: "Measured repetitions (median reported).") var repeats: Int = 5
     @Option(help: "Unmeasured warm-up repetitions.") var warmup: Int = 1
     @Option(help: "LoRA rank.") var rank: Int = 8
     @Option(help: "LoRA alpha.") var alpha: Float = 16
-    @Option(help: "Comma-separated LoRA targets.") var targets: String = "q_proj,v_proj"
-    @Option(help: "Arithmetic of the frozen-weight products: fp32 or bf16 (AVX512-BF16).") var precision: String = "fp32"
+    @Option(help: "Target modules, comma-separated PEFT names or all-linear.") var targets: String = "q_proj,v_proj"
+    @OptionGroup var precision: PrecisionOption
     @Flag(help: "Skip measuring raw cblas_sgemm on the same shapes.") var noCeiling = false
-    @Flag(help: "Per-layer activation checkpointing in `bench train` (least memory, one more forward).") var checkpointing = false
+    @Option(help: "Gradient checkpointing in `bench train`: on (least memory, one more forward) or off (default).") var checkpointing: Switch = .off
+
+    var threads: Int { threadsOption.threads ?? ThreadPool.defaultThreadCount }
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -35,17 +37,11 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let type = GGMLType(name: quant) ?? GGMLType(name: quant.uppercased()) else {
-            throw ValidationError("unknown --quant '\(quant)'")
-        }
+        let type = quant.ggml
         var o = BenchOptions()
-        guard let prec = ComputePrecision(rawValue: precision) else { throw ValidationError("--precision fp32 or bf16 (got '\(precision)')") }
-        o.precision = prec
-        o.threads = threads; o.repeats = repeats; o.warmup = warmup; o.measureCeiling = !noCeiling; o.checkpointing = checkpointing
-        let ts = try targets.split(separator: ",").map { s -> LoRATarget in
-            guard let t = LoRATarget(rawValue: String(s)) else { throw ValidationError("unknown LoRA target '\(s)'") }
-            return t
-        }
+        o.precision = precision.precision.resolved
+        o.threads = threads; o.repeats = repeats; o.warmup = warmup; o.measureCeiling = !noCeiling; o.checkpointing = checkpointing.isOn
+        let ts = try LoRAConfig.parseTargets([targets])
         o.lora = LoRAConfig(rank: rank, alpha: alpha, targets: ts)
         var reports: [BenchReport] = []
         if what == "curve" {

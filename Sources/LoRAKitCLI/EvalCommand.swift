@@ -12,20 +12,22 @@ struct EvalCommand: ParsableCommand {
             """)
 
     @Option(help: "Model: a .gguf file or a Hugging Face folder.") var model: String
+    @Option(help: QuantType.help) var quant: QuantType = .q8_0
     @Option(help: "Text file to score.") var text: String?
     @Option(help: "File of whitespace-separated token ids to score instead of text.") var tokens: String?
     @Option(help: "Window length in tokens.") var ctx: Int = 512
     @Option(help: "Number of windows (fewer when the text is shorter).") var windows: Int = 8
     @Option(help: "PEFT adapter folder to apply.") var adapter: String?
-    @Option(help: "Worker threads (default: one per allowed core).") var threads: Int?
+    @OptionGroup var threads: ThreadsOption
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "NUMA: auto, distribute, isolate or off (see `lorakit train --help`).") var numa: NUMAMode = .auto
-    @Option(help: "Arithmetic of the frozen-weight products: fp32 or bf16 (AVX512-BF16).") var precision: ComputePrecision = .fp32
+    @OptionGroup var precision: PrecisionOption
 
     func run() throws {
         guard (text == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --text and --tokens") }
+        let precision = self.precision.precision.resolved
         warnIfSlowBF16(precision)
-        let w = try ModelWeights.load(path: model)
+        let w = try ModelWeights.load(path: model, quantizeTo: quant.ggml)
         var ids: [Int32]
         if let text {
             guard let data = FileManager.default.contents(atPath: text) else { throw CLIError("cannot read \(text)") }
@@ -42,12 +44,9 @@ struct EvalCommand: ParsableCommand {
             }
         }
         let lora = try adapter.map { try LoRAParameters.loadPEFT(from: $0, model: w.config) }
-        let topology = NUMATopology.current()
-        let plan = try NUMAPlan.forRun(topology: topology, threads: threads, mode: numa)
-        let pool = ThreadPool(plan: plan, topology: topology)
-        if !json { print(plan.summaryLine) }
-        let r = try Evaluator.evaluate(model: try w.placed(by: plan), adapter: lora, tokens: ids, context: ctx, windows: windows, pool: pool,
-                                       precision: precision)
+        let (r, plan) = try Evaluator.evaluate(model: w, adapter: lora, tokens: ids, context: ctx, windows: windows,
+                                               threads: threads.threads, numa: numa, precision: precision)
+        if !json { print(plan.summaryLine); print("precision: \(precision.rawValue)") }
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
@@ -57,10 +56,4 @@ struct EvalCommand: ParsableCommand {
                          r.meanLoss, r.perplexity, r.tokensScored, r.windows, r.context))
         }
     }
-}
-
-/// A runtime error the CLI reports as "Error: message" with exit code 1.
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ s: String) { description = s }
 }

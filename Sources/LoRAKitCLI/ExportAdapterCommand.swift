@@ -16,6 +16,7 @@ struct ExportAdapterCommand: ParsableCommand {
     func run() throws {
         let types: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16]
         guard let ggmlType = types[type.lowercased()] else { throw ValidationError("--type must be f32, f16 or bf16 (got '\(type)')") }
+        try OutputPath.checkDistinct(output: out, inputs: [adapter, adapter + "/adapter_model.safetensors"] + (model.map { [$0] } ?? []))
         let config = try baseConfig()
         do {
             let p = try LoRAParameters.loadPEFT(from: adapter, model: config)

@@ -15,12 +15,15 @@ struct GenerateCommand: ParsableCommand {
             """)
 
     @Option(help: "Model: a .gguf file or a Hugging Face folder.") var model: String
+    @Option(help: QuantType.help) var quant: QuantType = .q8_0
     @Option(name: .customLong("adapter"), help: "PEFT adapter folder (repeatable).") var adapters: [String] = []
     @Option(help: "Prompt text.") var prompt: String?
     @Option(help: "File with one prompt per line.") var prompts: String?
     @Flag(help: "Render prompts with the model's chat template (interactive when no --prompt/--prompts).") var chat = false
     @Option(help: "System message for --chat.") var system: String?
-    @Option(help: "Chat template name instead of the model's (chatml, smollm2, llama3, llama3.1).") var template: String?
+    @Option(name: [.customLong("chat-template"), .customLong("template")],
+            help: "Chat template name instead of the model's (chatml, smollm2, llama3, llama3.1); --template is the old spelling.")
+    var template: String?
     @Flag(help: "Also answer with the base model (first).") var withBase = false
     @Option(help: "Maximum new tokens per answer.") var maxTokens: Int = 256
     @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 0
@@ -28,7 +31,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Keep only the k most likely tokens (0 = all).") var topK: Int = 0
     @Option(help: "Sampling seed.") var seed: UInt64 = 0
     @Option(help: "KV cache size in tokens (prompt + answer).") var ctx: Int = 2048
-    @Option(help: "Worker threads (default: one per allowed core).") var threads: Int?
+    @OptionGroup var threads: ThreadsOption
     @Flag(help: "Print token counts and speeds to stderr after each answer.") var stats = false
 
     func validate() throws {
@@ -39,9 +42,9 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let w = try ModelWeights.load(path: model)
+        let w = try ModelWeights.load(path: model, quantizeTo: quant.ggml)
         let tok = try Tokenizer(modelPath: model)
-        let pool = ThreadPool(threads: threads ?? ThreadPool.defaultThreadCount)
+        let pool = ThreadPool(threads: threads.threads ?? ThreadPool.defaultThreadCount)
         let gen = try Generator(model: w, tokenizer: tok, maxContext: ctx, pool: pool)
         let set = AdapterSet(model: w)
         for a in adapters { try set.load(peftDirectory: a) }

@@ -7,7 +7,14 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show a model's architecture, tensor types and sizes, and tokenizer (a .gguf file or a Hugging Face folder).")
 
-    @Argument(help: "A .gguf file or a folder with config.json and *.safetensors.") var model: String
+    @Option(name: .customLong("model"), help: "A .gguf file or a folder with config.json and *.safetensors.") var modelOption: String?
+    @Argument(help: "The model, as a positional argument (same as --model).") var modelArgument: String?
+
+    var model: String { modelOption ?? modelArgument ?? "" }
+
+    func validate() throws {
+        guard (modelOption == nil) != (modelArgument == nil) else { throw ValidationError("give the model once: --model FILE (or as the argument)") }
+    }
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {

@@ -19,7 +19,7 @@ struct MergeCommand: ParsableCommand {
     @Option(help: "Output .gguf file or HF folder.") var out: String
     @Option(help: "Type of the merged matrices: same, q8_0, q4_0, q4_1, f16, bf16, f32 (HF: f32, f16, bf16).") var type: String?
     @Option(help: "gguf or hf (default: gguf when --out ends in .gguf, else hf).") var format: String?
-    @Option(help: "Worker threads (default: one per allowed core).") var threads: Int?
+    @OptionGroup var threads: ThreadsOption
     @Flag(help: "Print one JSON object with the per-matrix reports.") var json = false
 
     func run() throws {
@@ -30,9 +30,10 @@ struct MergeCommand: ParsableCommand {
         } else {
             fmt = out.lowercased().hasSuffix(".gguf") ? .gguf : .hf
         }
+        try OutputPath.checkDistinct(output: out, inputs: [model, adapter])
         let w = try ModelWeights.load(path: model)
         let p = try LoRAParameters.loadPEFT(from: adapter, model: w.config)
-        let pool = ThreadPool(threads: threads ?? ThreadPool.defaultThreadCount)
+        let pool = ThreadPool(threads: threads.threads ?? ThreadPool.defaultThreadCount)
         let show: (MergedMatrixReport) -> Void = { r in
             if !json {
                 let name = r.name.padding(toLength: max(44, r.name.count), withPad: " ", startingAt: 0)

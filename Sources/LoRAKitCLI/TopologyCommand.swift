@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import LoRAKit
 
-extension NUMAMode: ExpressibleByArgument {}
 
 struct TopologyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +16,8 @@ struct TopologyCommand: ParsableCommand {
             """)
 
     @Flag(help: "Print JSON ({\"topology\": …, \"plan\": …}).") var json = false
-    @Option(help: "Number of workers (default: one per allowed physical core).") var threads: Int?
+    @OptionGroup var threadsOption: ThreadsOption
+    var threads: Int? { threadsOption.threads }
     @Option(help: "NUMA mode: \(NUMAMode.allCases.map(\.rawValue).joined(separator: ", ")).") var numa: NUMAMode = .auto
     @Option(help: "A GGUF model: show how many bytes of its weight matrices each node would hold.") var model: String?
 

@@ -47,8 +47,9 @@ final class BadInputCLITests: XCTestCase {
     }
 
     func train(_ extra: [String], model m: String? = nil, data: String? = nil, out: String) throws -> ProcessResult {
-        try runLorakit(["train", "--model", try m ?? model(), "--data", try data ?? goodData, "--out", out, "--steps", "2",
-                        "--batch-size", "1", "--seq-len", "16", "--rank", "2", "--threads", "2", "--plain"] + extra)
+        try runLorakit(["train", "--model", try m ?? model(), "--data", try data ?? goodData, "--out", out]
+                       + withDefaults(extra, ["--steps": "2", "--batch-size": "1", "--seq-len": "16", "--rank": "2", "--threads": "2"])
+                       + ["--plain"])
     }
 
     /// Fails with every `needle` in stderr; `out` holds no adapter and no temporary file.

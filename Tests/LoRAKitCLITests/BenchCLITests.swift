@@ -5,7 +5,7 @@ import XCTest
 final class BenchCLITests: XCTestCase {
     func testTrainBenchWithCheckpointingPrintsJSON() throws {
         let r = try runLorakit(["bench", "train", "--preset", "smollm2-135m", "--batch", "1", "--seq", "8", "--repeats", "1",
-                                "--warmup", "0", "--no-ceiling", "--checkpointing", "--threads", "1", "--json"])
+                                "--warmup", "0", "--no-ceiling", "--checkpointing", "on", "--threads", "1", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let any = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
         let report = try XCTUnwrap(((any as? [[String: Any]])?.first) ?? (any as? [String: Any]))

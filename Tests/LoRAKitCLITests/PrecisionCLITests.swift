@@ -40,7 +40,7 @@ final class PrecisionCLITests: XCTestCase {
         XCTAssertEqual(resumed.status, 0, resumed.stderr + resumed.stdout)
 
         let text = repositoryRoot.appendingPathComponent("Examples/data/veloria/prompts.txt").path
-        let e32 = try runLorakit(["eval", "--model", model, "--text", text, "--ctx", "32", "--windows", "2", "--json"])
+        let e32 = try runLorakit(["eval", "--model", model, "--text", text, "--ctx", "32", "--windows", "2", "--json", "--precision", "fp32"])
         let e16 = try runLorakit(["eval", "--model", model, "--text", text, "--ctx", "32", "--windows", "2", "--json", "--precision", "bf16"])
         XCTAssertEqual(e32.status, 0, e32.stderr)
         XCTAssertEqual(e16.status, 0, e16.stderr)

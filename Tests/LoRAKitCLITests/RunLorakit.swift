@@ -55,3 +55,10 @@ func defaultModelPath() throws -> String {
 /// The repository's root folder.
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
+
+/// `args` plus each default option it does not give itself (options may be given only once).
+func withDefaults(_ args: [String], _ defaults: KeyValuePairs<String, String>) -> [String] {
+    var out = args
+    for (k, v) in defaults where !args.contains(k) { out += [k, v] }
+    return out
+}

@@ -80,9 +80,51 @@ final class SignalCLITests: XCTestCase {
             p.waitUntilExit()
             let log = try String(contentsOfFile: root + "/log\(round)", encoding: .utf8)
             XCTAssertEqual(p.terminationStatus, 130, log)
-            for f in try FileManager.default.contentsOfDirectory(atPath: root + "/run/checkpoints") {
-                XCTAssertTrue(f.hasSuffix(".lkckpt") || f.contains(".tmp-"), f)   // a temporary file may be left; it is removed on the next start
-                if f.hasSuffix(".lkckpt") { XCTAssertNoThrow(try TrainingCheckpoint.load(path: root + "/run/checkpoints/" + f)) }
+            assertNothingHalfWritten(root + "/run", log: log)
+        }
+    }
+
+    /// The second SIGINT at many moments of a run that saves every step (so many land inside a save):
+    /// never a temporary file or a lock left behind, and the message names the last complete
+    /// checkpoint only when there is one.
+    func testDoubleSIGINTAtManyDelaysLeavesNoTemporaryFile() throws {
+        let (root, baseArgs) = try setUpRun()
+        for round in 0..<12 {
+            let out = root + "/run\(round)"
+            let args = baseArgs.map { $0 == root + "/run" ? out : $0 }
+            let p = try start(args, log: root + "/d\(round)")
+            if round % 3 == 0 {
+                // Before the first checkpoint: while loading or in the first step.
+                usleep(UInt32(50_000 + 100_000 * (round / 3)))
+            } else {
+                waitForCheckpoint(out + "/checkpoints", p)
+                usleep(UInt32(7_000 * round))
+            }
+            kill(p.processIdentifier, SIGINT)
+            usleep(UInt32(3_000 * (round % 5)))
+            kill(p.processIdentifier, SIGINT)
+            p.waitUntilExit()
+            let log = try String(contentsOfFile: root + "/d\(round)", encoding: .utf8)
+            assertNothingHalfWritten(out, log: log)
+            let saved = newestStep(out + "/checkpoints")
+            if log.contains("second SIGINT") {
+                if saved == 0 {
+                    XCTAssertTrue(log.contains("no checkpoint has been saved yet"), log)
+                } else {
+                    XCTAssertTrue(log.contains("the last complete checkpoint is"), log)
+                }
+            }
+        }
+    }
+
+    /// No temporary file or lock anywhere under `dir`, and every checkpoint reads back.
+    func assertNothingHalfWritten(_ dir: String, log: String, file: StaticString = #filePath, line: UInt = #line) {
+        guard let e = FileManager.default.enumerator(atPath: dir) else { return }
+        for case let f as String in e {
+            XCTAssertFalse(f.contains(".tmp-"), "temporary file \(f) left; log:\n\(log)", file: file, line: line)
+            XCTAssertFalse(f.hasSuffix(".lorakit.lock"), "lock file left; log:\n\(log)", file: file, line: line)
+            if f.hasSuffix(".lkckpt") {
+                XCTAssertNoThrow(try TrainingCheckpoint.load(path: dir + "/" + f), file: file, line: line)
             }
         }
     }

@@ -12,27 +12,29 @@ final class LibraryExampleTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: out) }
 
         // --- README example begins ---
-        let model = try ModelWeights.load(path: path)          // memory-mapped, stays quantized
-        let tokenizer = try Tokenizer(modelPath: path)
-        var config = TrainingConfig(lora: LoRAConfig(rank: 8, alpha: 16, targets: [.q_proj, .v_proj]),
-                                    learningRate: 1e-3, steps: 2, batchSize: 2, sequenceLength: 64)
-        config.evalBatches = 2
-        let trainingData = try TrainingData(path: data, tokenizer: tokenizer, options: config.datasetOptions)
-        let trainer = try LoRATrainer(model: model, config: config)
-        let summary = try trainer.train(trainingData) { event in
+        var settings = TrainingOverrides()                      // anything not set: TrainingConfig.runDefaults
+        settings.rank = 8; settings.alpha = 16; settings.targets = [.q_proj, .v_proj]
+        settings.learningRate = 1e-3; settings.steps = 2; settings.batchSize = 2; settings.sequenceLength = 64
+        settings.evalBatches = 2
+        let run = TrainingRun(TrainingRunRequest(model: path, data: data, output: out, overrides: settings))
+        let result = try run.run { event in                     // budget, loading, steps, evaluations, saves
             switch event {
-            case .step(let m): print("step \(m.step)/\(m.totalSteps) loss \(m.loss)")
-            case .eval(let e): print("validation loss \(e.loss)")
+            case .training(.step(let m)): print("step \(m.step)/\(m.totalSteps) loss \(m.loss)")
+            case .training(.eval(let e)): print("validation loss \(e.loss)")
+            case .warning(let w): print("warning: \(w)")
+            default: break
             }
-            return .proceed                                     // or .stop: the factors keep the last step
+            return .proceed          // or .stop: a checkpoint and the adapter are saved; running again resumes
         }
-        try trainer.parameters.savePEFT(to: out + "/adapter", model: model.config, baseModelName: path)
+        print("adapter: \(result.adapterPath), validation loss \(result.summary.lastValidLoss ?? .nan)")
         // --- README example ends ---
 
-        XCTAssertEqual(summary.steps, 2)
-        XCTAssertNotNil(summary.lastValidLoss)
+        XCTAssertEqual(result.summary.steps, 2)
+        XCTAssertTrue(result.finished)
+        XCTAssertNotNil(result.summary.lastValidLoss)
+        let model = try ModelWeights.load(path: path)
         let back = try LoRAParameters.loadPEFT(from: out + "/adapter", model: model.config)
-        XCTAssertEqual(back.values, trainer.parameters.values)
+        XCTAssertEqual(back.values.count, MemoryBudget.trainableCount(lora: result.config.lora, model: model.config))
     }
 
     /// Two trainers over one model in one process do not interfere: each reproduces its solo run.

@@ -20,14 +20,14 @@ final class MemoryBudgetAdmissionTests: XCTestCase {
         let d = Admission.decide(model: preset, config: config, limit: limit)
         XCTAssertFalse(d.fits)
         XCTAssertEqual(d.budget.peakBytes, full.peakBytes)
-        XCTAssertEqual(d.suggestions.first?.change, "--checkpointing on")
+        XCTAssertEqual(d.suggestions.first?.change, "checkpointing on")
         XCTAssertEqual(d.suggestions.first?.peakBytes, withCkpt.peakBytes)
         for s in d.suggestions { XCTAssertLessThanOrEqual(s.peakBytes, d.available!, s.change) }
-        XCTAssertTrue(d.suggestions.contains { $0.change.hasPrefix("--batch-size 2 --grad-accum 2") || $0.change.hasPrefix("--batch-size 1") })
+        XCTAssertTrue(d.suggestions.contains { $0.change.hasPrefix("batch size 2, gradient accumulation 2") || $0.change.hasPrefix("batch size 1") })
         XCTAssertThrowsError(try Admission.enforce(d)) { e in
             let text = "\(e)"
             XCTAssertTrue(text.contains("nothing was allocated"), text)
-            XCTAssertTrue(text.contains("--checkpointing on"), text)
+            XCTAssertTrue(text.contains("checkpointing on"), text)
         }
     }
 
@@ -38,8 +38,8 @@ final class MemoryBudgetAdmissionTests: XCTestCase {
         let d = Admission.decide(model: preset, config: config, limit: limit)
         XCTAssertFalse(d.fits)
         XCTAssertFalse(d.suggestions.isEmpty)
-        XCTAssertFalse(d.suggestions.contains { $0.change == "--checkpointing on" })
-        XCTAssertTrue(d.suggestions.contains { $0.change.hasPrefix("--checkpointing on --batch-size") }, "\(d.suggestions.map(\.change))")
+        XCTAssertFalse(d.suggestions.contains { $0.change == "checkpointing on" })
+        XCTAssertTrue(d.suggestions.contains { $0.change.hasPrefix("checkpointing on, batch size") }, "\(d.suggestions.map(\.change))")
         XCTAssertTrue(d.suggestions.contains { $0.quantization == "q4_1" }, "\(d.suggestions.map(\.change))")
         for s in d.suggestions { XCTAssertLessThanOrEqual(s.peakBytes, d.available!, s.change) }
         XCTAssertTrue(d.limitSource.hasPrefix("cgroup limit"))
@@ -54,7 +54,7 @@ final class MemoryBudgetAdmissionTests: XCTestCase {
         XCTAssertTrue(d.fits)
         XCTAssertTrue(d.config.checkpointing)
         XCTAssertEqual(d.notes.count, 1)
-        XCTAssertEqual(d.limitSource, "--max-memory")
+        XCTAssertEqual(d.limitSource, "memory cap")
         // A roomy cap keeps checkpointing off (faster), even when the config asked for it.
         let roomy = MemoryLimit(userCap: full.peakBytes + 1)
         let d2 = Admission.decide(model: preset, config: on, limit: roomy, autoCheckpointing: true)

@@ -24,12 +24,12 @@ for r in $(seq 1 "$ROUNDS"); do
   "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision fp32 --json > "$OUT/ours-fp32.$r.json"
   "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision bf16 --no-ceiling --json > "$OUT/ours-bf16.$r.json"
   # Peak RSS is measured in runs without the sgemm ceiling (it allocates fp32 copies of the weights).
-  "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision fp32 --no-ceiling --checkpointing --json > "$OUT/ours-fp32-ckpt.$r.json"
-  "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision bf16 --no-ceiling --checkpointing --json > "$OUT/ours-bf16-ckpt.$r.json"
+  "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision fp32 --no-ceiling --checkpointing on --json > "$OUT/ours-fp32-ckpt.$r.json"
+  "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision bf16 --no-ceiling --checkpointing on --json > "$OUT/ours-bf16-ckpt.$r.json"
   "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision fp32 --no-ceiling --json > "$OUT/ours-fp32-noceil.$r.json"
   "$LORAKIT" bench train --model "$MODEL" --threads 1 --repeats 2 --precision fp32 --no-ceiling --json > "$OUT/ours-fp32-1t.$r.json"
-  "$LORAKIT" bench forward --model "$MODEL" --threads "$THREADS" --seq 512 --repeats 5 --precision bf16 --no-ceiling --json > "$OUT/fwd-bf16.$r.json"
-  "$LORAKIT" bench forward --model "$MODEL" --threads "$THREADS" --seq 512 --repeats 5 --json > "$OUT/fwd.$r.json"
+  "$LORAKIT" bench forward --model "$MODEL" --threads "$THREADS" --seq-len 512 --repeats 5 --precision bf16 --no-ceiling --json > "$OUT/fwd-bf16.$r.json"
+  "$LORAKIT" bench forward --model "$MODEL" --threads "$THREADS" --seq-len 512 --repeats 5 --precision fp32 --json > "$OUT/fwd.$r.json"
   if [ -n "$LLAMA_BENCH" ]; then
     "$LLAMA_BENCH" -m "$MODEL" -t "$THREADS" -p 512 -n 0 -r 3 -o json > "$OUT/llama.$r.json" 2>/dev/null || true
   fi

@@ -20,7 +20,7 @@ public enum AnalyzeError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .lapack(routine, matrix, info):
             return "\(matrix): LAPACK \(routine) failed (info \(info))"
         case let .invalidTargetRank(k, r):
-            return "--reduce-rank must be between 1 and the adapter's rank \(r) (got \(k))"
+            return "the reduced rank must be between 1 and the adapter's rank \(r) (got \(k))"
         case let .invalidScale(s):
             return "the adapter's scale alpha/r is \(s); it must be a positive finite number"
         case let .inconsistentFactors(path, key, message):
@@ -28,7 +28,7 @@ public enum AnalyzeError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .baseShapeMismatch(m, a, b):
             return "\(m): the adapter's update is \(a) but the base model's matrix is \(b): the adapter was made for a different base model"
         case let .outputIsInput(p):
-            return "the output folder \(p) is the adapter's own folder; choose another --out"
+            return "the output folder \(p) is the adapter's own folder; choose another output folder"
         }
     }
 }

@@ -19,9 +19,11 @@ enum AtomicFileWriter {
         let tmp = (dir.isEmpty ? "." : dir) + "/.\(name).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else { throw fail("cannot create \(tmp)", describePOSIX(errno)) }
+        AbruptExit.register(tmp)
         var ok = false
         defer {
             if !ok { close(fd); unlink(tmp) }
+            AbruptExit.unregister(tmp)
         }
         let cap = 1 << 20
         let buf = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 64)
@@ -55,10 +57,13 @@ enum AtomicFileWriter {
             let e = describePOSIX(errno); unlink(tmp)
             throw fail("close failed", e)
         }
-        guard rename(tmp, path) == 0 else {
-            let e = describePOSIX(errno); unlink(tmp)
-            throw fail("rename failed", e)
+        let renamed = AbruptExit.withLock { () -> Int32? in
+            if rename(tmp, path) == 0 { return nil }
+            let e = errno
+            unlink(tmp)
+            return e
         }
+        if let e = renamed { throw fail("rename failed", describePOSIX(e)) }
         let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY)
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }

@@ -100,7 +100,15 @@ public final class GGUFFile: @unchecked Sendable {
         var names: [String: Int] = [:]
         names.reserveCapacity(nTensors)
         for i in 0 ..< nTensors {
-            let t = try Self.readTensorInfo(&r, index: i)
+            let t: RawTensorInfo
+            do { t = try Self.readTensorInfo(&r, index: i) } catch let e as FormatError {
+                // A model of an architecture LoRAKit does not load is reported as that, not as one of its tensor types.
+                if let arch = md["general.architecture"]?.string, md["general.type"]?.string != "adapter",
+                   !LlamaConfig.supportedArchitectures.contains(arch) {
+                    throw FormatError.unsupported(path: path, message: LlamaConfig.unsupportedArchitecture(arch))
+                }
+                throw e
+            }
             guard names.updateValue(i, forKey: t.name) == nil else {
                 throw FormatError.duplicate(path: path, kind: "tensor name", name: t.name, offset: t.at)
             }

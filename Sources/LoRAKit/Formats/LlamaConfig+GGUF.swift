@@ -1,12 +1,19 @@
 extension LlamaConfig {
+    /// `general.architecture` values whose models LoRAKit loads.
+    public static let supportedArchitectures: Set<String> = ["llama"]
+
+    static func unsupportedArchitecture(_ arch: String) -> String {
+        "general.architecture is '\(arch)'; LoRAKit loads \(supportedArchitectures.sorted().map { "'\($0)'" }.joined(separator: ", ")) models"
+    }
+
     /// Reads the `llama.*` architecture keys of a GGUF file (`general.architecture` must be `llama`).
     public init(gguf f: GGUFFile) throws {
         let md = f.metadata
         guard let arch = md["general.architecture"]?.string else {
             throw FormatError.missing(path: f.path, what: "metadata key 'general.architecture'")
         }
-        guard arch == "llama" else {
-            throw FormatError.unsupported(path: f.path, message: "general.architecture is '\(arch)'; LoRAKit loads 'llama' models")
+        guard LlamaConfig.supportedArchitectures.contains(arch) else {
+            throw FormatError.unsupported(path: f.path, message: LlamaConfig.unsupportedArchitecture(arch))
         }
         func int(_ key: String, default def: Int? = nil) throws -> Int {
             guard let v = md["llama." + key] else {

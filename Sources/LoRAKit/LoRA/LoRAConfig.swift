@@ -54,7 +54,7 @@ public enum LoRAConfigError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .invalidRank(let r): return "LoRA rank must be at least 1 (got \(r))"
         case .rankTooLarge(let r, let t, let o, let i):
-            return "LoRA rank \(r) is larger than \(t.rawValue)'s dimensions (\(o)×\(i)); use a rank ≤ \(min(o, i))"
+            return "LoRA rank \(r) is larger than \(t.rawValue)'s dimensions (\(o)×\(i)), the smallest of the targets; use a rank ≤ \(min(o, i))"
         case .invalidAlpha(let a): return "LoRA alpha must be a positive finite number (got \(a))"
         case .invalidDropout(let p): return "LoRA dropout must be in [0, 1) (got \(p))"
         case .unknownTarget(let n, let known):
@@ -127,7 +127,8 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         guard alpha.isFinite, alpha > 0 else { throw LoRAConfigError.invalidAlpha(alpha) }
         guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw LoRAConfigError.invalidDropout(dropout) }
         guard !targets.isEmpty else { throw LoRAConfigError.noTargets }
-        for t in targets {
+        // The tightest limit over all targets at once, so one correction is enough.
+        if let t = targets.min(by: { min($0.shape(model).out, $0.shape(model).in) < min($1.shape(model).out, $1.shape(model).in) }) {
             let s = t.shape(model)
             if rank > min(s.out, s.in) { throw LoRAConfigError.rankTooLarge(rank: rank, target: t, out: s.out, in: s.in) }
         }

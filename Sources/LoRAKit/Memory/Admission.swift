@@ -2,13 +2,23 @@ import Foundation
 
 /// A change to a run that makes its budget fit.
 public struct AdmissionSuggestion: Codable, Sendable, Equatable {
-    /// What to change, as CLI flags (`--checkpointing on --batch-size 2 --grad-accum 2`).
-    public var change: String
+    /// One setting to change: its key in run_config.json (`checkpointing`, `batchSize`, `lora.rank`,
+    /// or `quantization` for the weights' block type) and the new value.
+    public struct Setting: Codable, Sendable, Equatable {
+        public var key: String
+        public var value: String
+    }
+    /// What to change, in words (`checkpointing on, batch size 2, gradient accumulation 2`).
+    public var change: String { settings.map { "\(AdmissionSuggestion.words[$0.key] ?? $0.key) \($0.value)" }.joined(separator: ", ") }
+    public var settings: [Setting]
     /// The run with the change applied.
     public var config: TrainingConfig
     /// Block type to load the weights as, when the change is "4-bit instead of 8-bit".
     public var quantization: String?
     public var peakBytes: Int
+
+    static let words = ["checkpointing": "checkpointing", "batchSize": "batch size", "gradientAccumulation": "gradient accumulation",
+                        "sequenceLength": "sequence length", "lora.rank": "rank", "lora.alpha": "alpha", "quantization": "weights"]
 }
 
 /// Whether a run fits the memory available, decided before anything is allocated.
@@ -30,10 +40,14 @@ public struct AdmissionDecision: Sendable, Equatable {
 
 /// Refusal of a run whose plan exceeds the memory available.
 public enum AdmissionError: Error, CustomStringConvertible, Equatable {
-    case doesNotFit(needed: Int, available: Int, limitSource: String, suggestions: [String])
+    case doesNotFit(needed: Int, available: Int, limitSource: String, suggestions: [AdmissionSuggestion])
 
-    public var description: String {
-        guard case .doesNotFit(let need, let avail, let src, let sug) = self else { return "" }
+    public var description: String { describe { $0.change } }
+
+    /// The message with each suggested change spelled by `spell` (the CLI spells them as flags).
+    public func describe(_ spell: (AdmissionSuggestion) -> String) -> String {
+        guard case .doesNotFit(let need, let avail, let src, let suggestions) = self else { return "" }
+        let sug = suggestions.map { "\(spell($0))  → \(ProcessMemory.format($0.peakBytes))" }
         var s = "this run needs \(ProcessMemory.format(need)) at its peak but only \(ProcessMemory.format(avail)) is available (\(src)); nothing was allocated."
         if sug.isEmpty {
             s += "\nno single change found that fits; try a smaller model."
@@ -92,20 +106,21 @@ public enum Admission {
             let p = budget(c, m).peakBytes
             return p <= available ? p : nil
         }
-        var bases: [(TrainingConfig, String, Int)] = [(config, "", 0)]
+        typealias S = AdmissionSuggestion.Setting
+        var bases: [(TrainingConfig, [S], Int)] = [(config, [], 0)]
         if !config.checkpointing {
             var on = config; on.checkpointing = true
             if let p = fits(on) {
-                ranked.append((0, AdmissionSuggestion(change: "--checkpointing on", config: on, quantization: nil, peakBytes: p)))
+                ranked.append((0, AdmissionSuggestion(settings: [.init(key: "checkpointing", value: "on")], config: on, quantization: nil, peakBytes: p)))
             }
-            bases.append((on, "--checkpointing on ", 1))
+            bases.append((on, [S(key: "checkpointing", value: "on")], 1))
         }
         for (base, prefix, extra) in bases {
             var b = base.batchSize / 2
             while b >= 1 {
                 var c = base; c.batchSize = b; c.gradientAccumulation = base.gradientAccumulation * (base.batchSize / b)
                 if let p = fits(c) {
-                    ranked.append((1 + extra, AdmissionSuggestion(change: prefix + "--batch-size \(b) --grad-accum \(c.gradientAccumulation)",
+                    ranked.append((1 + extra, AdmissionSuggestion(settings: prefix + [S(key: "batchSize", value: "\(b)"), S(key: "gradientAccumulation", value: "\(c.gradientAccumulation)")],
                                                                   config: c, quantization: nil, peakBytes: p)))
                     break
                 }
@@ -113,7 +128,7 @@ public enum Admission {
             }
             if model.quantizationSelectable, model.quantization == "Q8_0" {
                 if let p = fits(base, model.requantized(to: .q4_1)) {
-                    ranked.append((3 + extra, AdmissionSuggestion(change: prefix + "--quant q4_1 (4-bit instead of 8-bit weights)",
+                    ranked.append((3 + extra, AdmissionSuggestion(settings: prefix + [S(key: "quantization", value: "q4_1")],
                                                                   config: base, quantization: "q4_1", peakBytes: p)))
                 }
             }
@@ -121,7 +136,7 @@ public enum Admission {
             while s >= 16 {
                 var c = base; c.sequenceLength = s
                 if let p = fits(c) {
-                    ranked.append((5 + extra, AdmissionSuggestion(change: prefix + "--seq-len \(s)", config: c, quantization: nil, peakBytes: p)))
+                    ranked.append((5 + extra, AdmissionSuggestion(settings: prefix + [S(key: "sequenceLength", value: "\(s)")], config: c, quantization: nil, peakBytes: p)))
                     break
                 }
                 s /= 2
@@ -130,7 +145,7 @@ public enum Admission {
             while r >= 1 {
                 var c = base; c.lora.rank = r; c.lora.alpha = base.lora.alpha * Float(r) / Float(base.lora.rank)
                 if let p = fits(c) {
-                    ranked.append((7 + extra, AdmissionSuggestion(change: prefix + "--rank \(r) --alpha \(formatAlpha(c.lora.alpha))",
+                    ranked.append((7 + extra, AdmissionSuggestion(settings: prefix + [S(key: "lora.rank", value: "\(r)"), S(key: "lora.alpha", value: formatAlpha(c.lora.alpha))],
                                                                   config: c, quantization: nil, peakBytes: p)))
                     break
                 }
@@ -149,6 +164,6 @@ public enum Admission {
         guard !d.fits, let avail = d.available else { return }
         throw AdmissionError.doesNotFit(
             needed: d.budget.peakBytes, available: avail, limitSource: d.limitSource,
-            suggestions: d.suggestions.map { "\($0.change)  → \(ProcessMemory.format($0.peakBytes))" })
+            suggestions: d.suggestions)
     }
 }

@@ -191,7 +191,7 @@ extension MemoryBudget {
         add("scratch.dequant", "dequantization tiles", "\(nThreads) thread\(nThreads == 1 ? "" : "s") × panel", g.dequantScratch, .scratch)
         add("scratch.attention", "attention scratch", "transposed K/Q/V + per-thread rows", g.attentionScratch, .scratch)
         if g.bf16Head > 0 {
-            add("scratch.bf16head", "LM head packed to bf16", "forward + backward layouts (--precision bf16)", g.bf16Head, .scratch)
+            add("scratch.bf16head", "LM head packed to bf16", "forward + backward layouts (bf16 precision)", g.bf16Head, .scratch)
         }
         if g.groupPartials > 0 {
             add("scratch.numa", "per-node partial dX", "\(groups - 1) extra node group\(groups == 2 ? "" : "s") × [T, max(C, F)]",

@@ -44,7 +44,7 @@ public struct MemoryLimit: Codable, Sendable, Equatable {
 
     /// Which figure limits the run, for messages.
     public var limitingSource: String {
-        if let cap = userCap, cap <= (available() ?? .max) { return "--max-memory" }
+        if let cap = userCap, cap <= (available() ?? .max) { return "memory cap" }
         if let lim = cgroupLimit {
             let used = max(0, (cgroupUsage ?? 0) - (cgroupReclaimable ?? 0))
             if memAvailable == nil || lim - used <= memAvailable! { return "cgroup limit \(ProcessMemory.format(lim))" }

@@ -25,19 +25,24 @@ public final class StopRequest: @unchecked Sendable {
 
 /// SIGINT/SIGTERM handling for long runs: the first signal asks `target` to stop after the current
 /// step (the run then saves a checkpoint and exits cleanly); a second signal ends the process at
-/// once with 128 + signal number. Checkpoints are written atomically, so an immediate exit never
-/// leaves a damaged one. Handlers run on a dispatch queue, not in signal context.
+/// once with 128 + signal number. Checkpoints are written atomically and files being written are
+/// removed first (`AbruptExit`), so an immediate exit leaves neither a damaged nor a temporary file. Handlers run on a dispatch queue, not in signal context.
 public final class SignalStopper: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
     private let lock = NSLock()
     private var received: Int32 = 0
     private let target: StopRequest
     private let onFirst: @Sendable (Int32) -> Void
+    private let onSecond: @Sendable (Int32) -> String
 
-    /// Starts listening for `signals`. `onFirst` runs (on a background queue) for the first one.
-    public init(target: StopRequest, signals: [Int32] = [SIGINT, SIGTERM], onFirst: @escaping @Sendable (Int32) -> Void = { _ in }) {
+    /// Starts listening for `signals`. `onFirst` runs (on a background queue) for the first one;
+    /// `onSecond` returns the message printed before the immediate exit (it should say what is on
+    /// disk: temporary files being written are removed before the exit).
+    public init(target: StopRequest, signals: [Int32] = [SIGINT, SIGTERM], onFirst: @escaping @Sendable (Int32) -> Void = { _ in },
+                onSecond: @escaping @Sendable (Int32) -> String = { "second \(SignalStopper.name($0)): exiting now" }) {
         self.target = target
         self.onFirst = onFirst
+        self.onSecond = onSecond
         let queue = DispatchQueue(label: "lorakit.signals")
         for s in signals {
             signal(s, SIG_IGN)
@@ -57,9 +62,9 @@ public final class SignalStopper: @unchecked Sendable {
             target.request(reason: SignalStopper.name(s))
             onFirst(s)
         } else {
-            let msg = "\nsecond \(SignalStopper.name(s)): exiting now (the last saved checkpoint is intact)\n"
+            let msg = "\n" + onSecond(s) + "\n"
             msg.withCString { _ = write(2, $0, strlen($0)) }
-            _exit(128 + s)
+            AbruptExit.exit(128 + s)
         }
     }
 

@@ -27,7 +27,10 @@ public final class CheckpointStore {
         CheckpointStore.list(folder: folder)
     }
 
-    static func list(folder: String) -> [(step: Int, path: String)] {
+    /// `step-NNNNNN.lkckpt`.
+    public static func fileName(step: Int) -> String { String(format: "step-%06d.lkckpt", step) }
+
+    public static func list(folder: String) -> [(step: Int, path: String)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         return names.compactMap { n -> (Int, String)? in
             guard n.hasPrefix("step-"), n.hasSuffix(".lkckpt"), let s = Int(n.dropFirst(5).dropLast(7)) else { return nil }
@@ -52,7 +55,7 @@ public final class CheckpointStore {
     @discardableResult
     func save(header: CheckpointHeader, parameters: UnsafeBufferPointer<Float>, adamM: UnsafeBufferPointer<Float>,
               adamV: UnsafeBufferPointer<Float>) throws -> String {
-        let path = folder + "/" + String(format: "step-%06d.lkckpt", header.step)
+        let path = folder + "/" + CheckpointStore.fileName(step: header.step)
         try RunDirectory.writeAtomically(to: path) { emit in
             try TrainingCheckpoint.stream(header: header, parameters: parameters, adamM: adamM, adamV: adamV, emit: emit)
         }
@@ -88,7 +91,7 @@ public final class CheckpointStore {
 
 extension TrainingConfig {
     /// The fields that decide the numbers a run produces. Thread count, evaluation, saving, memory
-    /// (checkpointing gives identical results) and the non-finite policy may change on resume.
+    /// (checkpointing gives identical results), the non-finite policy and the run's length may change on resume.
     var resumeDefining: TrainingConfig {
         var c = self
         c.threads = nil
@@ -99,6 +102,10 @@ extension TrainingConfig {
         c.keepCheckpoints = TrainingConfig().keepCheckpoints
         c.nonFiniteLimit = TrainingConfig().nonFiniteLimit
         c.numa = .auto   // NUMA mode decides where threads run and pages live, not the numbers
+        // The length of a run may change: extending a finished run continues it (the schedule is
+        // recomputed for the new length, which the run says).
+        c.steps = nil
+        c.epochs = 1
         return c
     }
 }

@@ -23,10 +23,10 @@ public enum EvalError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .contextTooSmall(let n): return "--ctx must be at least 2 tokens (got \(n))"
-        case .contextTooLarge(let n, let m): return "--ctx \(n) exceeds the model's context length \(m)"
+        case .contextTooSmall(let n): return "the window length must be at least 2 tokens (got \(n))"
+        case .contextTooLarge(let n, let m): return "the window length \(n) exceeds the model's context length \(m)"
         case .notEnoughTokens(let h, let n): return "the text has \(h) tokens, fewer than one window of \(n)"
-        case .invalidWindows(let w): return "--windows must be at least 1 (got \(w))"
+        case .invalidWindows(let w): return "the number of windows must be at least 1 (got \(w))"
         case .tokenOutOfRange(let i, let id, let v): return "token \(i) has id \(id), outside the vocabulary of \(v)"
         }
     }
@@ -74,5 +74,18 @@ public enum Evaluator {
         }
         let mean = sum / Double(max(count, 1))
         return EvalResult(meanLoss: mean, perplexity: exp(mean), tokensScored: count, windows: W, context: context)
+    }
+
+    /// As `evaluate(model:…pool:…)` with the workers and weight placement of a NUMA mode on this
+    /// machine (what a training run uses): `threads` nil = one per allowed CPU.
+    public static func evaluate(model: ModelWeights, adapter: LoRAParameters? = nil, tokens: [Int32], context: Int,
+                                windows: Int, threads: Int?, numa: NUMAMode = .auto,
+                                precision: ComputePrecision = .fp32) throws -> (result: EvalResult, plan: NUMAPlan) {
+        let topology = NUMATopology.current()
+        let plan = try NUMAPlan.forRun(topology: topology, threads: threads, mode: numa)
+        let pool = ThreadPool(plan: plan, topology: topology)
+        let r = try evaluate(model: try model.placed(by: plan), adapter: adapter, tokens: tokens, context: context, windows: windows,
+                             pool: pool, precision: precision)
+        return (r, plan)
     }
 }
