@@ -8,7 +8,7 @@ import Foundation
 ///   except the options that are lists (`generate --adapter A --adapter B`).
 enum CommandLineCheck {
     /// Options that may be repeated, per subcommand.
-    static let repeatable: [String: Set<String>] = ["generate": ["--adapter"]]
+    static let repeatable: [String: Set<String>] = ["generate": ["--adapter", "--stack"], "combine": ["--adapter"], "eval": ["--stack"]]
     /// What to do instead, for repeats users make on purpose.
     static let hints: [String: String] = [
         "merge --adapter": "merge folds one adapter into the base; to merge several, merge them one after another (the output of one as the next --model)",

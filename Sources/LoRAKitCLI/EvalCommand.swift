@@ -18,6 +18,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Window length in tokens.") var ctx: Int = 512
     @Option(help: "Number of windows (fewer when the text is shorter).") var windows: Int = 8
     @Option(help: "PEFT adapter folder to apply.") var adapter: String?
+    @Option(help: "Apply several adapters at once: PATH[:WEIGHT], repeatable (ΔW = Σ weight·ΔW; weight 1 when omitted).")
+    var stack: [String] = []
     @OptionGroup var threads: ThreadsOption
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "NUMA: auto, distribute, isolate or off (see `lorakit train --help`).") var numa: NUMAMode = .auto
@@ -43,7 +45,9 @@ struct EvalCommand: ParsableCommand {
                 ids.append(v)
             }
         }
-        let lora = try adapter.map { try LoRAParameters.loadPEFT(from: $0, model: w.config) }
+        if adapter != nil && !stack.isEmpty { throw ValidationError("give --adapter or --stack, not both") }
+        let lora = try stack.isEmpty ? adapter.map { try LoRAParameters.loadPEFT(from: $0, model: w.config) }
+            : LoRAParameters.stacked(try parseStack(stack), model: w.config)
         let (r, plan) = try Evaluator.evaluate(model: w, adapter: lora, tokens: ids, context: ctx, windows: windows,
                                                threads: threads.threads, numa: numa, precision: precision)
         if !json { print(plan.summaryLine); print("precision: \(precision.rawValue)") }

@@ -16,7 +16,9 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(help: "Model: a .gguf file or a Hugging Face folder.") var model: String
     @Option(help: QuantType.help) var quant: QuantType = .q8_0
-    @Option(name: .customLong("adapter"), help: "PEFT adapter folder (repeatable).") var adapters: [String] = []
+    @Option(name: .customLong("adapter"), help: "PEFT adapter folder (repeatable: each answers in turn).") var adapters: [String] = []
+    @Option(help: "Apply several adapters at once: PATH[:WEIGHT], repeatable (ΔW = Σ weight·ΔW); answers as one more variant.")
+    var stack: [String] = []
     @Option(help: "Prompt text.") var prompt: String?
     @Option(help: "File with one prompt per line.") var prompts: String?
     @Flag(help: "Render prompts with the model's chat template (interactive when no --prompt/--prompts).") var chat = false
@@ -48,6 +50,11 @@ struct GenerateCommand: ParsableCommand {
         let gen = try Generator(model: w, tokenizer: tok, maxContext: ctx, pool: pool)
         let set = AdapterSet(model: w)
         for a in adapters { try set.load(peftDirectory: a) }
+        if !stack.isEmpty {
+            let s = try parseStack(stack)
+            set.add(LoRAAdapter(name: "stack(" + s.map { "\(($0.path as NSString).lastPathComponent):\(String(format: "%g", $0.weight))" }.joined(separator: ",") + ")",
+                                parameters: try LoRAParameters.stacked(s, model: w.config)))
+        }
         var variants: [LoRAAdapter?] = set.adapters.map { $0 }
         if variants.isEmpty || withBase { variants.insert(nil, at: 0) }
         let tmpl = chat ? try ChatTemplate(vocabulary: tok.vocabulary, name: template) : nil

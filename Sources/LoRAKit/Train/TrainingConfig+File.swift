@@ -124,7 +124,8 @@ enum ConfigSchema {
         func wrong() -> ConfigFileError { .wrongType(file, field: field, expected: kind.expected, got: v.shortDescription) }
         switch (kind, v) {
         case (.optional, .null): return
-        case (.optional(let k), _): try check(v, kind: k, field: field, file: file)
+        case (.optional(let k), _):
+            do { try check(v, kind: k, field: field, file: file) } catch ConfigFileError.wrongType { throw wrong() }
         case (.integer, .integer): return
         case (.nonNegativeInteger, .integer(let i)): if i < 0 { throw wrong() }
         case (.nonNegativeInteger, .unsigned): return
