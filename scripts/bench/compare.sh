@@ -21,6 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 echo "load before: $(uptime)"
 for r in $(seq 1 "$ROUNDS"); do
   python3 "$here/peft_train_bench.py" --model "$MODEL" --threads "$THREADS" --repeats 3 > "$OUT/peft.$r.json" 2>/dev/null
+  python3 "$here/peft_train_bench.py" --model "$MODEL" --threads "$THREADS" --repeats 3 --autocast bf16 > "$OUT/peft-bf16.$r.json" 2>/dev/null
   "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision fp32 --json > "$OUT/ours-fp32.$r.json"
   "$LORAKIT" bench train --model "$MODEL" --threads "$THREADS" --repeats 3 --precision bf16 --no-ceiling --json > "$OUT/ours-bf16.$r.json"
   # Peak RSS is measured in runs without the sgemm ceiling (it allocates fp32 copies of the weights).
@@ -50,11 +51,16 @@ peft, f32, b16, fwd, lc = load("peft"), load("ours-fp32"), load("ours-bf16"), lo
 f32c, b16c, f32n, f32t1, fwdb = load("ours-fp32-ckpt"), load("ours-bf16-ckpt"), load("ours-fp32-noceil"), load("ours-fp32-1t"), load("fwd-bf16")
 tp = lambda rs: med([r["tokensPerSecond"] for r in rs])
 rss = lambda rs: med([r["peakRSSBytes"] for r in rs])
-P = tp(peft)
-print(f"train tokens/s: pytorch+peft {P:.1f}")
+peftb = load("peft-bf16")
+P32, PB = tp(peft), tp(peftb)
+# Every ratio is against the best PyTorch mode of this run (fp32 or bf16 autocast).
+P = max(P32, PB) if peftb else P32
+best = "bf16 autocast" if peftb and PB >= P32 else "fp32"
+print(f"train tokens/s: pytorch+peft fp32 {P32:.1f}" + (f", bf16 autocast {PB:.1f}" if peftb else "") + f"; ratios against the best ({best})")
 for name, rs in [("ours fp32", f32), ("ours bf16", b16), ("ours fp32 + checkpointing", f32c), ("ours bf16 + checkpointing", b16c)]:
     if rs: print(f"  {name:27s} {tp(rs):7.1f}  ({tp(rs)/P:.2f}x)")
-print(f"peak RSS: pytorch+peft {rss(peft)/1e9:.2f} GB")
+peft = peftb if best == "bf16 autocast" else peft
+print(f"peak RSS: pytorch+peft ({best}) {rss(peft)/1e9:.2f} GB")
 for name, rs in [("ours fp32", f32n), ("ours bf16", b16), ("ours fp32 + checkpointing", f32c), ("ours bf16 + checkpointing", b16c)]:
     if rs: print(f"  {name:27s} {rss(rs)/1e9:5.2f} GB (1/{rss(peft)/rss(rs):.1f})")
 if f32:

@@ -4,7 +4,9 @@
 SmolLM2-135M loaded by transformers from the same GGUF (dequantized to fp32), PEFT LoRA r=8 alpha=16 on
 q_proj,v_proj, seq 256 x batch 4, AdamW, torch CPU with 2 threads. Prints one JSON object: median step
 time, tokens/s, the per-step times, and the process's peak RSS (ru_maxrss).
-Usage: peft_train_bench.py [--model PATH.gguf] [--threads 2] [--batch 4] [--seq 256] [--repeats 5] [--warmup 1]
+--autocast bf16 runs forward and loss under torch.autocast("cpu", dtype=torch.bfloat16): what HF Trainer's bf16=True
+does on CPU (the faster PyTorch mode on AVX512-BF16 CPUs; compare against the faster of the two).
+Usage: peft_train_bench.py [--model PATH.gguf] [--threads 2] [--batch 4] [--seq 256] [--repeats 5] [--warmup 1] [--autocast bf16]
        [--steps N --losses]  (N steps on a fixed seeded batch, printing the loss curve instead)
 """
 import argparse, json, os, resource, statistics, sys, time
@@ -17,6 +19,7 @@ def main():
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--autocast", choices=["none", "bf16"], default="none")
     a = ap.parse_args()
 
     import torch
@@ -35,8 +38,13 @@ def main():
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(0, model.config.vocab_size, (a.batch, a.seq), generator=g)
 
+    import contextlib
+    def ctx():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if a.autocast == "bf16" else contextlib.nullcontext()
+
     def step():
-        out = model(input_ids=ids, labels=ids)
+        with ctx():
+            out = model(input_ids=ids, labels=ids)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         opt.step()
@@ -53,7 +61,7 @@ def main():
     med = statistics.median(times)
     tokens = a.batch * a.seq
     print(json.dumps({
-        "name": "pytorch+peft train", "threads": a.threads, "tokens": tokens, "seconds": times,
+        "name": "pytorch+peft train" + (" (bf16 autocast)" if a.autocast == "bf16" else ""), "autocast": a.autocast, "threads": a.threads, "tokens": tokens, "seconds": times,
         "medianSeconds": med, "tokensPerSecond": tokens / med,
         "peakRSSBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "loadSeconds": load_s, "torch": torch.__version__,
