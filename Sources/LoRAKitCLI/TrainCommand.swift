@@ -118,7 +118,11 @@ struct TrainCommand: ParsableCommand {
         return c
     }
 
-    func run() throws {
+    mutating func run() throws {
+        try runRanks { command, communicator in try command.train(communicator: communicator) }   // MPI: TrainCommand+MPI
+    }
+
+    func train(communicator: GradientCommunicator) throws {
         signal(SIGXFSZ, SIG_IGN)   // a file-size limit then fails the write with EFBIG (reported) instead of killing the run
         // A checkpoint to continue from (--resume, or one of this run in --out), read before anything else.
         let resumeFrom = try findCheckpoint()
@@ -138,10 +142,11 @@ struct TrainCommand: ParsableCommand {
         print("data: \(trainData.train.summary)")
         for w in dataWarnings(trainData.train, cfg) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         if let v = trainData.valid { print("valid: \(v.summary)") }
-        let trainer = try LoRATrainer(model: weights, config: cfg)
+        let trainer = try LoRATrainer(model: weights, config: cfg, communicator: communicator)
         print(trainer.numaPlan.summaryLine)
         print(LoRAParameters.peftLine(trainable: trainer.parameters.count, baseParameters: weights.config.parameterCount))
         try prepareCheckpoints(trainer: trainer, run: run, resumeFrom: resumeFrom, data: trainData.train)
+        printRanks(trainer)
         try run.writeConfig(cfg)
         let signals = SignalStopper(target: trainer.stopRequest) { s in
             let msg = "\n\(SignalStopper.name(s)) received: finishing the current step and saving a checkpoint (press Ctrl-C again to quit at once)\n"

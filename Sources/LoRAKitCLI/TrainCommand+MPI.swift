@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import LoRAKit
+import LoRAKitMPI
+
+/// `lorakit train` under mpirun / srun: one rank per process, data-parallel. Started any other way it
+/// is the usual single process (MPI is never initialized).
+///
+/// Rank 0 is the run: it prints, finds the checkpoint to resume and writes everything into --out.
+/// The other ranks resume from rank 0's checkpoint (read, never written: --out must be readable on
+/// every node to resume), print nothing on stdout and keep their few files (run_config.json, the
+/// final adapter) in a scratch folder that is removed at the end. A rank that fails while the
+/// others may wait in a collective aborts the whole job (MPI_Abort), so nothing hangs.
+extension TrainCommand {
+    mutating func runRanks(_ body: (TrainCommand, GradientCommunicator) throws -> Void) throws {
+        guard MPICommunicator.launchedByMPI() else { return try body(self, LocalCommunicator()) }
+        let comm = try MPICommunicator()
+        var scratch: String?
+        do {
+            scratch = try joinRun(comm)
+            try body(self, comm)
+        } catch let e as ExitCode {
+            // Stopped by a signal: every rank agreed to stop after the same step; rank 0 saved.
+            finishRank(scratch)
+            throw e
+        } catch {
+            let who = comm.rank == 0 ? "" : "rank \(comm.rank) of \(comm.size): "
+            FileHandle.standardError.write(Data("Error: \(who)\(error)\nlorakit: stopping all \(comm.size) ranks\n".utf8))
+            if let scratch { try? FileManager.default.removeItem(atPath: scratch) }
+            comm.abort(code: 1)
+        }
+        finishRank(scratch)
+    }
+
+    /// Agrees on the checkpoint to resume (rank 0 chooses) and points ranks > 0 at a scratch output folder.
+    /// Returns the scratch folder (nil on rank 0).
+    private mutating func joinRun(_ comm: MPICommunicator) throws -> String? {
+        var chosen: [UInt8] = []
+        if comm.rank == 0 {
+            // The path of the checkpoint rank 0 will resume (empty: a fresh start).
+            if let found = try findCheckpoint() { chosen = Array(resolvedCheckpointPath(found).utf8) }
+        }
+        let path = String(decoding: try comm.broadcast(chosen, root: 0), as: UTF8.self)
+        guard comm.rank > 0 else { return nil }
+        freopen("/dev/null", "w", stdout)
+        var template = Array((NSTemporaryDirectory() + "/lorakit-rank\(comm.rank)-XXXXXX").utf8CString)
+        guard let dir = mkdtemp(&template) else { throw CLIError("rank \(comm.rank): cannot create a scratch folder in \(NSTemporaryDirectory())") }
+        out = String(cString: dir)
+        resume = path.isEmpty ? nil : path
+        fresh = false
+        return out
+    }
+
+    /// A checkpoint found by `findCheckpoint`, as a path every rank can open.
+    private func resolvedCheckpointPath(_ found: (checkpoint: TrainingCheckpoint, path: String, explicit: Bool)) -> String {
+        found.path.hasPrefix("/") ? found.path : FileManager.default.currentDirectoryPath + "/" + found.path
+    }
+
+    private func finishRank(_ scratch: String?) {
+        if let scratch { try? FileManager.default.removeItem(atPath: scratch) }
+        MPICommunicator.finalize()
+    }
+
+    /// What a data-parallel run does, printed before training (one process: only a resume note).
+    func printRanks(_ trainer: LoRATrainer) {
+        let comm = trainer.communicator, c = trainer.config
+        if let n = trainer.resumeNote { print("note: \(n)") }
+        guard comm.size > 1 else { return }
+        let sequences = c.batchSize * trainer.globalAccumulation
+        print("data parallel: \(comm.size) ranks (MPI), \(c.threads.map { "\($0) thread(s)" } ?? "one thread per allowed core") each; "
+              + "global batch \(sequences) sequences × \(c.sequenceLength) tokens per step "
+              + "(batch \(c.batchSize) × grad-accum \(c.gradientAccumulation) × \(comm.size) ranks; rank r takes micro-batches r, r+\(comm.size), …)")
+        print("note: the memory budget above is per rank: ranks on one node each hold their own activations, LoRA state and "
+              + "scratch (×\(comm.size) on one node); the memory-mapped base is shared through the page cache")
+    }
+}
