@@ -20,16 +20,18 @@ extension TrainCommand {
             scratch = try joinRun(comm)
             try body(self, comm)
         } catch let e as ExitCode {
-            // Stopped by a signal: every rank agreed to stop after the same step; rank 0 saved.
-            finishRank(scratch)
-            throw e
+            // Stopped by a signal: every rank agreed to stop after the same step; rank 0 saved. Only rank 0
+            // reports the signal in its exit status (mpirun stops the job at the first rank's non-zero exit).
+            finishRank(scratch, comm)
+            if comm.rank == 0 { throw e }
+            return
         } catch {
             let who = comm.rank == 0 ? "" : "rank \(comm.rank) of \(comm.size): "
             FileHandle.standardError.write(Data("Error: \(who)\(error)\nlorakit: stopping all \(comm.size) ranks\n".utf8))
             if let scratch { try? FileManager.default.removeItem(atPath: scratch) }
             comm.abort(code: 1)
         }
-        finishRank(scratch)
+        finishRank(scratch, comm)
     }
 
     /// Agrees on the checkpoint to resume (rank 0 chooses) and points ranks > 0 at a scratch output folder.
@@ -43,7 +45,8 @@ extension TrainCommand {
         let path = String(decoding: try comm.broadcast(chosen, root: 0), as: UTF8.self)
         guard comm.rank > 0 else { return nil }
         freopen("/dev/null", "w", stdout)
-        var template = Array((NSTemporaryDirectory() + "/lorakit-rank\(comm.rank)-XXXXXX").utf8CString)
+        removeStaleScratch()
+        var template = Array((NSTemporaryDirectory() + "/lorakit-rank\(comm.rank)-pid\(getpid())-XXXXXX").utf8CString)
         guard let dir = mkdtemp(&template) else { throw CLIError("rank \(comm.rank): cannot create a scratch folder in \(NSTemporaryDirectory())") }
         out = String(cString: dir)
         resume = path.isEmpty ? nil : path
@@ -51,15 +54,32 @@ extension TrainCommand {
         return out
     }
 
+    /// Scratch folders of ranks that were killed (their process is gone): a killed job cannot clean up.
+    private func removeStaleScratch() {
+        let tmp = NSTemporaryDirectory(), fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: tmp)) ?? [] where name.hasPrefix("lorakit-rank") {
+            guard let p = name.split(separator: "-").first(where: { $0.hasPrefix("pid") }), let pid = Int32(p.dropFirst(3)),
+                  kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            try? fm.removeItem(atPath: tmp + "/" + name)
+        }
+    }
+
     /// A checkpoint found by `findCheckpoint`, as a path every rank can open.
     private func resolvedCheckpointPath(_ found: (checkpoint: TrainingCheckpoint, path: String, explicit: Bool)) -> String {
         found.path.hasPrefix("/") ? found.path : FileManager.default.currentDirectoryPath + "/" + found.path
     }
 
-    private func finishRank(_ scratch: String?) {
+    /// Waits until every rank is done (rank 0 has written its files), then leaves MPI.
+    private func finishRank(_ scratch: String?, _ comm: MPICommunicator) {
         if let scratch { try? FileManager.default.removeItem(atPath: scratch) }
+        try? comm.barrier()
         MPICommunicator.finalize()
     }
+
+    /// The signals that stop a run after the current step with a checkpoint. Under mpirun also SIGUSR1:
+    /// mpirun forwards it to every rank, whereas its SIGTERM/SIGINT are followed by SIGKILL within
+    /// seconds (the last checkpoint then stays the newest); Slurm sends it with `--signal=USR1@SECONDS`.
+    var stopSignals: [Int32] { MPICommunicator.launchedByMPI() ? [SIGINT, SIGTERM, SIGUSR1] : [SIGINT, SIGTERM] }
 
     /// What a data-parallel run does, printed before training (one process: only a resume note).
     func printRanks(_ trainer: LoRATrainer) {

@@ -148,7 +148,7 @@ struct TrainCommand: ParsableCommand {
         try prepareCheckpoints(trainer: trainer, run: run, resumeFrom: resumeFrom, data: trainData.train)
         printRanks(trainer)
         try run.writeConfig(cfg)
-        let signals = SignalStopper(target: trainer.stopRequest) { s in
+        let signals = SignalStopper(target: trainer.stopRequest, signals: stopSignals) { s in
             let msg = "\n\(SignalStopper.name(s)) received: finishing the current step and saving a checkpoint (press Ctrl-C again to quit at once)\n"
             FileHandle.standardError.write(Data(msg.utf8))
         }

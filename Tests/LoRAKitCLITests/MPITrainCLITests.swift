@@ -96,7 +96,7 @@ final class MPITrainCLITests: XCTestCase {
         _ = try mpirunPath()
         let (root, args) = try setUpRun("kill")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let steps = 5, out = root + "/run", ckpts = out + "/checkpoints"
+        let steps = 4, out = root + "/run", ckpts = out + "/checkpoints"
         let p = try launchMPI(ranks: 2, args(out, 1, steps), log: root + "/killed.log")
         // Wait for the checkpoint of step 2, then kill rank 1 in the middle of step 3.
         let deadline = Date().addingTimeInterval(240)
