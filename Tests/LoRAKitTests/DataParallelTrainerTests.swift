@@ -64,6 +64,30 @@ final class DataParallelTrainerTests: XCTestCase {
             XCTAssertEqual(r.events, [], "only rank 0 calls the observer")
         }
     }
+
+    func testRanksWithDifferentDataRefuseToTrain() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-dp-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = try CheckpointTests.synthModel(dir: dir, seed: 4)
+        var cfg = CheckpointTests.config(steps: 1)
+        cfg.threads = 1
+        let tok = try XCTUnwrap(FixtureTokenizers.smollm)
+        var sets: [TrainingData] = []
+        for r in 0..<2 {
+            let path = dir + "/train\(r).jsonl"
+            try Data((0..<8).map { i in "{\"text\": \"rank \(r) line \(i) about the moons of Veloria.\"}" }.joined(separator: "\n").utf8)
+                .write(to: URL(fileURLWithPath: path))
+            sets.append(try TrainingData(path: path, tokenizer: tok, options: cfg.datasetOptions))
+        }
+        let errors = ThreadCommunicator.run(2) { comm -> String in
+            do {
+                try LoRATrainer(model: model, config: cfg, communicator: comm).train(sets[comm.rank])
+                return "trained"
+            } catch { return "\(error)" }
+        }
+        for e in errors { XCTAssertTrue(e.hasPrefix("rank 1 of 2 does not train what rank 0 trains"), e) }
+    }
 }
 
 final class ResultBox<T>: @unchecked Sendable {

@@ -186,6 +186,7 @@ public final class LoRATrainer {
         var summary = TrainingSummary(steps: step, stoppedEarly: false, finalLoss: nil, firstValidLoss: nil, lastValidLoss: nil,
                                       skippedSteps: skippedSteps, seconds: 0, peakResidentBytes: 0)
         let dataIdentity = DataIdentity(train)
+        try checkRanksAgree(data: dataIdentity)
         var stepSeconds: [Double] = []
         let valid = data.valid
         // Only rank 0 reports; a stop (observer, signal) is agreed by all ranks so they leave together.
@@ -249,31 +250,6 @@ public final class LoRATrainer {
         summary.seconds = Date().timeIntervalSince(start)
         summary.peakResidentBytes = ProcessMemory.peakResidentBytes()
         return summary
-    }
-
-    /// Forward and backward of this rank's share of a step's micro-batches (global index j·N + rank in
-    /// round j), the gradients summed over ranks in global order into the graph's gradient buffer.
-    /// Returns the step's loss sum over all ranks, added in global order.
-    func accumulateGradients(_ micro: [TokenBatch], step: Int, targets: Int) throws -> Double {
-        guard targets > 0 else { return 0 }
-        let ranks = communicator.size, rounds = config.gradientAccumulation
-        var losses = [Double](repeating: 0, count: rounds)
-        reducer.begin()
-        for j in 0..<rounds {
-            let i = j * ranks + communicator.rank, b = micro[i]
-            stepper.graph.grads.zero()
-            if b.targetCount > 0 {
-                // Dropout masks follow the global micro-batch index: any N gives the same masks.
-                let seed = SplitMix64.mix(config.seed &+ UInt64(step &* 64 &+ i) &* 0x9E37_79B9_7F4A_7C15)
-                losses[j] = stepper.accumulate(tokens: b.tokens, targets: b.targets, gradScale: 1 / Float(targets), dropoutSeed: seed).sum
-            }
-            try reducer.add(stepper.graph.grads, contributes: (0..<ranks).map { micro[j * ranks + $0].targetCount > 0 })
-        }
-        try reducer.finish(into: stepper.graph.grads)
-        let all = try communicator.allGather(losses)   // rank-major: rank q's rounds 0..<k
-        var sum = 0.0
-        for (i, b) in micro.enumerated() where b.targetCount > 0 { sum += all[(i % ranks) * rounds + i / ranks] }
-        return sum
     }
 }
 
