@@ -7,6 +7,8 @@ let package = Package(
     // MARK: - Public API
     products: [
         .library(name: "LoRAKit", targets: ["LoRAKit"]),
+        // Data-parallel training over MPI (links Open MPI); library users who don't need it never link it.
+        .library(name: "LoRAKitMPI", targets: ["LoRAKitMPI"]),
         .executable(name: "lorakit", targets: ["LoRAKitCLI"]),
     ],
     dependencies: [
@@ -20,6 +22,9 @@ let package = Package(
         .systemLibrary(
             name: "CNuma", path: "Sources/CNuma", pkgConfig: "numa",
             providers: [.apt(["libnuma-dev"])]),
+        .systemLibrary(
+            name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi",
+            providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
         // All SIMD lives here. ISA is chosen per function with target attributes and a
         // run-time CPU check, so no unsafeFlags are needed and the package stays usable
         // as a dependency.
@@ -30,11 +35,12 @@ let package = Package(
         .target(
             name: "LoRAKit", dependencies: ["CKernels", "COpenBLAS", "CNuma"],
             path: "Sources/LoRAKit"),
+        .target(name: "LoRAKitMPI", dependencies: ["LoRAKit", "CMPI"], path: "Sources/LoRAKitMPI"),
         // The CLI target is LoRAKitCLI (its product, the binary, is `lorakit`): names that differ
         // only in case from LoRAKit collide on case-insensitive file systems.
         .executableTarget(
             name: "LoRAKitCLI",
-            dependencies: ["LoRAKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["LoRAKit", "LoRAKitMPI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/LoRAKitCLI"),
         // MARK: - Tests
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"], path: "Tests/CKernelsTests"),

@@ -24,13 +24,19 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Start over even when --out holds checkpoints (they are deleted).") var fresh = false
     @Flag(help: "Print plain progress lines even on a terminal.") var plain = false
 
-    func run() throws {
+    mutating func run() throws {
+        try runRanks { command, communicator in try command.train(communicator: communicator) }   // MPI: TrainCommand+MPI
+    }
+
+    func train(communicator: GradientCommunicator) throws {
         signal(SIGXFSZ, SIG_IGN)   // a file-size limit then fails the write with EFBIG (reported) instead of killing the run
         if resume != nil && fresh { throw ValidationError("--resume and --fresh contradict each other") }
         let mode: TrainingRunRequest.Resume = fresh ? .fresh : resume.map { .from($0) } ?? .automatic
-        let run = TrainingRun(try settings.request(model: model, data: data, out: out, resume: mode))
+        var request = try settings.request(model: model, data: data, out: out, resume: mode)
+        request.communicator = communicator
+        let run = TrainingRun(request)
         let out = self.out
-        let signals = SignalStopper(target: run.stopRequest, onFirst: { s in
+        let signals = SignalStopper(target: run.stopRequest, signals: stopSignals, onFirst: { s in
             warnLine("\n\(SignalStopper.name(s)) received: finishing the current step and saving a checkpoint (press Ctrl-C again to quit at once)")
         }, onSecond: { s in
             let last = CheckpointStore.list(folder: out + "/checkpoints").last

@@ -29,6 +29,7 @@ public final class StopRequest: @unchecked Sendable {
 /// removed first (`AbruptExit`), so an immediate exit leaves neither a damaged nor a temporary file. Handlers run on a dispatch queue, not in signal context.
 public final class SignalStopper: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
+    private let signals: [Int32]
     private let lock = NSLock()
     private var received: Int32 = 0
     private let target: StopRequest
@@ -43,6 +44,7 @@ public final class SignalStopper: @unchecked Sendable {
         self.target = target
         self.onFirst = onFirst
         self.onSecond = onSecond
+        self.signals = signals
         let queue = DispatchQueue(label: "lorakit.signals")
         for s in signals {
             signal(s, SIG_IGN)
@@ -75,14 +77,14 @@ public final class SignalStopper: @unchecked Sendable {
     public func cancel() {
         for s in sources { s.cancel() }
         sources.removeAll()
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
+        for s in signals { signal(s, SIG_DFL) }
     }
 
     public static func name(_ s: Int32) -> String {
         switch s {
         case SIGINT: return "SIGINT"
         case SIGTERM: return "SIGTERM"
+        case SIGUSR1: return "SIGUSR1"
         default: return "signal \(s)"
         }
     }

@@ -76,6 +76,8 @@ public struct CheckpointHeader: Codable, Sendable, Equatable {
     public var config: TrainingConfig
     public var model: ModelIdentity
     public var data: DataIdentity
+    /// Ranks of the data-parallel run that wrote it (nil: one process). Absent from single-process files.
+    public var worldSize: Int? = nil
 }
 
 /// A training run's full state: resuming from it gives the same factors, bit for bit, as never

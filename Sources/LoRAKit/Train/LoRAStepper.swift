@@ -13,7 +13,8 @@ final class LoRAStepper {
         optimizer = AdamWState(count: parameters.count, config: config)
     }
 
-    /// Runs forward and backward on one micro-batch; gradients of `gradScale · Σ token losses` are added.
+    /// Runs forward and backward on one micro-batch; gradients of `gradScale · Σ token losses` are added
+    /// to `graph.grads` (the trainer zeroes them first and sums micro-batches itself: `GradientReducer`).
     func accumulate(tokens: [Int32], targets: [Int32], gradScale: Float, dropoutSeed: UInt64 = 0) -> LlamaGraph.LossSum {
         graph.setBatch(tokens: tokens, targets: targets)
         graph.dropoutSeed = dropoutSeed

@@ -12,7 +12,7 @@ extension LoRATrainer {
         CheckpointHeader(format: CheckpointHeader.currentFormat, step: step, totalSteps: totalSteps,
                          optimizerStep: stepper.optimizer.step, dataPosition: dataPosition, skippedSteps: skippedSteps,
                          nonFiniteRun: nonFiniteRun, parameterCount: stepper.graph.params.count, config: config,
-                         model: ModelIdentity(model), data: data)
+                         model: ModelIdentity(model), data: data, worldSize: communicator.size > 1 ? communicator.size : nil)
     }
 
     /// Saves the run's state into `store` straight from the trainer's buffers (the same bytes as
@@ -30,7 +30,11 @@ extension LoRATrainer {
     /// data or a configuration that would give other numbers; `path` names it in the error.
     public func restore(from c: TrainingCheckpoint, data: TokenizedDataset, path: String = "checkpoint") throws {
         let h = c.header
-        var why = h.incompatibilities(config: config, model: ModelIdentity(model), data: DataIdentity(data))
+        // Another number of ranks may resume: its grad-accum is per rank, so that field is not compared then.
+        let ranksThen = h.worldSize ?? 1, ranksNow = communicator.size
+        var compared = config
+        if ranksThen != ranksNow { compared.gradientAccumulation = h.config.gradientAccumulation }
+        var why = h.incompatibilities(config: compared, model: ModelIdentity(model), data: DataIdentity(data))
         if h.parameterCount != stepper.graph.params.count {
             why.append("it holds \(h.parameterCount) LoRA parameters, this run has \(stepper.graph.params.count)")
         }
@@ -51,5 +55,12 @@ extension LoRATrainer {
         dataPosition = h.dataPosition
         skippedSteps = h.skippedSteps
         nonFiniteRun = h.nonFiniteRun
+        resumeNote = nil
+        if ranksThen != ranksNow {
+            let before = h.config.gradientAccumulation * ranksThen, now = globalAccumulation
+            resumeNote = "the checkpoint ran on \(ranksThen) rank(s) × grad-accum \(h.config.gradientAccumulation), now \(ranksNow) × \(config.gradientAccumulation): "
+                + (before == now ? "the same \(now) micro-batches per step, so the numbers continue as they would have (bit for bit with the same threads per rank)"
+                                 : "\(before) → \(now) micro-batches per step; the run continues but will not match an uninterrupted one")
+        }
     }
 }

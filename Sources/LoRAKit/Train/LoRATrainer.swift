@@ -72,15 +72,26 @@ public final class LoRATrainer {
     public let stopRequest = StopRequest()
     /// Test hook: return true to poison the gradients of a step (1-based) with NaN.
     var poisonGradients: ((Int) -> Bool)?
+    /// The processes of a data-parallel run (`LocalCommunicator`: this one alone). Every rank runs the
+    /// same trainer on the same data; rank 0 alone calls the observer and saves checkpoints.
+    public let communicator: GradientCommunicator
+    let reducer: GradientReducer
+    /// Set by `restore` when the checkpoint ran on another number of ranks: what that means.
+    public internal(set) var resumeNote: String?
 
     /// Prepares a run: validates the config against the model and allocates every buffer once.
-    /// `adapter` continues from existing factors (for example a loaded PEFT adapter).
-    public convenience init(model: ModelWeights, config: TrainingConfig, adapter: LoRAParameters? = nil) throws {
-        try self.init(model: model, config: config, adapter: adapter, topology: NUMATopology.current())
+    /// `adapter` continues from existing factors (for example a loaded PEFT adapter). With a
+    /// `communicator` of N ranks, one optimizer step takes `batchSize × gradientAccumulation × N`
+    /// sequences, and gives the same factors, bit for bit, as one process with `gradientAccumulation × N`
+    /// (same threads per process): see `GradientReducer`.
+    public convenience init(model: ModelWeights, config: TrainingConfig, adapter: LoRAParameters? = nil,
+                            communicator: GradientCommunicator = LocalCommunicator()) throws {
+        try self.init(model: model, config: config, adapter: adapter, topology: NUMATopology.current(), communicator: communicator)
     }
 
     /// As `init(model:config:adapter:)` on a given NUMA topology (tests inject multi-node machines).
-    init(model: ModelWeights, config: TrainingConfig, adapter: LoRAParameters? = nil, topology: NUMATopology) throws {
+    init(model: ModelWeights, config: TrainingConfig, adapter: LoRAParameters? = nil, topology: NUMATopology,
+         communicator: GradientCommunicator = LocalCommunicator()) throws {
         try config.validate()
         try config.lora.validate(for: model.config)
         try LoRATrainer.checkFiniteVectors(model)
@@ -99,6 +110,8 @@ public final class LoRATrainer {
                               checkpointing: config.checkpointing, optimizer: config.optimizer, pool: pool)
         stepper.graph.precision = config.precision
         template = params
+        self.communicator = communicator
+        reducer = GradientReducer(communicator: communicator, parameterCount: params.count)
     }
 
     private let template: LoRAParameters
@@ -116,23 +129,40 @@ public final class LoRATrainer {
         let it = try BatchIterator(dataset: data, batchSize: config.batchSize, sequenceLength: config.sequenceLength,
                                    packing: config.packing, shuffle: true, seed: config.seed)
         let micro = Double(it.batchesPerEpoch) * config.epochs
-        return max(1, Int((micro / Double(config.gradientAccumulation)).rounded(.up)))
+        return max(1, Int((micro / Double(globalAccumulation)).rounded(.up)))
     }
 
+    /// Micro-batches per optimizer step over all ranks.
+    public var globalAccumulation: Int { config.gradientAccumulation * communicator.size }
+
     /// Mean next-token loss on up to `batches` batches of a dataset (0: all), in order, no gradients.
+    /// Every rank must call it; rank r evaluates batches r, r+N, … and the sums are added in batch order.
     public func evaluate(_ data: TokenizedDataset, batches: Int = 0) throws -> EvalMetrics {
         try checkTokenIDs(data)
         var it = try BatchIterator(dataset: data, batchSize: config.batchSize, sequenceLength: config.sequenceLength,
                                    packing: config.packing, shuffle: false, seed: 0, padID: 0)
         let n = batches > 0 ? min(batches, it.batchesPerEpoch) : it.batchesPerEpoch
-        var sum = 0.0, count = 0
+        var list: [TokenBatch] = []
         for _ in 0..<n {
             let b = it.next()
-            if b.targetCount == 0 { continue }
-            let r = stepper.evaluate(tokens: b.tokens, targets: b.targets)
-            sum += r.sum
-            count += r.count
-            if b.endsEpoch { break }
+            list.append(b)
+            if b.targetCount > 0 && b.endsEpoch { break }
+        }
+        let ranks = communicator.size, per = (list.count + ranks - 1) / ranks
+        var mine = [Double](repeating: 0, count: 2 * per)   // (loss sum, count) of batches rank, rank+N, …
+        for j in 0..<per {
+            let i = j * ranks + communicator.rank
+            guard i < list.count, list[i].targetCount > 0 else { continue }
+            let r = stepper.evaluate(tokens: list[i].tokens, targets: list[i].targets)
+            mine[2 * j] = r.sum
+            mine[2 * j + 1] = Double(r.count)
+        }
+        let all = try communicator.allGather(mine)
+        var sum = 0.0, count = 0
+        for (i, b) in list.enumerated() where b.targetCount > 0 {
+            let at = 2 * ((i % ranks) * per + i / ranks)
+            sum += all[at]
+            count += Int(all[at + 1])
         }
         let mean = count > 0 ? sum / Double(count) : .nan
         return EvalMetrics(step: step, loss: mean, perplexity: exp(mean), targets: count)
@@ -156,28 +186,25 @@ public final class LoRATrainer {
         var summary = TrainingSummary(steps: step, stoppedEarly: false, finalLoss: nil, firstValidLoss: nil, lastValidLoss: nil,
                                       skippedSteps: skippedSteps, seconds: 0, peakResidentBytes: 0)
         let dataIdentity = DataIdentity(train)
+        try checkRanksAgree(data: dataIdentity)
         var stepSeconds: [Double] = []
         let valid = data.valid
-        var stop = stopRequest.isRequested
+        // Only rank 0 reports; a stop (observer, signal) is agreed by all ranks so they leave together.
+        let reports = communicator.rank == 0
+        var stop = try communicator.any(stopRequest.isRequested)
         if let valid, step == 0, !stop {
             // Baseline before any update, so "validation loss before → after" is measured, not guessed.
             let e = try evaluate(valid, batches: config.evalBatches)
             summary.firstValidLoss = e.loss
-            if observer(.eval(e)) == .stop { stop = true }
+            stop = try communicator.any(reports && observer(.eval(e)) == .stop)
         }
         while step < total && !stop {
             let t0 = Date()
-            var micro: [TokenBatch] = []
-            for _ in 0..<config.gradientAccumulation { micro.append(it.next()) }
+            var micro: [TokenBatch] = []   // the step's micro-batches over all ranks, in global order
+            for _ in 0..<globalAccumulation { micro.append(it.next()) }
             let targets = micro.reduce(0) { $0 + $1.targetCount }
             let lr = sched.rate(at: step)
-            var lossSum = 0.0
-            if targets > 0 {
-                for (i, b) in micro.enumerated() where b.targetCount > 0 {
-                    let seed = SplitMix64.mix(config.seed &+ UInt64(step &* 64 &+ i) &* 0x9E37_79B9_7F4A_7C15)
-                    lossSum += stepper.accumulate(tokens: b.tokens, targets: b.targets, gradScale: 1 / Float(targets), dropoutSeed: seed).sum
-                }
-            }
+            let lossSum = try accumulateGradients(micro, step: step, targets: targets)
             let loss = targets > 0 ? lossSum / Double(targets) : .nan
             if let poison = poisonGradients, poison(step + 1) { stepper.graph.grads.ptr[0] = .nan }
             let update = stepper.applyUpdateIfFinite(learningRate: lr, lossIsFinite: loss.isFinite)
@@ -195,7 +222,7 @@ public final class LoRATrainer {
             let elapsed = Date().timeIntervalSince(start)
             let recent = stepSeconds.suffix(10)
             let avg = recent.reduce(0, +) / Double(recent.count)
-            let tokens = config.batchSize * config.sequenceLength * config.gradientAccumulation
+            let tokens = config.batchSize * config.sequenceLength * globalAccumulation
             let epoch = Double(dataPosition.epoch) + Double(dataPosition.index) / Double(max(1, train.examples.count))
             _ = perEpoch
             let m = StepMetrics(step: step, totalSteps: total, loss: loss, learningRate: lr, gradNorm: update.gradNorm,
@@ -203,17 +230,16 @@ public final class LoRATrainer {
                                 eta: avg * Double(total - step), residentBytes: ProcessMemory.residentBytes(), epoch: epoch,
                                 skipped: update.skipped)
             summary.finalLoss = loss
-            if observer(.step(m)) == .stop { stop = true }
+            stop = try communicator.any((reports && observer(.step(m)) == .stop) || stopRequest.isRequested)
             let evalNow = valid != nil && ((config.evalInterval > 0 && step % config.evalInterval == 0) || step == total || stop)
             if let valid, evalNow {
                 let e = try evaluate(valid, batches: config.evalBatches)
                 if summary.firstValidLoss == nil { summary.firstValidLoss = e.loss }
                 summary.lastValidLoss = e.loss
-                if observer(.eval(e)) == .stop { stop = true }
+                stop = try communicator.any(stop || (reports && observer(.eval(e)) == .stop) || stopRequest.isRequested)
             }
-            if stopRequest.isRequested { stop = true }
             let tooManyNonFinite = config.nonFiniteLimit > 0 && nonFiniteRun >= config.nonFiniteLimit
-            if let store = checkpointStore,
+            if reports, let store = checkpointStore,
                (config.saveInterval > 0 && step % config.saveInterval == 0) || stop || step == total || tooManyNonFinite {
                 lastCheckpointPath = try saveCheckpoint(to: store, totalSteps: total, data: dataIdentity)
             }

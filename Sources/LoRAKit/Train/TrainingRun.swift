@@ -26,6 +26,8 @@ public struct TrainingRunRequest: Sendable {
     public var memoryCap: Int?
     /// Block type HF safetensors weights are quantized to on load (GGUF files keep their own).
     public var quantizeTo: GGMLType
+    /// The processes of a data-parallel run (`LocalCommunicator`: this one alone); see `LoRATrainer`.
+    public var communicator: GradientCommunicator = LocalCommunicator()
 
     public init(model: String, data: String, output: String, configFile: String? = nil, overrides: TrainingOverrides = .init(),
                 defaults: TrainingConfig = .runDefaults, resume: Resume = .automatic, memoryCap: Int? = nil,
@@ -144,9 +146,10 @@ public final class TrainingRun {
         for w in data.warnings.prefix(20) { emit(.warning(w.description)) }
         for w in TrainingRun.dataWarnings(data.train, cfg) { emit(.warning(w)) }
         emit(.dataLoaded(train: data.train.summary, valid: data.valid?.summary))
-        let trainer = try LoRATrainer(model: weights, config: cfg)
+        let trainer = try LoRATrainer(model: weights, config: cfg, communicator: request.communicator)
         emit(.prepared(numa: trainer.numaPlan, trainableParameters: trainer.parameters.count,
                        baseParameters: weights.config.parameterCount))
+        if let line = trainer.dataParallelLine { emit(.note(line)) }
         let total = try trainer.totalSteps(for: data.train)
         let run = try out.directory()
         if let r = resumeFrom {
@@ -163,6 +166,7 @@ public final class TrainingRun {
                     ? "the checkpoint is at step \(h.step), the run now has \(total) steps: nothing left to train"
                     : "extending the run from \(h.totalSteps) to \(total) steps; the learning-rate schedule now spans \(total) steps"))
             }
+            if let n = trainer.resumeNote { emit(.note(n)) }
             emit(.resumed(path: r.path, step: h.step, totalSteps: total, position: h.dataPosition))
             try run.resumeMetrics(upTo: h.step)
         } else {
@@ -199,6 +203,9 @@ public final class TrainingRun {
                                  adapterPath: run.adapterPath, lastCheckpointPath: trainer.lastCheckpointPath,
                                  budget: decision.budget, measuredPeakBytes: measured, config: cfg)
     }
+
+    /// The checkpoint file this request would resume (nil: a fresh start), as `run` will find it.
+    public func checkpointToResume() throws -> String? { try findCheckpoint { _ in }?.path }
 
     /// The checkpoint to continue from: the requested one (it must hold one), else the newest in the
     /// output folder unless the run starts fresh.
