@@ -94,32 +94,62 @@ public enum ChatTemplate: Sendable, Equatable {
     /// Renders messages as the model expects them; with `addGenerationPrompt` the header of an
     /// assistant turn follows, ready for generation.
     public func render(messages: [ChatMessage], addGenerationPrompt: Bool) -> String {
-        var s = ""
+        renderWithSpans(messages: messages, addGenerationPrompt: addGenerationPrompt).text
+    }
+
+    /// Renders messages once and records where each assistant turn's learned part lies: its content
+    /// and end-of-turn marker (what the model must produce after the generation prompt).
+    public func renderWithSpans(messages: [ChatMessage], addGenerationPrompt: Bool) -> RenderedChat {
+        var b = RenderedChat()
         switch self {
         case .chatml(let sys):
             if let sys, let first = messages.first, first.role != "system" {
-                s += "<|im_start|>system\n" + sys + "<|im_end|>\n"
+                b.add("<|im_start|>system\n" + sys + "<|im_end|>\n")
             }
-            for m in messages { s += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n" }
-            if addGenerationPrompt { s += "<|im_start|>assistant\n" }
+            for m in messages {
+                b.add("<|im_start|>" + m.role + "\n")
+                b.add(m.content + "<|im_end|>\n", learn: m.role == "assistant")
+            }
+            if addGenerationPrompt { b.add("<|im_start|>assistant\n") }
         case .llama3, .llama31:
-            s += "<|begin_of_text|>"
+            b.add("<|begin_of_text|>")
             var rest = messages[...]
             if case .llama31(let date) = self {
-                s += "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: "
-                    + date + "\n\n"
+                b.add("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: "
+                      + date + "\n\n")
                 if let first = rest.first, first.role == "system" {
-                    s += first.content.trimmingCharacters(in: .whitespacesAndNewlines)
+                    b.add(first.content.trimmingCharacters(in: .whitespacesAndNewlines))
                     rest = rest.dropFirst()
                 }
-                s += "<|eot_id|>"
+                b.add("<|eot_id|>")
             }
             for m in rest {
-                s += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n"
-                    + m.content.trimmingCharacters(in: .whitespacesAndNewlines) + "<|eot_id|>"
+                b.add("<|start_header_id|>" + m.role + "<|end_header_id|>\n\n")
+                b.add(m.content.trimmingCharacters(in: .whitespacesAndNewlines) + "<|eot_id|>", learn: m.role == "assistant")
             }
-            if addGenerationPrompt { s += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
+            if addGenerationPrompt { b.add("<|start_header_id|>assistant<|end_header_id|>\n\n") }
         }
-        return s
+        return b
+    }
+}
+
+/// A rendered conversation and the UTF-8 byte ranges of its assistant turns' learned parts.
+public struct RenderedChat: Sendable, Equatable {
+    /// The text to tokenize (special tokens written as text).
+    public var text = ""
+    /// Byte ranges in `text.utf8`, in order: each assistant turn's content and end-of-turn marker.
+    public var assistantSpans = [Range<Int>]()
+
+    mutating func add(_ s: String, learn: Bool = false) {
+        let a = text.utf8.count
+        text += s
+        if learn && !s.isEmpty {
+            let b = text.utf8.count
+            if let last = assistantSpans.last, last.upperBound == a {
+                assistantSpans[assistantSpans.count - 1] = last.lowerBound..<b
+            } else {
+                assistantSpans.append(a..<b)
+            }
+        }
     }
 }

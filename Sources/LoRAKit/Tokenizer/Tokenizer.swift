@@ -61,10 +61,24 @@ public final class Tokenizer: Sendable {
     ///     their ids; otherwise they are encoded as ordinary text. User-defined (non-special added)
     ///     tokens are always matched, as in Hugging Face. Matching is leftmost, longest first.
     public func encode(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = true) -> [Int32] {
-        var out = [Int32]()
-        if addBOS ?? vocabulary.addBOS, let bos = vocabulary.bosID { out.append(Int32(bos)) }
+        var sink = TokenSink(recordEnds: false)
+        encode(text, addBOS: addBOS, parseSpecial: parseSpecial, into: &sink)
+        return sink.ids
+    }
+
+    /// Encodes text like ``encode(_:addBOS:parseSpecial:)`` (the same ids) and also returns, for each
+    /// token, the UTF-8 byte offset in `text` where its text ends (a BOS token ends at 0). Token `i`
+    /// covers `ends[i-1]..<ends[i]`; this maps character spans (chat turns) to tokens.
+    public func encodeWithOffsets(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = true) -> EncodedText {
+        var sink = TokenSink(recordEnds: true)
+        encode(text, addBOS: addBOS, parseSpecial: parseSpecial, into: &sink)
+        return EncodedText(ids: sink.ids, ends: sink.ends)
+    }
+
+    private func encode(_ text: String, addBOS: Bool?, parseSpecial: Bool, into sink: inout TokenSink) {
+        if addBOS ?? vocabulary.addBOS, let bos = vocabulary.bosID { sink.append(Int32(bos), end: 0) }
         var bytes = Array(text.utf8)
-        out.reserveCapacity(bytes.count / 3 + 4)
+        sink.reserve(bytes.count / 3 + 4)
         var scratch = PreTokenizerScratch()
         bytes.withUnsafeMutableBufferPointer { mbuf in
             let buf = UnsafeBufferPointer(mbuf)
@@ -73,48 +87,56 @@ public final class Tokenizer: Sendable {
                 var i = 0
                 while i < buf.count {
                     if let (len, id) = specials.match(buf, at: i, control: parseSpecial) {
-                        encodeText(UnsafeBufferPointer(rebasing: buf[start..<i]), &scratch, &out)
-                        out.append(id)
+                        encodeText(buf, start..<i, &scratch, &sink)
                         i += len
+                        sink.append(id, end: i)
                         start = i
                     } else {
                         i += 1
                     }
                 }
             }
-            encodeText(UnsafeBufferPointer(rebasing: buf[start..<buf.count]), &scratch, &out)
+            encodeText(buf, start..<buf.count, &scratch, &sink)
         }
-        return out
     }
 
-    /// Encodes text that contains no special tokens.
-    private func encodeText(_ text: UnsafeBufferPointer<UInt8>, _ scratch: inout PreTokenizerScratch, _ out: inout [Int32]) {
-        if text.isEmpty { return }
+    /// Encodes `all[range]`, text that contains no special tokens.
+    private func encodeText(_ all: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ scratch: inout PreTokenizerScratch,
+                            _ sink: inout TokenSink) {
+        if range.isEmpty { return }
+        let text = UnsafeBufferPointer(rebasing: all[range])
         if vocabulary.normalizeNFC && text.contains(where: { $0 >= 0x80 }) {
             var normalized = Array(String(decoding: text, as: UTF8.self).precomposedStringWithCanonicalMapping.utf8)
-            normalized.withUnsafeMutableBufferPointer { encodeSplit(UnsafeBufferPointer($0), &scratch, &out) }
-            return
-        }
-        encodeSplit(text, &scratch, &out)
-    }
-
-    private func encodeSplit(_ text: UnsafeBufferPointer<UInt8>, _ scratch: inout PreTokenizerScratch, _ out: inout [Int32]) {
-        preTokenizer.split(text, scratch: &scratch) { r in
-            let word = UnsafeBufferPointer(rebasing: text[r])
-            if word.count == 1 {
-                let id = merger.byteToken[Int(word[0])]
-                if id >= 0 { out.append(id) }
+            if !normalized.elementsEqual(text) {
+                let first = sink.ids.count
+                normalized.withUnsafeMutableBufferPointer { encodeSplit(UnsafeBufferPointer($0), base: 0, &scratch, &sink) }
+                if sink.recordEnds { NFCOffsets(text).mapEnds(&sink.ends[first...], base: range.lowerBound) }
                 return
             }
-            if word.count <= 64 {
+        }
+        encodeSplit(text, base: range.lowerBound, &scratch, &sink)
+    }
+
+    private func encodeSplit(_ text: UnsafeBufferPointer<UInt8>, base: Int, _ scratch: inout PreTokenizerScratch,
+                             _ sink: inout TokenSink) {
+        preTokenizer.split(text, scratch: &scratch) { r in
+            let word = UnsafeBufferPointer(rebasing: text[r])
+            let before = sink.ids.count
+            if word.count == 1 {
+                let id = merger.byteToken[Int(word[0])]
+                if id >= 0 { sink.ids.append(id) }
+            } else if word.count <= 64 {
                 let key = Array(word)
-                if let hit = cache.get(key) { out.append(contentsOf: hit); return }
-                let before = out.count
-                merger.encodeWord(word, into: &out)
-                cache.set(key, Array(out[before...]))
+                if let hit = cache.get(key) {
+                    sink.ids.append(contentsOf: hit)
+                } else {
+                    merger.encodeWord(word, into: &sink.ids)
+                    cache.set(key, Array(sink.ids[before...]))
+                }
             } else {
-                merger.encodeWord(word, into: &out)
+                merger.encodeWord(word, into: &sink.ids)
             }
+            if sink.recordEnds { sink.closeWord(from: before, start: base + r.lowerBound, end: base + r.upperBound, tokenBytes) }
         }
     }
 
