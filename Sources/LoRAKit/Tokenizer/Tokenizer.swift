@@ -1,25 +1,36 @@
 import Foundation
 
-/// A byte-level BPE tokenizer that produces the same ids as Hugging Face `tokenizers` for the
-/// supported pre-tokenizers (see ``PreTokenizer``).
+/// A tokenizer: byte-level BPE that produces the same ids as Hugging Face `tokenizers` for the
+/// supported pre-tokenizers (see ``PreTokenizer``), or SentencePiece BPE (Llama 2, Mistral, Gemma)
+/// that produces the same ids as llama.cpp (see ``SentencePieceEncoder``).
 ///
 /// Safe to share between threads; a bounded word cache speeds up repeated words.
 public final class Tokenizer: Sendable {
     /// The vocabulary this tokenizer was built from.
     public let vocabulary: BPEVocabulary
-    /// The pre-tokenizer named by the vocabulary.
-    public let preTokenizer: PreTokenizer
     /// The bytes each id decodes to.
     let tokenBytes: [[UInt8]]
-    let merger: BPEMerger
+    let engine: Engine
     let specials: SpecialTokenMatcher
     let cache = WordCache()
+
+    /// How text between special tokens becomes ids.
+    enum Engine: Sendable {
+        case byteLevel(PreTokenizer, BPEMerger)
+        case sentencePiece(SentencePieceEncoder)
+    }
+
+    /// The pre-tokenizer named by the vocabulary (nil for SentencePiece, which has none).
+    public var preTokenizer: PreTokenizer? {
+        if case .byteLevel(let p, _) = engine { return p }
+        return nil
+    }
 
     /// Builds the tokenizer; throws for an unknown pre-tokenizer, a bad merge or a missing byte token.
     public init(_ vocabulary: BPEVocabulary) throws {
         try vocabulary.validate()
         self.vocabulary = vocabulary
-        preTokenizer = try PreTokenizer(name: vocabulary.pre)
+        let spm = vocabulary.isSentencePiece
         var tb = [[UInt8]]()
         tb.reserveCapacity(vocabulary.tokens.count)
         var special = [([UInt8], Int32, Bool)]()
@@ -27,23 +38,41 @@ public final class Tokenizer: Sendable {
             let type = TokenType(rawValue: vocabulary.tokenTypes[i]) ?? .normal
             switch type {
             case .normal:
-                tb.append(ByteLevel.decode(t) ?? Array(t.utf8))
+                tb.append(spm ? Self.unescapeSpaces(t) : ByteLevel.decode(t) ?? Array(t.utf8))
             case .byte:
                 if t.hasPrefix("<0x"), t.count == 6, let b = UInt8(t.dropFirst(3).prefix(2), radix: 16) {
                     tb.append([b])
                 } else {
-                    tb.append(ByteLevel.decode(t) ?? Array(t.utf8))
+                    tb.append(spm ? Self.unescapeSpaces(t) : ByteLevel.decode(t) ?? Array(t.utf8))
                 }
             case .control, .userDefined:
                 tb.append(Array(t.utf8))
                 if !t.isEmpty { special.append((Array(t.utf8), Int32(i), type == .control)) }
             case .unknown, .unused:
                 tb.append(Array(t.utf8))
+                // llama.cpp matches the unknown token in text like a control token.
+                if spm && type == .unknown && !t.isEmpty { special.append((Array(t.utf8), Int32(i), true)) }
             }
         }
         tokenBytes = tb
-        merger = try BPEMerger(vocabulary: vocabulary, tokenBytes: tb)
+        if spm {
+            engine = .sentencePiece(SentencePieceEncoder(vocabulary: vocabulary))
+        } else {
+            engine = .byteLevel(try PreTokenizer(name: vocabulary.pre), try BPEMerger(vocabulary: vocabulary, tokenBytes: tb))
+        }
         specials = SpecialTokenMatcher(special)
+    }
+
+    /// A SentencePiece token's text with "▁" turned back into spaces.
+    static func unescapeSpaces(_ t: String) -> [UInt8] {
+        var out = [UInt8]()
+        let b = Array(t.utf8)
+        var i = 0
+        while i < b.count {
+            if i + 2 < b.count && b[i] == 0xE2 && b[i + 1] == 0x96 && b[i + 2] == 0x81 { out.append(0x20); i += 3 }
+            else { out.append(b[i]); i += 1 }
+        }
+        return out
     }
 
     /// Loads a Hugging Face `tokenizer.json` (and a `tokenizer_config.json` beside it, if any).
@@ -104,6 +133,11 @@ public final class Tokenizer: Sendable {
     private func encodeText(_ all: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ scratch: inout PreTokenizerScratch,
                             _ sink: inout TokenSink) {
         if range.isEmpty { return }
+        if case .sentencePiece(let spm) = engine {
+            // Every piece follows a special token or starts the text (llama.cpp's `is_prev_special`).
+            spm.encode(all, range, prefixSpace: spm.addSpacePrefix, into: &sink)
+            return
+        }
         let text = UnsafeBufferPointer(rebasing: all[range])
         if vocabulary.normalizeNFC && text.contains(where: { $0 >= 0x80 }) {
             var normalized = Array(String(decoding: text, as: UTF8.self).precomposedStringWithCanonicalMapping.utf8)
@@ -119,6 +153,7 @@ public final class Tokenizer: Sendable {
 
     private func encodeSplit(_ text: UnsafeBufferPointer<UInt8>, base: Int, _ scratch: inout PreTokenizerScratch,
                              _ sink: inout TokenSink) {
+        guard case .byteLevel(let preTokenizer, let merger) = engine else { return }
         preTokenizer.split(text, scratch: &scratch) { r in
             let word = UnsafeBufferPointer(rebasing: text[r])
             let before = sink.ids.count
