@@ -102,6 +102,21 @@ final class ChatTemplateGoldenTests: XCTestCase {
         XCTAssertEqual(gemma.decode(learned), "4<end_of_turn>\n")
     }
 
+    func testGemmaAndMistralRefuseNonAlternatingTurnsAsTheirTemplatesDo() throws {
+        let gemma = try GGUFFixtureTokenizers.load("gemma3")
+        let lines = [#"{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}"#,
+                     #"{"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}, {"role": "assistant", "content": "c"}]}"#]
+        let raw = try RawDataset(bytes: Array(lines.joined(separator: "\n").utf8), path: "g.jsonl", policy: .fail)
+        XCTAssertThrowsError(try TokenizedDataset(raw, tokenizer: gemma, options: DatasetOptions(maskPrompt: true))) {
+            XCTAssertTrue("\($0)".hasPrefix("g.jsonl:2: the gemma template needs user and assistant turns to alternate"), "\($0)")
+            XCTAssertTrue("\($0)".contains("message 1 is 'user'"), "\($0)")
+        }
+        let skipped = try TokenizedDataset(raw, tokenizer: gemma, options: DatasetOptions(badLines: .skip, chatTemplate: "mistral"))
+        XCTAssertEqual(skipped.examples.map(\.line), [1])
+        XCTAssertEqual(skipped.warnings.map(\.line), [2])
+        XCTAssertNoThrow(try TokenizedDataset(raw, tokenizer: gemma, options: DatasetOptions(chatTemplate: "chatml")))
+    }
+
     func testQwen3ThinkingAndGenerationPrompt() {
         let t = ChatTemplate.qwen3
         let msgs = [ChatMessage(role: "user", content: "Q"), ChatMessage(role: "assistant", content: "<think>\nwhy\n</think>\n\nA")]

@@ -71,6 +71,22 @@ extension ChatTemplate {
         return b
     }
 
+    /// Why the model's own template would refuse these messages (Gemma's and Mistral's raise an exception
+    /// unless user and assistant turns alternate after an optional leading system message), or nil.
+    public func problem(with messages: [ChatMessage]) -> String? {
+        switch self {
+        case .gemma, .mistral:
+            let rest = messages.first?.role == "system" ? messages.dropFirst() : messages[...]
+            for (k, m) in rest.enumerated() where (m.role == "user") != (k % 2 == 0) || m.role == "system" {
+                return "the \(name) template needs user and assistant turns to alternate after an optional first "
+                    + "system message, but message \(messages.count - rest.count + k) is '\(m.role)'"
+            }
+            return nil
+        default:
+            return nil
+        }
+    }
+
     /// Qwen3's template: reasoning (`<think>…</think>` in the content) is kept only on the assistant
     /// turns after the last user message, and the last turn always gets a think block.
     private func renderQwen3(_ messages: [ChatMessage], _ addGenerationPrompt: Bool, _ b: inout RenderedChat) {

@@ -18,6 +18,8 @@ public enum LineProblem: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownRole(field: String, role: String, shareGPT: Bool)
     /// A chat line has no assistant turn, so nothing in it would be learned.
     case noAssistantTurn(count: Int)
+    /// The chat template cannot render the conversation (its reason).
+    case templateRejects(String)
     /// After tokenization no token is left to compute a loss on (e.g. everything is masked prompt).
     case nothingToLearn
 
@@ -42,6 +44,7 @@ public enum LineProblem: Error, Sendable, Equatable, CustomStringConvertible {
             return "'\(f)' is '\(r)', not a known role (\(DatasetRecord.chatRoles.joined(separator: ", ")))" + hint
         case .noAssistantTurn(let n):
             return "the conversation (\(n) message\(n == 1 ? "" : "s")) has no assistant turn, so there is nothing to learn"
+        case .templateRejects(let why): return why
         case .nothingToLearn: return "no token left to learn from after masking and truncation"
         }
     }

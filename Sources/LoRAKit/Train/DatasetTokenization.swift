@@ -69,6 +69,12 @@ public struct TokenizedDataset: Sendable {
         var truncated = 0
         let limit = options.contextLength + 1
         for (k, record) in raw.records.enumerated() {
+            if case .chat(let msgs) = record, let why = template?.problem(with: msgs) {
+                let w = DatasetWarning(file: raw.path, line: raw.lines[k], problem: .templateRejects(why))
+                if options.badLines == .fail { throw DatasetError.badLine(file: w.file, line: w.line, problem: w.problem) }
+                warnings.append(w)
+                continue
+            }
             var (tokens, mask) = Self.tokenize(record, tokenizer, template, eos: eos, maskPrompt: options.maskPrompt)
             if !options.packing && tokens.count > limit {
                 tokens.removeLast(tokens.count - limit)
