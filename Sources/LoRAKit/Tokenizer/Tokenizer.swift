@@ -201,33 +201,3 @@ public final class Tokenizer: Sendable {
         return id
     }
 }
-
-/// Finds control / user-defined tokens in text: leftmost, longest first.
-struct SpecialTokenMatcher: Sendable {
-    /// Candidates (bytes, id, is control) by first byte, longest first.
-    private let byFirst: [[([UInt8], Int32, Bool)]]
-    let isEmpty: Bool
-    let hasUserDefined: Bool
-
-    init(_ tokens: [([UInt8], Int32, Bool)]) {
-        var t = [[([UInt8], Int32, Bool)]](repeating: [], count: 256)
-        for tok in tokens { t[Int(tok.0[0])].append(tok) }
-        for i in 0..<256 { t[i].sort { $0.0.count > $1.0.count } }
-        byFirst = t
-        isEmpty = tokens.isEmpty
-        hasUserDefined = tokens.contains { !$0.2 }
-    }
-
-    /// The (length, id) of the longest token starting at `i`, if any; control tokens only when `control`.
-    @inline(__always) func match(_ buf: UnsafeBufferPointer<UInt8>, at i: Int, control: Bool) -> (Int, Int32)? {
-        let cands = byFirst[Int(buf[i])]
-        if cands.isEmpty { return nil }
-        let rest = buf.count - i
-        for (b, id, isControl) in cands where b.count <= rest && (control || !isControl) {
-            var k = 1
-            while k < b.count && buf[i + k] == b[k] { k += 1 }
-            if k == b.count { return (b.count, id) }
-        }
-        return nil
-    }
-}
