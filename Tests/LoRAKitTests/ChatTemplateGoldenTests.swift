@@ -24,6 +24,7 @@ final class ChatTemplateGoldenTests: XCTestCase {
 
     static let expected: [String: ChatTemplate] = [
         "gemma": .gemma, "qwen2.5": .chatml(defaultSystemPrompt: ChatTemplate.qwen25SystemPrompt), "qwen3": .qwen3, "mistral": .mistral,
+        "deepseek-r1": .deepseekR1(thinkPrompt: false), "deepseek-r1-think": .deepseekR1(thinkPrompt: true),
     ]
 
     func testTemplatesAreDetectedAndNamed() throws {
@@ -31,7 +32,7 @@ final class ChatTemplateGoldenTests: XCTestCase {
         XCTAssertEqual(Set(templates.keys), Set(Self.expected.keys))
         for (name, text) in templates {
             XCTAssertEqual(try ChatTemplate(detecting: text), Self.expected[name], name)
-            XCTAssertEqual(try ChatTemplate(name: name), Self.expected[name], name)
+            if name != "deepseek-r1" { XCTAssertEqual(try ChatTemplate(name: name.replacingOccurrences(of: "-think", with: "")), Self.expected[name], name) }
         }
         XCTAssertEqual(try ChatTemplate(name: "gemma3"), .gemma)
         XCTAssertEqual(try ChatTemplate(name: "qwen2"), .chatml(defaultSystemPrompt: ChatTemplate.qwen25SystemPrompt))
@@ -41,10 +42,11 @@ final class ChatTemplateGoldenTests: XCTestCase {
         XCTAssertEqual(gemma.architecture, "gemma3")
         XCTAssertEqual(try ChatTemplate(vocabulary: gemma), .gemma)
         XCTAssertEqual(try ChatTemplate(vocabulary: gemma, name: "chatml"), .chatml(defaultSystemPrompt: nil))
-        // DeepSeek-R1-Distill's own template is none of the built-ins: the error says how to choose one.
+        // DeepSeek-R1-Distill-Qwen's GGUF carries DeepSeek's own template.
         let qwen = try GGUFFixtureTokenizers.load("qwen2").vocabulary
-        XCTAssertThrowsError(try ChatTemplate(vocabulary: qwen)) {
-            XCTAssertTrue("\($0)".contains("qwen2.5") && "\($0)".contains("gemma"), "\($0)")
+        XCTAssertEqual(try ChatTemplate(vocabulary: qwen), .deepseekR1(thinkPrompt: false))
+        XCTAssertThrowsError(try ChatTemplate(detecting: "{{ messages }}")) {
+            XCTAssertTrue("\($0)".contains("qwen2.5") && "\($0)".contains("deepseek-r1"), "\($0)")
         }
     }
 

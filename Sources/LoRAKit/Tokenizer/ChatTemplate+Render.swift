@@ -53,6 +53,16 @@ extension ChatTemplate {
             if addGenerationPrompt { b.add("<start_of_turn>model\n") }
         case .qwen3:
             renderQwen3(messages, addGenerationPrompt, &b)
+        case .deepseekR1(let think):
+            b.add("<｜begin▁of▁sentence｜>" + (messages.last { $0.role == "system" }?.content ?? ""))
+            for m in messages {
+                if m.role == "user" { b.add("<｜User｜>" + m.content) }
+                guard m.role == "assistant" else { continue }
+                let content = m.content.range(of: "</think>", options: .backwards).map { String(m.content[$0.upperBound...]) }
+                b.add("<｜Assistant｜>")
+                b.add((content ?? m.content) + "<｜end▁of▁sentence｜>", learn: true)
+            }
+            if addGenerationPrompt { b.add(think ? "<｜Assistant｜><think>\n" : "<｜Assistant｜>") }
         case .mistral:
             var rest = messages[...]
             var system: String?

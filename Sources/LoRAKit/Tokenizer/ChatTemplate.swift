@@ -36,6 +36,10 @@ public enum ChatTemplate: Sendable, Equatable {
     /// Mistral (Instruct v0.3 template): `<s>` then `[INST] user[/INST]` and ` assistant</s>` (trimmed);
     /// a system message is put before the last user message, when the conversation ends with one.
     case mistral
+    /// DeepSeek-R1 distills: `<｜begin▁of▁sentence｜>` + the system text, then `<｜User｜>content` and
+    /// `<｜Assistant｜>content<｜end▁of▁sentence｜>` (reasoning up to `</think>` dropped); the generation
+    /// prompt is `<｜Assistant｜>`, followed by `<think>\n` when `thinkPrompt` (the later template revision).
+    case deepseekR1(thinkPrompt: Bool)
 
     /// Qwen2.5's default system prompt.
     public static let qwen25SystemPrompt = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
@@ -44,14 +48,14 @@ public enum ChatTemplate: Sendable, Equatable {
     public static let smolLM2SystemPrompt = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
     /// Names accepted by ``init(name:)``.
-    public static let builtinNames = ["chatml", "smollm2", "llama3", "llama3.1", "gemma", "qwen2.5", "qwen3", "mistral"]
+    public static let builtinNames = ["chatml", "smollm2", "llama3", "llama3.1", "gemma", "qwen2.5", "qwen3", "mistral", "deepseek-r1"]
 
     /// The date Llama 3.1's template writes when none is given.
     public static let llama31DefaultDate = "26 Jul 2024"
 
     /// Picks a built-in template by name: "chatml" (no default system prompt), "smollm2" (ChatML
     /// with SmolLM2's default system prompt), "llama3", "llama3.1" (also "llama3.2"), "gemma" (also
-    /// "gemma3"), "qwen2.5" (ChatML with Qwen2.5's default system prompt; also "qwen2"), "qwen3", "mistral".
+    /// "gemma3"), "qwen2.5" (ChatML with Qwen2.5's default system prompt; also "qwen2"), "qwen3", "mistral", "deepseek-r1".
     public init(name: String) throws {
         switch name.lowercased() {
         case "chatml": self = .chatml(defaultSystemPrompt: nil)
@@ -62,6 +66,7 @@ public enum ChatTemplate: Sendable, Equatable {
         case "qwen2.5", "qwen2", "qwen": self = .chatml(defaultSystemPrompt: ChatTemplate.qwen25SystemPrompt)
         case "qwen3": self = .qwen3
         case "mistral": self = .mistral
+        case "deepseek-r1", "deepseek": self = .deepseekR1(thinkPrompt: true)
         default: throw TokenizerError.unknownChatTemplateName(name)
         }
     }
@@ -76,6 +81,8 @@ public enum ChatTemplate: Sendable, Equatable {
                 : .chatml(defaultSystemPrompt: ChatTemplate.defaultSystemPrompt(in: template))
         } else if template.contains("<start_of_turn>") && template.contains("<end_of_turn>") {
             self = .gemma
+        } else if template.contains("<｜User｜>") && template.contains("<｜Assistant｜>") {
+            self = .deepseekR1(thinkPrompt: template.contains("<｜Assistant｜><think>"))
         } else if template.contains("[INST]") && template.contains("[/INST]") {
             self = .mistral
         } else {
@@ -119,6 +126,7 @@ public enum ChatTemplate: Sendable, Equatable {
         case .gemma: return "gemma"
         case .qwen3: return "qwen3"
         case .mistral: return "mistral"
+        case .deepseekR1: return "deepseek-r1"
         }
     }
 }
