@@ -73,6 +73,7 @@ extension BPEVocabulary {
                   padID: try optionalID("padding_token_id"), unkID: try optionalID("unknown_token_id"),
                   pre: pre, chatTemplate: template, addBOS: addBOS)
         self.model = model
+        endOfGenerationTextsAreControl = true
         if spm {
             self.scores = scores.isEmpty ? [Float](repeating: 0, count: tokens.count) : scores
             self.addSpacePrefix = try flag("add_space_prefix", true)
@@ -80,6 +81,14 @@ extension BPEVocabulary {
         architecture = md["general.architecture"]?.string
         try validate()
     }
+
+    /// Texts llama.cpp treats as end-of-generation markers: when a GGUF has such a token as an ordinary
+    /// one, llama.cpp also matches it in text like a control token (e.g. DeepSeek-R1-Distill-Qwen's "</s>").
+    public static let llamaCppEndOfGenerationTexts: Set<String> = [
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+        "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+        "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~[",
+    ]
 
     /// Loads the vocabulary of a model: a `.gguf` file's metadata, a `tokenizer.json` file, or a
     /// folder holding `tokenizer.json` (and optionally `tokenizer_config.json`).

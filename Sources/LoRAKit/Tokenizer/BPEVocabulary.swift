@@ -48,6 +48,10 @@ public struct BPEVocabulary: Sendable, Equatable {
     /// template when the file carries none.
     public var architecture: String?
 
+    /// Match ordinary tokens whose text is one of ``llamaCppEndOfGenerationTexts`` like control tokens, as
+    /// llama.cpp does (set for GGUF vocabularies, so that their ids equal llama.cpp's).
+    public var endOfGenerationTextsAreControl: Bool = false
+
     /// True for a SentencePiece vocabulary (`model` "llama").
     public var isSentencePiece: Bool { model == "llama" }
 

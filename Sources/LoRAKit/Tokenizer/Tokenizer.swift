@@ -39,6 +39,9 @@ public final class Tokenizer: Sendable {
             switch type {
             case .normal:
                 tb.append(spm ? Self.unescapeSpaces(t) : ByteLevel.decode(t) ?? Array(t.utf8))
+                if vocabulary.endOfGenerationTextsAreControl && BPEVocabulary.llamaCppEndOfGenerationTexts.contains(t) {
+                    special.append((Array(t.utf8), Int32(i), true))
+                }
             case .byte:
                 if t.hasPrefix("<0x"), t.count == 6, let b = UInt8(t.dropFirst(3).prefix(2), radix: 16) {
                     tb.append([b])
