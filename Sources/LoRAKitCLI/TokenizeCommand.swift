@@ -28,11 +28,12 @@ struct TokenizeCommand: ParsableCommand {
         let ids = tok.encode(text, addBOS: bos, parseSpecial: !noSpecial)
         if json {
             struct Token: Encodable { let id: Int32; let piece: String; let text: String }
-            struct Output: Encodable { let count: Int; let ids: [Int32]; let tokens: [Token] }
+            struct Output: Encodable { let count: Int; let ids: [Int32]; let tokens: [Token]; let bosAdded: Bool }
             let tokens = ids.map { Token(id: $0, piece: tok.tokenPiece($0) ?? "", text: tok.decode([$0])) }
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try enc.encode(Output(count: ids.count, ids: ids, tokens: tokens)), as: UTF8.self))
+            print(String(decoding: try enc.encode(Output(count: ids.count, ids: ids, tokens: tokens,
+                                                                       bosAdded: (bos ?? tok.vocabulary.addBOS) && tok.vocabulary.bosID != nil)), as: UTF8.self))
         } else {
             print(ids.map(String.init).joined(separator: " "))
         }

@@ -36,9 +36,9 @@ final class ChatTemplateTests: XCTestCase {
         XCTAssertEqual(try ChatTemplate(detecting: plain), .chatml(defaultSystemPrompt: nil))
         let llama = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
         XCTAssertEqual(try ChatTemplate(detecting: llama), .llama3)
-        XCTAssertThrowsError(try ChatTemplate(detecting: "{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}")) {
+        XCTAssertThrowsError(try ChatTemplate(detecting: "{% for m in messages %}<|user|>\n{{ m['content'] }}<|end|>{% endfor %}")) {
             guard case .unknownChatTemplate(let excerpt)? = $0 as? TokenizerError else { return XCTFail("\($0)") }
-            XCTAssertTrue(excerpt.contains("[INST]"))
+            XCTAssertTrue(excerpt.contains("<|user|>"))
             XCTAssertTrue("\($0)".contains("llama3"), "\($0)")
         }
         var v = BPEVocabulary(tokens: ["a"], merges: [], pre: "gpt2")

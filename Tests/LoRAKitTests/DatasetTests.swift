@@ -86,7 +86,7 @@ final class DatasetTests: XCTestCase {
             (#"{"text": "wrong format for this file"}"#, .missingField("messages")),
         ]
         for (line, problem) in cases {
-            let bytes = Array((#"{"messages": [{"role": "user", "content": "q"}]}"# + "\n" + line).utf8)
+            let bytes = Array((#"{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}"# + "\n" + line).utf8)
             XCTAssertThrowsError(try RawDataset(bytes: bytes, path: "c.jsonl", policy: .fail), line) {
                 XCTAssertEqual($0 as? DatasetError, .badLine(file: "c.jsonl", line: 2, problem: problem), line)
             }

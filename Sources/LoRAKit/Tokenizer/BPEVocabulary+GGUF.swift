@@ -3,15 +3,18 @@ import Foundation
 extension BPEVocabulary {
     /// Builds a vocabulary from GGUF metadata (`tokenizer.ggml.*`, `tokenizer.chat_template`).
     ///
-    /// Requires `tokenizer.ggml.model` = "gpt2" (byte-level BPE) with `tokens`, `merges` and `pre`;
-    /// `token_type` defaults to all normal, `add_bos_token` to false.
+    /// `tokenizer.ggml.model` = "gpt2" (byte-level BPE) needs `tokens`, `merges` and `pre`;
+    /// `token_type` defaults to all normal, `add_bos_token` to false. "llama" (SentencePiece BPE)
+    /// needs `tokens` and takes `scores` (default 0), `token_type`, `add_space_prefix` (default true)
+    /// and `add_bos_token` (default true), as llama.cpp does.
     public init(ggufMetadata md: [String: GGUFValue]) throws {
         func key(_ k: String) -> String { "tokenizer.ggml." + k }
         guard let modelValue = md[key("model")] else { throw TokenizerError.missingField(key("model")) }
         guard let model = modelValue.string else {
             throw TokenizerError.invalidField(field: key("model"), problem: "is \(modelValue.typeName), expected string")
         }
-        guard model == "gpt2" else { throw TokenizerError.unsupportedModel(model) }
+        guard model == "gpt2" || model == "llama" else { throw TokenizerError.unsupportedModel(model) }
+        let spm = model == "llama"
         func strings(_ k: String) throws -> [String] {
             guard let v = md[key(k)] else { throw TokenizerError.missingField(key(k)) }
             guard let a = v.stringArray else {
@@ -27,7 +30,7 @@ extension BPEVocabulary {
             return i
         }
         let tokens = try strings("tokens")
-        let merges = try strings("merges")
+        let merges = spm ? [] : try strings("merges")
         var types: [Int32]? = nil
         if let v = md[key("token_type")] {
             guard let a = v.intArray, a.count == tokens.count else {
@@ -36,16 +39,27 @@ extension BPEVocabulary {
             }
             types = a.map { Int32(truncatingIfNeeded: $0) }
         }
-        guard let preValue = md[key("pre")] else { throw TokenizerError.missingField(key("pre")) }
-        guard let pre = preValue.string else {
-            throw TokenizerError.invalidField(field: key("pre"), problem: "is \(preValue.typeName), expected string")
-        }
-        var addBOS = false
-        if let v = md[key("add_bos_token")] {
-            guard let b = v.bool else {
-                throw TokenizerError.invalidField(field: key("add_bos_token"), problem: "is \(v.typeName), expected bool")
+        var pre = "default"
+        if let preValue = md[key("pre")] {
+            guard let p = preValue.string else {
+                throw TokenizerError.invalidField(field: key("pre"), problem: "is \(preValue.typeName), expected string")
             }
-            addBOS = b
+            pre = p
+        } else if !spm {
+            throw TokenizerError.missingField(key("pre"))
+        }
+        func flag(_ k: String, _ fallback: Bool) throws -> Bool {
+            guard let v = md[key(k)] else { return fallback }
+            guard let b = v.bool else { throw TokenizerError.invalidField(field: key(k), problem: "is \(v.typeName), expected bool") }
+            return b
+        }
+        let addBOS = try flag("add_bos_token", spm)
+        var scores = [Float]()
+        if spm, let v = md[key("scores")] {
+            guard let a = v.floatArray, a.count == tokens.count else {
+                throw TokenizerError.invalidField(field: key("scores"), problem: "expected \(tokens.count) floats, found \(v.typeName)")
+            }
+            scores = a.map { Float($0) }
         }
         var template: String?
         if let v = md["tokenizer.chat_template"] {
@@ -58,8 +72,23 @@ extension BPEVocabulary {
                   bosID: try optionalID("bos_token_id"), eosID: try optionalID("eos_token_id"),
                   padID: try optionalID("padding_token_id"), unkID: try optionalID("unknown_token_id"),
                   pre: pre, chatTemplate: template, addBOS: addBOS)
+        self.model = model
+        endOfGenerationTextsAreControl = true
+        if spm {
+            self.scores = scores.isEmpty ? [Float](repeating: 0, count: tokens.count) : scores
+            self.addSpacePrefix = try flag("add_space_prefix", true)
+        }
+        architecture = md["general.architecture"]?.string
         try validate()
     }
+
+    /// Texts llama.cpp treats as end-of-generation markers: when a GGUF has such a token as an ordinary
+    /// one, llama.cpp also matches it in text like a control token (e.g. DeepSeek-R1-Distill-Qwen's "</s>").
+    public static let llamaCppEndOfGenerationTexts: Set<String> = [
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+        "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+        "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~[",
+    ]
 
     /// Loads the vocabulary of a model: a `.gguf` file's metadata, a `tokenizer.json` file, or a
     /// folder holding `tokenizer.json` (and optionally `tokenizer_config.json`).
@@ -73,11 +102,16 @@ extension BPEVocabulary {
         } else if path.hasSuffix(".json") {
             try self.init(tokenizerJSONPath: path)
         } else {
-            let file: GGUFFile
-            do { file = try GGUFFile(path: path) } catch {
-                throw TokenizerError.unreadableFile(path: path, problem: "\(error)")
+            // The tokenizer needs only the metadata: a file whose tensor data is cut off (a header-only
+            // download) still gives its tokenizer.
+            let metadata: [String: GGUFValue]
+            do { metadata = try GGUFFile(path: path).metadata } catch {
+                guard let md = try? GGUFMetadataReader.read(path: path) else {
+                    throw TokenizerError.unreadableFile(path: path, problem: "\(error)")
+                }
+                metadata = md
             }
-            try self.init(ggufMetadata: file.metadata)
+            try self.init(ggufMetadata: metadata)
         }
     }
 }

@@ -3,11 +3,13 @@ public enum TokenType: Int32, Sendable {
     case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
 }
 
-/// Everything needed to build a byte-level BPE tokenizer, as stored in a GGUF file or a
-/// Hugging Face `tokenizer.json`.
+/// Everything needed to build a tokenizer, as stored in a GGUF file or a Hugging Face `tokenizer.json`:
+/// byte-level BPE (GGUF `tokenizer.ggml.model` "gpt2") or SentencePiece BPE ("llama": scores instead
+/// of merges, see ``SentencePieceEncoder``).
 ///
-/// `tokens` and `merges` are written in GPT-2's byte alphabet (see ``ByteLevel``), except control and
-/// user-defined tokens, which are plain text (`<|im_start|>`).
+/// For byte-level BPE, `tokens` and `merges` are written in GPT-2's byte alphabet (see ``ByteLevel``),
+/// except control and user-defined tokens, which are plain text (`<|im_start|>`). SentencePiece tokens
+/// write a space as "▁" (U+2581) and bytes as `<0xNN>`.
 public struct BPEVocabulary: Sendable, Equatable {
     /// Token strings by id.
     public var tokens: [String]
@@ -35,6 +37,23 @@ public struct BPEVocabulary: Sendable, Equatable {
     /// When true text is put in Unicode NFC before pre-tokenization (a tokenizer.json `NFC`
     /// normalizer, as Qwen2 has); special tokens are matched before normalizing.
     public var normalizeNFC: Bool = false
+    /// The tokenizer model: "gpt2" (byte-level BPE, the default) or "llama" (SentencePiece BPE).
+    public var model: String = "gpt2"
+    /// SentencePiece merge priorities by id (higher merges first); empty for byte-level BPE.
+    public var scores: [Float] = []
+    /// SentencePiece: put "▁" before text that starts the input or follows a special token
+    /// (GGUF `tokenizer.ggml.add_space_prefix`, true when absent).
+    public var addSpacePrefix: Bool = false
+    /// The model's architecture (GGUF `general.architecture`, e.g. "gemma3"), used to pick a chat
+    /// template when the file carries none.
+    public var architecture: String?
+
+    /// Match ordinary tokens whose text is one of ``llamaCppEndOfGenerationTexts`` like control tokens, as
+    /// llama.cpp does (set for GGUF vocabularies, so that their ids equal llama.cpp's).
+    public var endOfGenerationTextsAreControl: Bool = false
+
+    /// True for a SentencePiece vocabulary (`model` "llama").
+    public var isSentencePiece: Bool { model == "llama" }
 
     /// Creates a vocabulary from its parts; ``Tokenizer/init(_:)`` checks consistency.
     public init(tokens: [String], merges: [String], tokenTypes: [Int32]? = nil,
@@ -71,6 +90,9 @@ public struct BPEVocabulary: Sendable, Equatable {
             if let id, id < 0 || id >= tokens.count {
                 throw TokenizerError.invalidField(field: name, problem: "id \(id) is outside 0..<\(tokens.count)")
             }
+        }
+        if isSentencePiece && !scores.isEmpty && scores.count != tokens.count {
+            throw TokenizerError.invalidField(field: "scores", problem: "has \(scores.count) entries for \(tokens.count) tokens")
         }
         if addBOS && bosID == nil {
             throw TokenizerError.invalidField(field: "add_bos_token", problem: "is true but there is no BOS token")

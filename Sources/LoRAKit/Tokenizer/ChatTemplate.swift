@@ -25,24 +25,48 @@ public enum ChatTemplate: Sendable, Equatable {
     /// templates' default is "26 Jul 2024" (Llama 3.2's template uses the current date when
     /// `strftime_now` is available). Tool calling is not rendered.
     case llama31(todayDate: String)
+    /// Gemma (2, 3): `<bos>` then `<start_of_turn>user\ncontent<end_of_turn>\n` per message, the
+    /// assistant's role written "model", content trimmed; a system message is folded into the first
+    /// user turn as "system\n\nuser" (Gemma 3's template).
+    case gemma
+    /// Qwen3: ChatML without a default system prompt; the assistant turn after the last user message
+    /// opens with a `<think>\n…\n</think>\n\n` block (empty when the content has none), earlier ones
+    /// drop their reasoning; the generation prompt has thinking disabled (`<think>\n\n</think>\n\n`).
+    case qwen3
+    /// Mistral (Instruct v0.3 template): `<s>` then `[INST] user[/INST]` and ` assistant</s>` (trimmed);
+    /// a system message is put before the last user message, when the conversation ends with one.
+    case mistral
+    /// DeepSeek-R1 distills: `<｜begin▁of▁sentence｜>` + the system text, then `<｜User｜>content` and
+    /// `<｜Assistant｜>content<｜end▁of▁sentence｜>` (reasoning up to `</think>` dropped); the generation
+    /// prompt is `<｜Assistant｜>`, followed by `<think>\n` when `thinkPrompt` (the later template revision).
+    case deepseekR1(thinkPrompt: Bool)
+
+    /// Qwen2.5's default system prompt.
+    public static let qwen25SystemPrompt = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
     /// SmolLM2's default system prompt.
     public static let smolLM2SystemPrompt = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
     /// Names accepted by ``init(name:)``.
-    public static let builtinNames = ["chatml", "smollm2", "llama3", "llama3.1"]
+    public static let builtinNames = ["chatml", "smollm2", "llama3", "llama3.1", "gemma", "qwen2.5", "qwen3", "mistral", "deepseek-r1"]
 
     /// The date Llama 3.1's template writes when none is given.
     public static let llama31DefaultDate = "26 Jul 2024"
 
     /// Picks a built-in template by name: "chatml" (no default system prompt), "smollm2" (ChatML
-    /// with SmolLM2's default system prompt), "llama3" or "llama3.1" (also "llama3.2").
+    /// with SmolLM2's default system prompt), "llama3", "llama3.1" (also "llama3.2"), "gemma" (also
+    /// "gemma3"), "qwen2.5" (ChatML with Qwen2.5's default system prompt; also "qwen2"), "qwen3", "mistral", "deepseek-r1".
     public init(name: String) throws {
         switch name.lowercased() {
         case "chatml": self = .chatml(defaultSystemPrompt: nil)
         case "smollm2", "smollm": self = .chatml(defaultSystemPrompt: ChatTemplate.smolLM2SystemPrompt)
         case "llama3", "llama-3": self = .llama3
         case "llama3.1", "llama3.2", "llama-3.1", "llama-3.2": self = .llama31(todayDate: ChatTemplate.llama31DefaultDate)
+        case "gemma", "gemma2", "gemma3": self = .gemma
+        case "qwen2.5", "qwen2", "qwen": self = .chatml(defaultSystemPrompt: ChatTemplate.qwen25SystemPrompt)
+        case "qwen3": self = .qwen3
+        case "mistral": self = .mistral
+        case "deepseek-r1", "deepseek": self = .deepseekR1(thinkPrompt: true)
         default: throw TokenizerError.unknownChatTemplateName(name)
         }
     }
@@ -53,17 +77,28 @@ public enum ChatTemplate: Sendable, Equatable {
         if template.contains("<|start_header_id|>") && template.contains("<|eot_id|>") {
             self = template.contains("Cutting Knowledge Date") ? .llama31(todayDate: ChatTemplate.llama31DefaultDate) : .llama3
         } else if template.contains("<|im_start|>") && template.contains("<|im_end|>") {
-            self = .chatml(defaultSystemPrompt: ChatTemplate.defaultSystemPrompt(in: template))
+            self = template.contains("<think>") && template.contains("last_query_index") ? .qwen3
+                : .chatml(defaultSystemPrompt: ChatTemplate.defaultSystemPrompt(in: template))
+        } else if template.contains("<start_of_turn>") && template.contains("<end_of_turn>") {
+            self = .gemma
+        } else if template.contains("<｜User｜>") && template.contains("<｜Assistant｜>") {
+            self = .deepseekR1(thinkPrompt: template.contains("<｜Assistant｜><think>"))
+        } else if template.contains("[INST]") && template.contains("[/INST]") {
+            self = .mistral
         } else {
             let flat = template.replacingOccurrences(of: "\n", with: "\\n")
             throw TokenizerError.unknownChatTemplate(excerpt: flat.count > 100 ? String(flat.prefix(100)) + "…" : flat)
         }
     }
 
-    /// The template of a vocabulary: `name` when given, else detected from its chat template.
+    /// The template of a vocabulary: `name` when given, else detected from its chat template, else
+    /// from its architecture (a Gemma file without a template gets ``gemma``).
     public init(vocabulary: BPEVocabulary, name: String? = nil) throws {
         if let name { try self.init(name: name); return }
-        guard let t = vocabulary.chatTemplate else { throw TokenizerError.noChatTemplate }
+        guard let t = vocabulary.chatTemplate else {
+            if let arch = vocabulary.architecture, arch.hasPrefix("gemma") { self = .gemma; return }
+            throw TokenizerError.noChatTemplate
+        }
         try self.init(detecting: t)
     }
 
@@ -82,44 +117,16 @@ public enum ChatTemplate: Sendable, Equatable {
         return nil
     }
 
-    /// The name of the format ("chatml", "llama3" or "llama3.1").
+    /// The name of the format ("chatml", "llama3", "llama3.1", "gemma", "qwen3" or "mistral").
     public var name: String {
         switch self {
         case .chatml: return "chatml"
         case .llama3: return "llama3"
         case .llama31: return "llama3.1"
+        case .gemma: return "gemma"
+        case .qwen3: return "qwen3"
+        case .mistral: return "mistral"
+        case .deepseekR1: return "deepseek-r1"
         }
-    }
-
-    /// Renders messages as the model expects them; with `addGenerationPrompt` the header of an
-    /// assistant turn follows, ready for generation.
-    public func render(messages: [ChatMessage], addGenerationPrompt: Bool) -> String {
-        var s = ""
-        switch self {
-        case .chatml(let sys):
-            if let sys, let first = messages.first, first.role != "system" {
-                s += "<|im_start|>system\n" + sys + "<|im_end|>\n"
-            }
-            for m in messages { s += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n" }
-            if addGenerationPrompt { s += "<|im_start|>assistant\n" }
-        case .llama3, .llama31:
-            s += "<|begin_of_text|>"
-            var rest = messages[...]
-            if case .llama31(let date) = self {
-                s += "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: "
-                    + date + "\n\n"
-                if let first = rest.first, first.role == "system" {
-                    s += first.content.trimmingCharacters(in: .whitespacesAndNewlines)
-                    rest = rest.dropFirst()
-                }
-                s += "<|eot_id|>"
-            }
-            for m in rest {
-                s += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n"
-                    + m.content.trimmingCharacters(in: .whitespacesAndNewlines) + "<|eot_id|>"
-            }
-            if addGenerationPrompt { s += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
-        }
-        return s
     }
 }

@@ -22,10 +22,15 @@ public enum PreTokenizer: String, CaseIterable, Sendable {
         #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
     /// Parses a GGUF `tokenizer.ggml.pre` name; unknown names throw ``TokenizerError/unknownPreTokenizer(_:)``.
+    /// Also accepts llama.cpp's aliases: "deepseek-r1-qwen" (DeepSeek-R1-Distill-Qwen) is "qwen2".
     public init(name: String) throws {
+        if let alias = PreTokenizer.aliases[name] { self = alias; return }
         guard let p = PreTokenizer(rawValue: name) else { throw TokenizerError.unknownPreTokenizer(name) }
         self = p
     }
+
+    /// Other `tokenizer.ggml.pre` names llama.cpp maps onto these pre-tokenizers.
+    public static let aliases: [String: PreTokenizer] = ["deepseek-r1-qwen": .qwen2]
 
     /// Splits text into words and returns them as strings (for inspection and tests).
     public func split(_ text: String) -> [String] {

@@ -1,25 +1,36 @@
 import Foundation
 
-/// A byte-level BPE tokenizer that produces the same ids as Hugging Face `tokenizers` for the
-/// supported pre-tokenizers (see ``PreTokenizer``).
+/// A tokenizer: byte-level BPE that produces the same ids as Hugging Face `tokenizers` for the
+/// supported pre-tokenizers (see ``PreTokenizer``), or SentencePiece BPE (Llama 2, Mistral, Gemma)
+/// that produces the same ids as llama.cpp (see ``SentencePieceEncoder``).
 ///
 /// Safe to share between threads; a bounded word cache speeds up repeated words.
 public final class Tokenizer: Sendable {
     /// The vocabulary this tokenizer was built from.
     public let vocabulary: BPEVocabulary
-    /// The pre-tokenizer named by the vocabulary.
-    public let preTokenizer: PreTokenizer
     /// The bytes each id decodes to.
     let tokenBytes: [[UInt8]]
-    let merger: BPEMerger
+    let engine: Engine
     let specials: SpecialTokenMatcher
     let cache = WordCache()
+
+    /// How text between special tokens becomes ids.
+    enum Engine: Sendable {
+        case byteLevel(PreTokenizer, BPEMerger)
+        case sentencePiece(SentencePieceEncoder)
+    }
+
+    /// The pre-tokenizer named by the vocabulary (nil for SentencePiece, which has none).
+    public var preTokenizer: PreTokenizer? {
+        if case .byteLevel(let p, _) = engine { return p }
+        return nil
+    }
 
     /// Builds the tokenizer; throws for an unknown pre-tokenizer, a bad merge or a missing byte token.
     public init(_ vocabulary: BPEVocabulary) throws {
         try vocabulary.validate()
         self.vocabulary = vocabulary
-        preTokenizer = try PreTokenizer(name: vocabulary.pre)
+        let spm = vocabulary.isSentencePiece
         var tb = [[UInt8]]()
         tb.reserveCapacity(vocabulary.tokens.count)
         var special = [([UInt8], Int32, Bool)]()
@@ -27,23 +38,44 @@ public final class Tokenizer: Sendable {
             let type = TokenType(rawValue: vocabulary.tokenTypes[i]) ?? .normal
             switch type {
             case .normal:
-                tb.append(ByteLevel.decode(t) ?? Array(t.utf8))
+                tb.append(spm ? Self.unescapeSpaces(t) : ByteLevel.decode(t) ?? Array(t.utf8))
+                if vocabulary.endOfGenerationTextsAreControl && BPEVocabulary.llamaCppEndOfGenerationTexts.contains(t) {
+                    special.append((Array(t.utf8), Int32(i), true))
+                }
             case .byte:
                 if t.hasPrefix("<0x"), t.count == 6, let b = UInt8(t.dropFirst(3).prefix(2), radix: 16) {
                     tb.append([b])
                 } else {
-                    tb.append(ByteLevel.decode(t) ?? Array(t.utf8))
+                    tb.append(spm ? Self.unescapeSpaces(t) : ByteLevel.decode(t) ?? Array(t.utf8))
                 }
             case .control, .userDefined:
                 tb.append(Array(t.utf8))
                 if !t.isEmpty { special.append((Array(t.utf8), Int32(i), type == .control)) }
             case .unknown, .unused:
                 tb.append(Array(t.utf8))
+                // llama.cpp matches the unknown token in text like a control token.
+                if spm && type == .unknown && !t.isEmpty { special.append((Array(t.utf8), Int32(i), true)) }
             }
         }
         tokenBytes = tb
-        merger = try BPEMerger(vocabulary: vocabulary, tokenBytes: tb)
+        if spm {
+            engine = .sentencePiece(SentencePieceEncoder(vocabulary: vocabulary))
+        } else {
+            engine = .byteLevel(try PreTokenizer(name: vocabulary.pre), try BPEMerger(vocabulary: vocabulary, tokenBytes: tb))
+        }
         specials = SpecialTokenMatcher(special)
+    }
+
+    /// A SentencePiece token's text with "▁" turned back into spaces.
+    static func unescapeSpaces(_ t: String) -> [UInt8] {
+        var out = [UInt8]()
+        let b = Array(t.utf8)
+        var i = 0
+        while i < b.count {
+            if i + 2 < b.count && b[i] == 0xE2 && b[i + 1] == 0x96 && b[i + 2] == 0x81 { out.append(0x20); i += 3 }
+            else { out.append(b[i]); i += 1 }
+        }
+        return out
     }
 
     /// Loads a Hugging Face `tokenizer.json` (and a `tokenizer_config.json` beside it, if any).
@@ -61,10 +93,24 @@ public final class Tokenizer: Sendable {
     ///     their ids; otherwise they are encoded as ordinary text. User-defined (non-special added)
     ///     tokens are always matched, as in Hugging Face. Matching is leftmost, longest first.
     public func encode(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = true) -> [Int32] {
-        var out = [Int32]()
-        if addBOS ?? vocabulary.addBOS, let bos = vocabulary.bosID { out.append(Int32(bos)) }
+        var sink = TokenSink(recordEnds: false)
+        encode(text, addBOS: addBOS, parseSpecial: parseSpecial, into: &sink)
+        return sink.ids
+    }
+
+    /// Encodes text like ``encode(_:addBOS:parseSpecial:)`` (the same ids) and also returns, for each
+    /// token, the UTF-8 byte offset in `text` where its text ends (a BOS token ends at 0). Token `i`
+    /// covers `ends[i-1]..<ends[i]`; this maps character spans (chat turns) to tokens.
+    public func encodeWithOffsets(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = true) -> EncodedText {
+        var sink = TokenSink(recordEnds: true)
+        encode(text, addBOS: addBOS, parseSpecial: parseSpecial, into: &sink)
+        return EncodedText(ids: sink.ids, ends: sink.ends)
+    }
+
+    private func encode(_ text: String, addBOS: Bool?, parseSpecial: Bool, into sink: inout TokenSink) {
+        if addBOS ?? vocabulary.addBOS, let bos = vocabulary.bosID { sink.append(Int32(bos), end: 0) }
         var bytes = Array(text.utf8)
-        out.reserveCapacity(bytes.count / 3 + 4)
+        sink.reserve(bytes.count / 3 + 4)
         var scratch = PreTokenizerScratch()
         bytes.withUnsafeMutableBufferPointer { mbuf in
             let buf = UnsafeBufferPointer(mbuf)
@@ -73,48 +119,62 @@ public final class Tokenizer: Sendable {
                 var i = 0
                 while i < buf.count {
                     if let (len, id) = specials.match(buf, at: i, control: parseSpecial) {
-                        encodeText(UnsafeBufferPointer(rebasing: buf[start..<i]), &scratch, &out)
-                        out.append(id)
+                        encodeText(buf, start..<i, &scratch, &sink)
                         i += len
+                        sink.append(id, end: i)
                         start = i
                     } else {
                         i += 1
                     }
                 }
             }
-            encodeText(UnsafeBufferPointer(rebasing: buf[start..<buf.count]), &scratch, &out)
+            encodeText(buf, start..<buf.count, &scratch, &sink)
         }
-        return out
     }
 
-    /// Encodes text that contains no special tokens.
-    private func encodeText(_ text: UnsafeBufferPointer<UInt8>, _ scratch: inout PreTokenizerScratch, _ out: inout [Int32]) {
-        if text.isEmpty { return }
-        if vocabulary.normalizeNFC && text.contains(where: { $0 >= 0x80 }) {
-            var normalized = Array(String(decoding: text, as: UTF8.self).precomposedStringWithCanonicalMapping.utf8)
-            normalized.withUnsafeMutableBufferPointer { encodeSplit(UnsafeBufferPointer($0), &scratch, &out) }
+    /// Encodes `all[range]`, text that contains no special tokens.
+    private func encodeText(_ all: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ scratch: inout PreTokenizerScratch,
+                            _ sink: inout TokenSink) {
+        if range.isEmpty { return }
+        if case .sentencePiece(let spm) = engine {
+            // Every piece follows a special token or starts the text (llama.cpp's `is_prev_special`).
+            spm.encode(all, range, prefixSpace: spm.addSpacePrefix, into: &sink)
             return
         }
-        encodeSplit(text, &scratch, &out)
-    }
-
-    private func encodeSplit(_ text: UnsafeBufferPointer<UInt8>, _ scratch: inout PreTokenizerScratch, _ out: inout [Int32]) {
-        preTokenizer.split(text, scratch: &scratch) { r in
-            let word = UnsafeBufferPointer(rebasing: text[r])
-            if word.count == 1 {
-                let id = merger.byteToken[Int(word[0])]
-                if id >= 0 { out.append(id) }
+        let text = UnsafeBufferPointer(rebasing: all[range])
+        if vocabulary.normalizeNFC && text.contains(where: { $0 >= 0x80 }) {
+            var normalized = Array(String(decoding: text, as: UTF8.self).precomposedStringWithCanonicalMapping.utf8)
+            if !normalized.elementsEqual(text) {
+                let first = sink.ids.count
+                normalized.withUnsafeMutableBufferPointer { encodeSplit(UnsafeBufferPointer($0), base: 0, &scratch, &sink) }
+                if sink.recordEnds { NFCOffsets(text).mapEnds(&sink.ends[first...], base: range.lowerBound) }
                 return
             }
-            if word.count <= 64 {
+        }
+        encodeSplit(text, base: range.lowerBound, &scratch, &sink)
+    }
+
+    private func encodeSplit(_ text: UnsafeBufferPointer<UInt8>, base: Int, _ scratch: inout PreTokenizerScratch,
+                             _ sink: inout TokenSink) {
+        guard case .byteLevel(let preTokenizer, let merger) = engine else { return }
+        preTokenizer.split(text, scratch: &scratch) { r in
+            let word = UnsafeBufferPointer(rebasing: text[r])
+            let before = sink.ids.count
+            if word.count == 1 {
+                let id = merger.byteToken[Int(word[0])]
+                if id >= 0 { sink.ids.append(id) }
+            } else if word.count <= 64 {
                 let key = Array(word)
-                if let hit = cache.get(key) { out.append(contentsOf: hit); return }
-                let before = out.count
-                merger.encodeWord(word, into: &out)
-                cache.set(key, Array(out[before...]))
+                if let hit = cache.get(key) {
+                    sink.ids.append(contentsOf: hit)
+                } else {
+                    merger.encodeWord(word, into: &sink.ids)
+                    cache.set(key, Array(sink.ids[before...]))
+                }
             } else {
-                merger.encodeWord(word, into: &out)
+                merger.encodeWord(word, into: &sink.ids)
             }
+            if sink.recordEnds { sink.closeWord(from: before, start: base + r.lowerBound, end: base + r.upperBound, tokenBytes) }
         }
     }
 
@@ -142,35 +202,5 @@ public final class Tokenizer: Sendable {
         guard !b.isEmpty, let (len, id) = b.withUnsafeBufferPointer({ specials.match($0, at: 0, control: true) }),
               len == b.count else { return nil }
         return id
-    }
-}
-
-/// Finds control / user-defined tokens in text: leftmost, longest first.
-struct SpecialTokenMatcher: Sendable {
-    /// Candidates (bytes, id, is control) by first byte, longest first.
-    private let byFirst: [[([UInt8], Int32, Bool)]]
-    let isEmpty: Bool
-    let hasUserDefined: Bool
-
-    init(_ tokens: [([UInt8], Int32, Bool)]) {
-        var t = [[([UInt8], Int32, Bool)]](repeating: [], count: 256)
-        for tok in tokens { t[Int(tok.0[0])].append(tok) }
-        for i in 0..<256 { t[i].sort { $0.0.count > $1.0.count } }
-        byFirst = t
-        isEmpty = tokens.isEmpty
-        hasUserDefined = tokens.contains { !$0.2 }
-    }
-
-    /// The (length, id) of the longest token starting at `i`, if any; control tokens only when `control`.
-    @inline(__always) func match(_ buf: UnsafeBufferPointer<UInt8>, at i: Int, control: Bool) -> (Int, Int32)? {
-        let cands = byFirst[Int(buf[i])]
-        if cands.isEmpty { return nil }
-        let rest = buf.count - i
-        for (b, id, isControl) in cands where b.count <= rest && (control || !isControl) {
-            var k = 1
-            while k < b.count && buf[i + k] == b[k] { k += 1 }
-            if k == b.count { return (b.count, id) }
-        }
-        return nil
     }
 }

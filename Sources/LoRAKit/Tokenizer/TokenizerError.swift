@@ -2,7 +2,8 @@
 public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The pre-tokenizer (GGUF `tokenizer.ggml.pre` or a tokenizer.json `pre_tokenizer`) is not one LoRAKit implements.
     case unknownPreTokenizer(String)
-    /// The tokenizer model is not byte-level BPE (GGUF `tokenizer.ggml.model` ≠ "gpt2", tokenizer.json `model.type` ≠ "BPE").
+    /// The tokenizer model is neither byte-level BPE (GGUF `tokenizer.ggml.model` "gpt2", tokenizer.json
+    /// `model.type` "BPE") nor SentencePiece BPE (GGUF "llama").
     case unsupportedModel(String)
     /// A required field is absent.
     case missingField(String)
@@ -24,7 +25,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
         case .unknownPreTokenizer(let name):
             return "unknown pre-tokenizer '\(name)' (supported: \(PreTokenizer.allCases.map(\.rawValue).joined(separator: ", ")))"
         case .unsupportedModel(let m):
-            return "unsupported tokenizer model '\(m)': only byte-level BPE (GGUF 'gpt2', tokenizer.json 'BPE') is supported"
+            return "unsupported tokenizer model '\(m)': supported are byte-level BPE (GGUF 'gpt2', tokenizer.json 'BPE') "
+                + "and SentencePiece BPE (GGUF 'llama')"
         case .missingField(let f): return "tokenizer field '\(f)' is missing"
         case .invalidField(let f, let p): return "tokenizer field '\(f)': \(p)"
         case .invalidMerge(let i, let m): return "merge #\(i) '\(m)' does not combine two tokens into a token of the vocabulary"

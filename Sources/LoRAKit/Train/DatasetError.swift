@@ -14,6 +14,12 @@ public enum LineProblem: Error, Sendable, Equatable, CustomStringConvertible {
     case emptyText(field: String)
     /// The object has none of the recognized field sets (text / messages / prompt+completion).
     case unknownFormat(keys: [String])
+    /// A chat message has a role LoRAKit does not know (e.g. ShareGPT's `human`/`gpt` under `messages`).
+    case unknownRole(field: String, role: String, shareGPT: Bool)
+    /// A chat line has no assistant turn, so nothing in it would be learned.
+    case noAssistantTurn(count: Int)
+    /// The chat template cannot render the conversation (its reason).
+    case templateRejects(String)
     /// After tokenization no token is left to compute a loss on (e.g. everything is masked prompt).
     case nothingToLearn
 
@@ -27,7 +33,18 @@ public enum LineProblem: Error, Sendable, Equatable, CustomStringConvertible {
         case .emptyText(let f): return "field '\(f)' is empty"
         case .unknownFormat(let keys):
             return "unrecognized line format (keys: \(keys.sorted().joined(separator: ", "))); expected {\"text\"}, "
-                + "{\"messages\": [{\"role\", \"content\"}]} or {\"prompt\", \"completion\"}"
+                + "{\"messages\": [{\"role\", \"content\"}]}, {\"conversations\": [{\"from\", \"value\"}]} or {\"prompt\", \"completion\"}"
+        case .unknownRole(let f, let r, let shareGPT):
+            if shareGPT {
+                return "'\(f)' is '\(r)', not a known ShareGPT speaker (human, gpt, system)"
+            }
+            let hint = DatasetRecord.shareGPTRoles[r] != nil && !DatasetRecord.chatRoles.contains(r)
+                ? "; ShareGPT lines are {\"conversations\": [{\"from\": \"human\"|\"gpt\", \"value\": …}]}, "
+                    + "or use role '\(DatasetRecord.shareGPTRoles[r]!)'" : ""
+            return "'\(f)' is '\(r)', not a known role (\(DatasetRecord.chatRoles.joined(separator: ", ")))" + hint
+        case .noAssistantTurn(let n):
+            return "the conversation (\(n) message\(n == 1 ? "" : "s")) has no assistant turn, so there is nothing to learn"
+        case .templateRejects(let why): return why
         case .nothingToLearn: return "no token left to learn from after masking and truncation"
         }
     }

@@ -5,7 +5,8 @@ import Foundation
 public enum DatasetFormat: String, Codable, Sendable, CaseIterable {
     /// `{"text": "..."}`: plain text, loss on every token.
     case text
-    /// `{"messages": [{"role": "...", "content": "..."}, ...]}`: rendered with the chat template.
+    /// `{"messages": [{"role": "...", "content": "..."}, ...]}`, or ShareGPT's
+    /// `{"conversations": [{"from": "human"|"gpt"|"system", "value": "..."}, ...]}`: rendered with the chat template.
     case chat
     /// `{"prompt": "...", "completion": "..."}`: the completion follows the prompt.
     case promptCompletion = "prompt-completion"
@@ -28,7 +29,7 @@ public enum DatasetRecord: Sendable, Equatable {
 
     /// The format a JSON object's keys announce, if any.
     static func detect(_ obj: [String: Any]) -> DatasetFormat? {
-        if obj["messages"] != nil { return .chat }
+        if obj["messages"] != nil || obj["conversations"] != nil { return .chat }
         if obj["prompt"] != nil || obj["completion"] != nil { return .promptCompletion }
         if obj["text"] != nil { return .text }
         return nil
@@ -59,25 +60,43 @@ public enum DatasetRecord: Sendable, Equatable {
             case (.success(let p), .success(let c)): return .success(.promptCompletion(prompt: p, completion: c))
             }
         case .chat:
-            guard let v = obj["messages"], !(v is NSNull) else { return .failure(.missingField("messages")) }
-            guard let list = v as? [Any] else { return .failure(.wrongType(field: "messages", expected: "an array")) }
-            if list.isEmpty { return .failure(.emptyText(field: "messages")) }
-            var msgs = [ChatMessage]()
-            for (i, m) in list.enumerated() {
-                let field = "messages[\(i)]"
-                guard let m = m as? [String: Any] else { return .failure(.wrongType(field: field, expected: "an object")) }
-                guard let r = m["role"], !(r is NSNull) else { return .failure(.missingField(field + ".role")) }
-                guard let role = r as? String else { return .failure(.wrongType(field: field + ".role", expected: "a string")) }
-                if role.isEmpty { return .failure(.emptyText(field: field + ".role")) }
-                guard let c = m["content"], !(c is NSNull) else { return .failure(.missingField(field + ".content")) }
-                guard let content = c as? String else {
-                    return .failure(.wrongType(field: field + ".content", expected: "a string"))
-                }
-                msgs.append(ChatMessage(role: role, content: content))
-            }
-            if msgs.allSatisfy({ $0.content.isEmpty }) { return .failure(.emptyText(field: "messages")) }
-            return .success(.chat(msgs))
+            return parseChat(obj)
         }
+    }
+
+    /// Roles a chat line may use (ShareGPT's `from` values are mapped onto them).
+    public static let chatRoles = ["system", "user", "assistant"]
+    /// ShareGPT `from` values and the roles they stand for.
+    static let shareGPTRoles = ["human": "user", "gpt": "assistant", "system": "system", "user": "user", "assistant": "assistant"]
+
+    /// A `messages` line, or a ShareGPT `conversations` line (`from`/`value`; human → user, gpt → assistant).
+    static func parseChat(_ obj: [String: Any]) -> Result<DatasetRecord, LineProblem> {
+        let shareGPT = obj["messages"] == nil && obj["conversations"] != nil
+        let (listKey, roleKey, contentKey) = shareGPT ? ("conversations", "from", "value") : ("messages", "role", "content")
+        guard let v = obj[listKey], !(v is NSNull) else { return .failure(.missingField("messages")) }
+        guard let list = v as? [Any] else { return .failure(.wrongType(field: listKey, expected: "an array")) }
+        if list.isEmpty { return .failure(.emptyText(field: listKey)) }
+        var msgs = [ChatMessage]()
+        msgs.reserveCapacity(list.count)
+        for (i, m) in list.enumerated() {
+            let field = "\(listKey)[\(i)]"
+            guard let m = m as? [String: Any] else { return .failure(.wrongType(field: field, expected: "an object")) }
+            guard let r = m[roleKey], !(r is NSNull) else { return .failure(.missingField(field + "." + roleKey)) }
+            guard let given = r as? String else { return .failure(.wrongType(field: field + "." + roleKey, expected: "a string")) }
+            if given.isEmpty { return .failure(.emptyText(field: field + "." + roleKey)) }
+            let role = shareGPT ? shareGPTRoles[given] : (chatRoles.contains(given) ? given : nil)
+            guard let role else {
+                return .failure(.unknownRole(field: field + "." + roleKey, role: given, shareGPT: shareGPT))
+            }
+            guard let c = m[contentKey], !(c is NSNull) else { return .failure(.missingField(field + "." + contentKey)) }
+            guard let content = c as? String else {
+                return .failure(.wrongType(field: field + "." + contentKey, expected: "a string"))
+            }
+            msgs.append(ChatMessage(role: role, content: content))
+        }
+        if msgs.allSatisfy({ $0.content.isEmpty }) { return .failure(.emptyText(field: listKey)) }
+        if !msgs.contains(where: { $0.role == "assistant" }) { return .failure(.noAssistantTurn(count: msgs.count)) }
+        return .success(.chat(msgs))
     }
 
     private static func shortMessage(_ error: Error) -> String {

@@ -69,6 +69,12 @@ public struct TokenizedDataset: Sendable {
         var truncated = 0
         let limit = options.contextLength + 1
         for (k, record) in raw.records.enumerated() {
+            if case .chat(let msgs) = record, let why = template?.problem(with: msgs) {
+                let w = DatasetWarning(file: raw.path, line: raw.lines[k], problem: .templateRejects(why))
+                if options.badLines == .fail { throw DatasetError.badLine(file: w.file, line: w.line, problem: w.problem) }
+                warnings.append(w)
+                continue
+            }
             var (tokens, mask) = Self.tokenize(record, tokenizer, template, eos: eos, maskPrompt: options.maskPrompt)
             if !options.packing && tokens.count > limit {
                 tokens.removeLast(tokens.count - limit)
@@ -112,25 +118,18 @@ public struct TokenizedDataset: Sendable {
             if bos == 1 && !m.isEmpty { m[0] = 0 }
             return (pt + ct, m)
         case .chat(let msgs):
+            // One rendering, one tokenization: the template records the byte ranges of the assistant
+            // turns and the token offsets map them to tokens (linear in the conversation's length).
             let template = template ?? .chatml(defaultSystemPrompt: nil)
-            let full = template.render(messages: msgs, addGenerationPrompt: false)
-            let t = tok.encode(full, addBOS: false)
+            let rendered = template.renderWithSpans(messages: msgs, addGenerationPrompt: false)
             guard maskPrompt else {
+                let t = tok.encode(rendered.text, addBOS: false)
                 var m = [UInt8](repeating: 1, count: t.count)
                 if t.first.map({ Int($0) }) == tok.vocabulary.bosID { m[0] = 0 }
                 return (t, m)
             }
-            // Loss on each assistant turn: the tokens between the prompt that precedes it (with the
-            // generation header) and the end of the turn, found by rendering prefixes.
-            var m = [UInt8](repeating: 0, count: t.count)
-            for (i, msg) in msgs.enumerated() where msg.role == "assistant" {
-                let before = template.render(messages: Array(msgs[..<i]), addGenerationPrompt: true)
-                let through = template.render(messages: Array(msgs[...i]), addGenerationPrompt: false)
-                guard full.hasPrefix(before), full.hasPrefix(through) else { continue }
-                let a = tok.encode(before, addBOS: false).count, b = min(tok.encode(through, addBOS: false).count, t.count)
-                if a < b { for j in a..<b { m[j] = 1 } }
-            }
-            return (t, m)
+            let enc = tok.encodeWithOffsets(rendered.text, addBOS: false)
+            return (enc.ids, enc.mask(covering: rendered.assistantSpans))
         }
     }
 }
