@@ -22,7 +22,7 @@ extension LlamaGraph {
             lk_rope_fwd(pool.raw, a.k.ptr, pos.ptr, invFreq.ptr, T64, Hkv, hd)
         }
         timed("attention fwd") {
-            lk_attention_fwd(pool.raw, attScratch.ptr, a.att.ptr, a.lse.ptr, a.q.ptr, a.k.ptr, a.v.ptr,
+            lk_attention_fwd(pool.raw, attScratch.ptr, a.att.ptr, a.lse.ptr, a.q.ptr, a.k.ptr, a.v.ptr, nil,
                              Int64(B), Int64(S), Hq, Hkv, hd, 1 / Float(c.headDim).squareRoot())
         }
         linearForward(.o_proj, layer: l, x: a.att.ptr, y: a.x2.ptr, u: a.loraU[.o_proj])
@@ -64,7 +64,7 @@ extension LlamaGraph {
         linearBackward(.o_proj, layer: l, x: a.att.ptr, dy: dx.ptr, dx: datt.ptr, accumulate: false, u: a.loraU[.o_proj])
         timed("attention bwd") {
             lk_attention_bwd(pool.raw, attBwdScratch.ptr, dq.ptr, dk.ptr, dv.ptr, datt.ptr, a.att.ptr, a.lse.ptr,
-                             a.q.ptr, a.k.ptr, a.v.ptr, Int64(B), Int64(S), Hq, Hkv, hd, 1 / Float(c.headDim).squareRoot())
+                             a.q.ptr, a.k.ptr, a.v.ptr, nil, Int64(B), Int64(S), Hq, Hkv, hd, 1 / Float(c.headDim).squareRoot())
         }
         timed("rope bwd") {
             lk_rope_bwd(pool.raw, dq.ptr, pos.ptr, invFreq.ptr, T64, Hq, hd)
