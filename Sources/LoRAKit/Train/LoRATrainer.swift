@@ -129,7 +129,7 @@ public final class LoRATrainer {
         for _ in 0..<n {
             let b = it.next()
             if b.targetCount == 0 { continue }
-            let r = stepper.evaluate(tokens: b.tokens, targets: b.targets)
+            let r = stepper.evaluate(tokens: b.tokens, targets: b.targets, positions: b.positions)
             sum += r.sum
             count += r.count
             if b.endsEpoch { break }
@@ -175,7 +175,7 @@ public final class LoRATrainer {
             if targets > 0 {
                 for (i, b) in micro.enumerated() where b.targetCount > 0 {
                     let seed = SplitMix64.mix(config.seed &+ UInt64(step &* 64 &+ i) &* 0x9E37_79B9_7F4A_7C15)
-                    lossSum += stepper.accumulate(tokens: b.tokens, targets: b.targets, gradScale: 1 / Float(targets), dropoutSeed: seed).sum
+                    lossSum += stepper.accumulate(tokens: b.tokens, targets: b.targets, positions: b.positions, gradScale: 1 / Float(targets), dropoutSeed: seed).sum
                 }
             }
             let loss = targets > 0 ? lossSum / Double(targets) : .nan
