@@ -78,7 +78,7 @@ public final class LlamaDecoder: LayerRunner, @unchecked Sendable {
     deinit { qScratch.deallocate() }
 
     /// Bytes of the KV cache.
-    public var cacheBytes: Int { 2 * config.blockCount * maxContext * config.kvDim * 4 }
+    public var cacheBytes: Int { (buffers.kCache + buffers.vCache).reduce(0) { $0 + $1.bytes } }
 
     /// Sets the adapter for the next sequence (nil = base only) and empties the cache.
     public func setAdapter(_ a: LoRAAdapter?) throws {
