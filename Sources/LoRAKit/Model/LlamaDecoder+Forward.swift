@@ -49,9 +49,8 @@ extension LlamaDecoder {
     }
 
     func loraFactors(_ layer: Int, _ t: LoRATarget) -> LoRAFactors? {
-        guard let a = adapter, let s = LoRAParameters.slot(in: a.slots, config: a.config, layer: layer, target: t) else { return nil }
-        return LoRAFactors(slot: s, a: a.values.ptr + s.aOffset, b: a.values.ptr + s.bOffset, rank: a.config.rank,
-                           scale: a.config.scale)
+        guard let a = adapter else { return nil }
+        return LoRAFactors(a.values.ptr, slots: a.slots, config: a.config, layer: layer, target: t)
     }
 
     func loraInput(_ x: UnsafeMutablePointer<Float>, count: Int, layer: Int, target: LoRATarget) -> UnsafeMutablePointer<Float> { x }

@@ -18,8 +18,7 @@ extension LlamaGraph {
     }
 
     func loraFactors(_ layer: Int, _ t: LoRATarget) -> LoRAFactors? {
-        guard let s = slot(layer, t), let lora else { return nil }
-        return LoRAFactors(slot: s, a: params.ptr + s.aOffset, b: params.ptr + s.bOffset, rank: lora.rank, scale: lora.scale)
+        LoRAFactors(params.ptr, slots: slots, config: lora, layer: layer, target: t)
     }
 
     func loraU(_ a: LayerActivations, _ t: LoRATarget) -> UnsafeMutablePointer<Float> { a.loraU[t]!.ptr }

@@ -12,13 +12,13 @@ extension LlamaGraph {
         let out = Int64(W.rows), inF = Int64(W.cols), T64 = Int64(T)
         if needInput {
             timed("frozen bwd_data") {
-            frozenBackwardData(W, dx: dx, lddx: inF, dy: dy, lddy: out, rows: T64, accumulate: accumulate)
+                frozenBackwardData(W, dx: dx, lddx: inF, dy: dy, lddy: out, rows: T64, accumulate: accumulate)
             }
         }
-        guard let s = slot(layer, t), let lora, let u else { return }
-        let r = Int64(lora.rank), scale = lora.scale
-        let A = params.ptr + s.aOffset, Bm = params.ptr + s.bOffset
-        let gA = grads.ptr + s.aOffset, gB = grads.ptr + s.bOffset
+        guard let lora, let f = loraFactors(layer, t), let g = LoRAFactors(grads.ptr, slots: slots, config: lora, layer: layer, target: t),
+              let u else { return }
+        let r = Int64(f.rank), scale = f.scale
+        let A = f.a, Bm = f.b, gA = g.a, gB = g.b
         let t0 = profile != nil ? OpProfile.now() : 0
         defer { profile?.add("lora bwd", seconds: OpProfile.now() - t0) }
         lk_sgemm(pool.raw, 1, 0, out, r, T64, scale, dy, out, u.ptr, r, 1, gB, r)        // dB += s·dyᵀ·u

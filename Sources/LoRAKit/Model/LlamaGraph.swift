@@ -83,11 +83,6 @@ final class LlamaGraph: LayerRunner {
     /// Per-token first keys for the attention kernels: nil (plain causal) unless the batch is segmented.
     var firstKeys: UnsafePointer<Int32>? { segmented ? UnsafePointer(buffers.firstKey.ptr) : nil }
 
-    func slot(_ layer: Int, _ t: LoRATarget) -> LoRASlot? {
-        guard let lora else { return nil }
-        return LoRAParameters.slot(in: slots, config: lora, layer: layer, target: t)
-    }
-
     /// Loads a batch: tokens [B·S] and next-token targets [B·S] (−1 = not scored). `positions` [B·S] are the
     /// tokens' RoPE positions (nil: 0..<S in every row); a row's segment (packed example) starts at its first token
     /// and wherever the position does not continue the previous one, and a token attends only inside its segment.

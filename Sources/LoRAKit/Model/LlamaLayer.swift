@@ -2,11 +2,19 @@ import CKernels
 
 /// A LoRA factor pair of one (layer, target) in a flat parameter buffer: A [r, in], B [out, r].
 struct LoRAFactors {
-    let slot: LoRASlot
     let a: UnsafeMutablePointer<Float>
     let b: UnsafeMutablePointer<Float>
     let rank: Int
     let scale: Float
+
+    /// The factors of (layer, target) in `values` (LoRAParameters layout of `slots`); nil when not adapted.
+    init?(_ values: UnsafeMutablePointer<Float>, slots: [LoRASlot], config: LoRAConfig?, layer: Int, target: LoRATarget) {
+        guard let config, let s = LoRAParameters.slot(in: slots, config: config, layer: layer, target: target) else { return nil }
+        a = values + s.aOffset
+        b = values + s.bOffset
+        rank = config.rank
+        scale = config.scale
+    }
 }
 
 /// What differs between running the decoder layers for training and evaluation (`LlamaGraph`: B·S rows, K and V
