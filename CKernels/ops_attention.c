@@ -15,8 +15,9 @@ static double ref_dot(const float *a, const float *b, int64_t n) {
     return s;
 }
 
-void lk_attention_fwd_ref(float *out, float *lse, const float *q, const float *k, const float *v, int64_t B, int64_t S,
-                          int64_t Hq, int64_t Hkv, int64_t hd, float scale) {
+void lk_attention_fwd_ref(float *out, float *lse, const float *q, const float *k, const float *v,
+                          const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd,
+                          float scale) {
     if (Hkv <= 0 || Hq % Hkv != 0) return;
     const int64_t G = Hq / Hkv, qs = Hq * hd, ks = Hkv * hd;
     for (int64_t b = 0; b < B; b++)
@@ -24,17 +25,18 @@ void lk_attention_fwd_ref(float *out, float *lse, const float *q, const float *k
             for (int64_t i = 0; i < S; i++) {
                 const float *qi = q + (b * S + i) * qs + h * hd;
                 const float *kb = k + b * S * ks + (h / G) * hd, *vb = v + b * S * ks + (h / G) * hd;
+                const int64_t lo = lk_attn_first_key(first_key, b, S, i);
                 double m = -INFINITY, l = 0.0;
-                for (int64_t j = 0; j <= i; j++) {
+                for (int64_t j = lo; j <= i; j++) {
                     const double s = scale * ref_dot(qi, kb + j * ks, hd);
                     m = s > m ? s : m;
                 }
-                for (int64_t j = 0; j <= i; j++) l += exp(scale * ref_dot(qi, kb + j * ks, hd) - m);
+                for (int64_t j = lo; j <= i; j++) l += exp(scale * ref_dot(qi, kb + j * ks, hd) - m);
                 lse[(b * Hq + h) * S + i] = (float)(m + log(l));
                 for (int64_t d0 = 0; d0 < hd; d0 += REF_CHUNK) {
                     const int64_t nd = hd - d0 < REF_CHUNK ? hd - d0 : REF_CHUNK;
                     double acc[REF_CHUNK] = {0};
-                    for (int64_t j = 0; j <= i; j++) {
+                    for (int64_t j = lo; j <= i; j++) {
                         const double pj = exp(scale * ref_dot(qi, kb + j * ks, hd) - m) / l;
                         for (int64_t d = 0; d < nd; d++) acc[d] += pj * (double)vb[j * ks + d0 + d];
                     }
@@ -46,8 +48,8 @@ void lk_attention_fwd_ref(float *out, float *lse, const float *q, const float *k
 // With p_ij = exp(s_ij - lse_i), s_ij = scale q_i.k_j, D_i = dout_i.out_i, ds_ij = p_ij (dout_i.v_j - D_i):
 // dq_i = scale sum_j ds_ij k_j;  dk_j = scale sum_{h in group} sum_{i>=j} ds_ij q_i;  dv_j = sum_h sum_i p_ij dout_i.
 void lk_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout, const float *out, const float *lse,
-                          const float *q, const float *k, const float *v, int64_t B, int64_t S, int64_t Hq,
-                          int64_t Hkv, int64_t hd, float scale) {
+                          const float *q, const float *k, const float *v, const int32_t *first_key, int64_t B,
+                          int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale) {
     if (Hkv <= 0 || Hq % Hkv != 0) return;
     const int64_t G = Hq / Hkv, qs = Hq * hd, ks = Hkv * hd;
 #define Q(b, i, h) (q + ((b) * S + (i)) * qs + (h) * hd)
@@ -62,7 +64,7 @@ void lk_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout, co
                 for (int64_t d0 = 0; d0 < hd; d0 += REF_CHUNK) {
                     const int64_t nd = hd - d0 < REF_CHUNK ? hd - d0 : REF_CHUNK;
                     double acc[REF_CHUNK] = {0};
-                    for (int64_t j = 0; j <= i; j++) {
+                    for (int64_t j = lk_attn_first_key(first_key, b, S, i); j <= i; j++) {
                         const double p = exp(scale * ref_dot(Q(b, i, h), K(b, j, h / G), hd) - L);
                         const double ds = p * (ref_dot(DO(b, i, h), VV(b, j, h / G), hd) - D);
                         for (int64_t d = 0; d < nd; d++) acc[d] += ds * (double)K(b, j, h / G)[d0 + d];
@@ -77,6 +79,7 @@ void lk_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout, co
                     double ak[REF_CHUNK] = {0}, av[REF_CHUNK] = {0};
                     for (int64_t h = kh * G; h < (kh + 1) * G; h++)
                         for (int64_t i = j; i < S; i++) {
+                            if (lk_attn_first_key(first_key, b, S, i) > j) continue;
                             const double D = ref_dot(DO(b, i, h), O(b, i, h), hd), L = lse[(b * Hq + h) * S + i];
                             const double p = exp(scale * ref_dot(Q(b, i, h), K(b, j, kh), hd) - L);
                             const double ds = p * (ref_dot(DO(b, i, h), VV(b, j, kh), hd) - D);
@@ -219,13 +222,14 @@ size_t lk_attention_bwd_scratch_floats(const lk_pool *p, int64_t B, int64_t S, i
 }
 
 void lk_attention_fwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k,
-                          const float *v, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale) {
+                          const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,
+                          int64_t hd, float scale) {
     if (B <= 0 || S <= 0 || Hq <= 0 || Hkv <= 0 || hd <= 0 || Hq % Hkv != 0) return;
     attn_ctx c0 = {0}, *c = &c0;
     const int64_t Sp = lk_attn_padded(S);
     c->kern = lk_ops_table_for(isa);
     c->a = (lk_attn_args){.out = out, .lse = lse, .q = q, .k = k, .v = v, .kt = scratch,
-                          .B = B, .S = S, .Sp = Sp, .Hq = Hq, .Hkv = Hkv, .hd = hd, .scale = scale};
+                          .first_key = first_key, .B = B, .S = S, .Sp = Sp, .Hq = Hq, .Hkv = Hkv, .hd = hd, .scale = scale};
     c->kt = scratch;
     c->thread_scratch = scratch + B * Hkv * hd * Sp;
     c->blocks = (S + UNIT_ROWS - 1) / UNIT_ROWS;
@@ -237,7 +241,8 @@ void lk_attention_fwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *out, fl
 
 void lk_attention_bwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *dq, float *dk, float *dv, const float *dout,
                           const float *out, const float *lse, const float *q, const float *k, const float *v,
-                          int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale) {
+                          const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd,
+                          float scale) {
     if (B <= 0 || S <= 0 || Hq <= 0 || Hkv <= 0 || hd <= 0 || Hq % Hkv != 0) return;
     attn_ctx c0 = {0}, *c = &c0;
     const int64_t Sp = lk_attn_padded(S);
@@ -253,7 +258,7 @@ void lk_attention_bwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *dq, flo
     c->lse_in = lse;
     c->a = (lk_attn_args){.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
                           .kt = c->kt, .vt = c->vt, .qt = c->qt, .dot = c->dot, .lsep = c->lsep, .delta = c->delta,
-                          .B = B, .S = S, .Sp = Sp, .Hq = Hq, .Hkv = Hkv, .hd = hd, .scale = scale};
+                          .first_key = first_key, .B = B, .S = S, .Sp = Sp, .Hq = Hq, .Hkv = Hkv, .hd = hd, .scale = scale};
     c->blocks = (S + UNIT_ROWS - 1) / UNIT_ROWS;
     c->n_dq_units = c->blocks * B * Hq;
     c->n_dkv_units = c->blocks * B * Hkv;
@@ -263,12 +268,14 @@ void lk_attention_bwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *dq, flo
 }
 
 void lk_attention_fwd(lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k,
-                      const float *v, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale) {
-    lk_attention_fwd_isa(lk_active_isa(), p, scratch, out, lse, q, k, v, B, S, Hq, Hkv, hd, scale);
+                      const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,
+                      int64_t hd, float scale) {
+    lk_attention_fwd_isa(lk_active_isa(), p, scratch, out, lse, q, k, v, first_key, B, S, Hq, Hkv, hd, scale);
 }
 
 void lk_attention_bwd(lk_pool *p, float *scratch, float *dq, float *dk, float *dv, const float *dout, const float *out,
-                      const float *lse, const float *q, const float *k, const float *v, int64_t B, int64_t S,
-                      int64_t Hq, int64_t Hkv, int64_t hd, float scale) {
-    lk_attention_bwd_isa(lk_active_isa(), p, scratch, dq, dk, dv, dout, out, lse, q, k, v, B, S, Hq, Hkv, hd, scale);
+                      const float *lse, const float *q, const float *k, const float *v, const int32_t *first_key,
+                      int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale) {
+    lk_attention_bwd_isa(lk_active_isa(), p, scratch, dq, dk, dv, dout, out, lse, q, k, v, first_key, B, S, Hq, Hkv,
+                         hd, scale);
 }

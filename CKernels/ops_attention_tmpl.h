@@ -131,6 +131,16 @@ static inline void LK_FN(attn_block_)(int64_t nr, float *sink, int64_t hd, float
     for (int r = 0; r < 4; r++) rowp[r] = r < nr ? base + r * step : sink + r * hd;
 }
 
+/// First keys of rows i..i+nr-1 (lo[r] for r < nr) and the 16-aligned column the four rows' scores start at.
+static inline int64_t LK_FN(attn_row_lo_)(const lk_attn_args *a, int64_t b, int64_t i, int64_t nr, int64_t lo[4]) {
+    int64_t m = INT64_MAX;
+    for (int64_t r = 0; r < 4; r++) {
+        lo[r] = r < nr ? lk_attn_first_key(a->first_key, b, a->S, i + r) : 0;
+        if (r < nr && lo[r] < m) m = lo[r];
+    }
+    return m / 16 * 16;
+}
+
 static LK_TGT void LK_FN(attn_fwd_rows_)(const lk_attn_args *a, float *scratch, int64_t b, int64_t h, int64_t i0,
                                          int64_t i1) {
     const int64_t S = a->S, Sp = a->Sp, hd = a->hd, G = a->Hq / a->Hkv, kh = h / G;
@@ -140,20 +150,23 @@ static LK_TGT void LK_FN(attn_fwd_rows_)(const lk_attn_args *a, float *scratch, 
     float *s = scratch, *sink = scratch + 8 * Sp;
     for (int64_t i = i0; i < i1; i += 4) {
         const int64_t nr = i1 - i < 4 ? i1 - i : 4, jmax = i + nr, j1 = (jmax + 15) / 16 * 16;
+        int64_t lo[4];
+        const int64_t j0 = LK_FN(attn_row_lo_)(a, b, i, nr, lo); // keys before j0 are masked for all four rows
         const float *x[4];
         for (int r = 0; r < 4; r++) x[r] = a->q + (b * S + i + (r < nr ? r : nr - 1)) * qs + h * hd;
-        LK_FN(tdots4_)(s, Sp, x, kt, Sp, hd, 0, j1);
+        LK_FN(tdots4_)(s, Sp, x, kt, Sp, hd, j0, j1);
         float alpha[4] = {0, 0, 0, 0};
         for (int64_t r = 0; r < 4; r++) {
             float *sr = s + r * Sp;
             if (r >= nr) {
-                for (int64_t j = 0; j < j1; j++) sr[j] = 0.0f;
+                for (int64_t j = j0; j < j1; j++) sr[j] = 0.0f;
                 continue;
             }
             const int64_t n = i + r + 1;
+            for (int64_t j = j0; j < lo[r]; j++) sr[j] = -INFINITY; // keys of earlier segments (or out of window)
             const V vs = VSET1(a->scale);
             V vm = VSET1(-INFINITY);
-            int64_t j = 0;
+            int64_t j = j0;
             for (; j + VL <= n; j += VL) {
                 V y = VMUL(VLOAD(sr + j), vs);
                 VSTORE(sr + j, y);
@@ -167,7 +180,7 @@ static LK_TGT void LK_FN(attn_fwd_rows_)(const lk_attn_args *a, float *scratch, 
             for (; j < j1; j++) sr[j] = -INFINITY;
             const V vmax = VSET1(m);
             double l = 0.0;
-            for (j = 0; j < j1;) {
+            for (j = j0; j < j1;) {
                 V acc = VZERO();
                 for (int k = 0; k < 16 && j < j1; k++, j += VL) {
                     V e = VEXP(VSUB(VLOAD(sr + j), vmax));
@@ -177,12 +190,13 @@ static LK_TGT void LK_FN(attn_fwd_rows_)(const lk_attn_args *a, float *scratch, 
                 l += (double)VHSUM(acc);
             }
             for (j = n; j < j1; j++) l -= (double)sr[j], sr[j] = 0.0f; // drop exp(-inf) residue exactly
+            for (j = j0; j < lo[r]; j++) l -= (double)sr[j], sr[j] = 0.0f;
             alpha[r] = (float)(1.0 / l);
             a->lse[(b * a->Hq + h) * S + i + r] = (float)((double)m + log(l));
         }
         float *o[4];
         LK_FN(attn_block_)(nr, sink, hd, o, a->out + (b * S + i) * qs + h * hd, qs);
-        LK_FN(wsum4_)(o, s, Sp, vrows, ks, jmax, hd, alpha, 0);
+        LK_FN(wsum4_)(o, s + j0, Sp, vrows + j0 * ks, ks, jmax - j0, hd, alpha, 0);
     }
 }
 
@@ -197,23 +211,26 @@ static LK_TGT void LK_FN(attn_bwd_dq_rows_)(const lk_attn_args *a, float *scratc
     const float alpha[4] = {a->scale, a->scale, a->scale, a->scale};
     for (int64_t i = i0; i < i1; i += 4) {
         const int64_t nr = i1 - i < 4 ? i1 - i : 4, jmax = i + nr, j1 = (jmax + 15) / 16 * 16;
+        int64_t lo[4];
+        const int64_t j0 = LK_FN(attn_row_lo_)(a, b, i, nr, lo);
         const float *xq[4], *xd[4];
         for (int r = 0; r < 4; r++) {
             const int64_t row = b * S + i + (r < nr ? r : nr - 1);
             xq[r] = a->q + row * qs + h * hd;
             xd[r] = a->dout + row * qs + h * hd;
         }
-        LK_FN(tdots4_)(s, Sp, xq, kt, Sp, hd, 0, j1);
-        LK_FN(tdots4_)(dp, Sp, xd, vt, Sp, hd, 0, j1);
+        LK_FN(tdots4_)(s, Sp, xq, kt, Sp, hd, j0, j1);
+        LK_FN(tdots4_)(dp, Sp, xd, vt, Sp, hd, j0, j1);
         for (int64_t r = 0; r < 4; r++) {
             float *dsr = dp + r * Sp;
-            const int64_t n = r < nr ? i + r + 1 : 0;
-            if (r < nr) LK_FN(attn_p_ds_)(s + r * Sp, dsr, lsep + i + r, delta + i + r, 0, a->scale, 0, j1);
+            const int64_t n = r < nr ? i + r + 1 : j0;
+            if (r < nr) LK_FN(attn_p_ds_)(s + r * Sp, dsr, lsep + i + r, delta + i + r, 0, a->scale, j0, j1);
+            for (int64_t j = j0; j < lo[r]; j++) dsr[j] = 0.0f;
             for (int64_t j = n; j < j1; j++) dsr[j] = 0.0f;
         }
         float *o[4];
         LK_FN(attn_block_)(nr, sink, hd, o, a->dq + (b * S + i) * qs + h * hd, qs);
-        LK_FN(wsum4_)(o, dp, Sp, krows, ks, jmax, hd, alpha, 0);
+        LK_FN(wsum4_)(o, dp + j0, Sp, krows + j0 * ks, ks, jmax - j0, hd, alpha, 0);
     }
 }
 
@@ -229,8 +246,17 @@ static LK_TGT void LK_FN(attn_bwd_dkv_rows_)(const lk_attn_args *a, float *scrat
         const int64_t h = kh * G + g;
         const float *qt = a->qt + (b * a->Hq + h) * hd * Sp, *dot = a->dot + (b * a->Hq + h) * hd * Sp;
         const float *lsep = a->lsep + (b * a->Hq + h) * Sp, *delta = a->delta + (b * a->Hq + h) * Sp;
+        int64_t end = 0;
         for (int64_t j = j0; j < j1; j += 4) {
             const int64_t nr = j1 - j < 4 ? j1 - j : 4, i0 = j / 16 * 16;
+            // valid queries for key j+r: i in [j+r, hi[r]) (the rest of its segment or window); hmax: the group's
+            int64_t hi[4], hmax = j + 1;
+            for (int64_t r = 0; r < 4; r++) {
+                if (r < nr) end = lk_attn_last_query_end(a->first_key, b, S, j + r, end);
+                hi[r] = r < nr ? end : Sp;
+                if (r < nr && end > hmax) hmax = end;
+            }
+            const int64_t iend = (hmax + 15) / 16 * 16;
             const float *xk[4], *xv[4];
             for (int r = 0; r < 4; r++) {
                 const int64_t row = b * S + j + (r < nr ? r : nr - 1);
@@ -240,20 +266,19 @@ static LK_TGT void LK_FN(attn_bwd_dkv_rows_)(const lk_attn_args *a, float *scrat
             float *dk[4], *dv[4];
             LK_FN(attn_block_)(nr, sink, hd, dk, a->dk + (b * S + j) * ks + kh * hd, ks);
             LK_FN(attn_block_)(nr, sink, hd, dv, a->dv + (b * S + j) * ks + kh * hd, ks);
-            LK_FN(tdots4_)(p, Sp, xk, qt, Sp, hd, i0, Sp);
-            LK_FN(tdots4_)(ds, Sp, xv, dot, Sp, hd, i0, Sp);
+            LK_FN(tdots4_)(p, Sp, xk, qt, Sp, hd, i0, iend);
+            LK_FN(tdots4_)(ds, Sp, xv, dot, Sp, hd, i0, iend);
             for (int64_t r = 0; r < 4; r++) {
                 float *pr = p + r * Sp, *dsr = ds + r * Sp;
-                // valid queries for key j+r: i in [j+r, S)
-                const int64_t lo = r < nr ? j + r : Sp, hi = r < nr ? S : Sp;
-                if (r < nr) LK_FN(attn_p_ds_)(pr, dsr, lsep, delta, 1, a->scale, i0, Sp);
+                const int64_t lo = r < nr ? j + r : iend, up = r < nr ? hi[r] : iend;
+                if (r < nr) LK_FN(attn_p_ds_)(pr, dsr, lsep, delta, 1, a->scale, i0, iend);
                 for (int64_t i = i0; i < lo; i++) pr[i] = dsr[i] = 0.0f;
-                for (int64_t i = hi; i < Sp; i++) pr[i] = dsr[i] = 0.0f;
+                for (int64_t i = up; i < iend; i++) pr[i] = dsr[i] = 0.0f;
             }
-            // query rows i in [j, S) of sequence b, head h
+            // query rows i in [j, hmax) of sequence b, head h
             const float *qrows = a->q + (b * S + j) * qs + h * hd, *drows = a->dout + (b * S + j) * qs + h * hd;
-            LK_FN(wsum4_)(dk, ds + j, Sp, qrows, qs, S - j, hd, ak, g > 0);
-            LK_FN(wsum4_)(dv, p + j, Sp, drows, qs, S - j, hd, av, g > 0);
+            LK_FN(wsum4_)(dk, ds + j, Sp, qrows, qs, hmax - j, hd, ak, g > 0);
+            LK_FN(wsum4_)(dv, p + j, Sp, drows, qs, hmax - j, hd, av, g > 0);
         }
     }
 }

@@ -56,11 +56,7 @@ static void decode_head_scalar(float *out, float *scores, const float *q, const 
         scores[j] = s * scale;
         m = scores[j] > m ? scores[j] : m;
     }
-    float l = 0.0f;
-    for (int64_t j = 0; j < n; j++) {
-        scores[j] = expf(scores[j] - m);
-        l += scores[j];
-    }
+    const float l = lk_decode_exp_sum(scores, n, m);
     for (int64_t d = 0; d < hd; d++) out[d] = 0.0f;
     for (int64_t j = 0; j < n; j++) {
         const float w = scores[j] / l;

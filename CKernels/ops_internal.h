@@ -44,6 +44,20 @@ static inline int64_t lk_attn_padded(int64_t S) { return (S + LK_ATTN_PAD - 1) /
 /// Scratch floats each thread's attention kernels use: two [4, Sp] tiles and a [4, hd] sink.
 static inline int64_t lk_attn_thread_floats(int64_t Sp, int64_t hd) { return 8 * Sp + 4 * hd; }
 
+/// First key query i of row b sees (row-relative).
+static inline int64_t lk_attn_first_key(const int32_t *first_key, int64_t b, int64_t S, int64_t i) {
+    return first_key ? first_key[b * S + i] : 0;
+}
+/// One past the last query of row b that sees key j: the first i > j with first_key[i] > j (S when none), searched
+/// from `from` (a lower bound: the answer for an earlier key, first_key being non-decreasing).
+static inline int64_t lk_attn_last_query_end(const int32_t *first_key, int64_t b, int64_t S, int64_t j, int64_t from) {
+    if (!first_key) return S;
+    int64_t i = from > j + 1 ? from : j + 1;
+    const int32_t *fk = first_key + b * S;
+    while (i < S && fk[i] <= j) i++;
+    return i;
+}
+
 /// Geometry and buffers of one attention call, shared by forward and backward.
 typedef struct lk_attn_args {
     float *out, *lse;            // fwd outputs: [T, Hq*hd], [B, Hq, S]
@@ -53,6 +67,7 @@ typedef struct lk_attn_args {
     const float *kt, *vt;        // transposed k, v: [B, Hkv, hd, Sp] (zero padded columns)
     const float *qt, *dot;       // bwd: transposed q, dout: [B, Hq, hd, Sp]
     const float *lsep, *delta;   // bwd: lse and rowsum(dout*out), padded: [B, Hq, Sp]
+    const int32_t *first_key;    // [T] first key (row-relative) each query sees, non-decreasing along a row; NULL = 0
     int64_t B, S, Sp, Hq, Hkv, hd;
     float scale;
 } lk_attn_args;

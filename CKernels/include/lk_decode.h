@@ -4,6 +4,7 @@
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include "lk_cpu.h"
 #include "lk_pool.h"
 
@@ -26,6 +27,16 @@ void lk_decode_attention_isa(lk_isa isa, lk_pool *p, float *scratch, float *out,
 /// Reference: single-threaded, scores, softmax and weighted sums in double; no scratch.
 void lk_decode_attention_ref(float *out, const float *q, const float *kc, const float *vc, int64_t past, int64_t Tq,
                              int64_t Hq, int64_t Hkv, int64_t hd, float scale);
+
+/// scores[j] = expf(scores[j] - m) for j < n; returns their float sum (the softmax denominator, summed in order).
+static inline float lk_decode_exp_sum(float *scores, int64_t n, float m) {
+    float l = 0.0f;
+    for (int64_t j = 0; j < n; j++) {
+        scores[j] = expf(scores[j] - m);
+        l += scores[j];
+    }
+    return l;
+}
 
 /// One (query row, head) of the ISA kernels: out[hd] = softmax_j(scale q.k_j) v_j over n cache rows ks floats
 /// apart; scores: [n] scratch. Exposed for the per-ISA files; not a public entry point.

@@ -50,31 +50,37 @@ void lk_rope_bwd_ref(float *dx, const int32_t *pos, const float *inv_freq, int64
 /// Floats of scratch lk_attention_fwd needs for this pool: a transposed copy of k (B*Hkv*hd*S16, S16 = S rounded up
 /// to 16) plus threads * (8*S16 + 4*hd); linear in S, never O(S^2).
 size_t lk_attention_scratch_floats(const lk_pool *p, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd);
-/// Causal GQA over B sequences of S tokens (T = B*S rows; row b*S+s attends to rows b*S+s' with s' <= s).
-/// q, out: [T, Hq*hd]; k, v: [T, Hkv*hd]; query head h uses kv head h / (Hq/Hkv) (Hq % Hkv == 0).
+/// Causal GQA over B rows of S tokens (T = B*S; token b*S+i attends to tokens b*S+j, first_key[b*S+i] <= j <= i).
+/// first_key: [T] row-relative index of the first key each query sees, non-decreasing along a row with
+/// 0 <= first_key[t] <= its own index (packed examples: the start of the token's example, so attention is
+/// block-diagonal causal; a sliding window: max(start, i - window + 1)); NULL = 0 (plain causal, every token of
+/// the row). q, out: [T, Hq*hd]; k, v: [T, Hkv*hd]; query head h uses kv head h / (Hq/Hkv) (Hq % Hkv == 0).
 /// lse: [B, Hq, S] log-sum-exp of the scaled scores (saved for backward). scale usually 1/sqrt(hd).
 /// scratch: lk_attention_scratch_floats(p, ...) floats for the same pool. Calls with Hq % Hkv != 0 or a size <= 0
 /// do nothing (the caller validates the model config).
 void lk_attention_fwd(lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k, const float *v,
-                      int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
+                      const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
 void lk_attention_fwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k,
-                          const float *v, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
+                          const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,
+                          int64_t hd, float scale);
 /// Reference (no scratch needed): scores and sums in double.
 void lk_attention_fwd_ref(float *out, float *lse, const float *q, const float *k, const float *v,
-                          int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
+                          const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd,
+                          float scale);
 /// Floats of scratch lk_attention_bwd needs for this pool: transposed copies of q, k, v, dout (2*B*(Hq+Hkv)*hd*S16)
 /// plus 2*B*Hq*S16 + threads * (8*S16 + 4*hd); linear in S, never O(S^2).
 size_t lk_attention_bwd_scratch_floats(const lk_pool *p, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd);
 /// Given dout: [T, Hq*hd] and the forward's out and lse, overwrites dq: [T, Hq*hd], dk, dv: [T, Hkv*hd]
-/// (GQA: summed over the query heads sharing a kv head in a fixed order; no racing adds).
+/// (GQA: summed over the query heads sharing a kv head in a fixed order; no racing adds). first_key as in the forward.
 void lk_attention_bwd(lk_pool *p, float *scratch, float *dq, float *dk, float *dv, const float *dout, const float *out,
-                      const float *lse, const float *q, const float *k, const float *v,
+                      const float *lse, const float *q, const float *k, const float *v, const int32_t *first_key,
                       int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
 void lk_attention_bwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *dq, float *dk, float *dv, const float *dout,
                           const float *out, const float *lse, const float *q, const float *k, const float *v,
-                          int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
+                          const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd,
+                          float scale);
 void lk_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout, const float *out, const float *lse,
-                          const float *q, const float *k, const float *v,
+                          const float *q, const float *k, const float *v, const int32_t *first_key,
                           int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
 
 // MARK: - SwiGLU

@@ -29,11 +29,7 @@ TGT2 void lk_decode_head_avx2(float *out, float *scores, const float *q, const f
         scores[j] = s * scale;
         m = scores[j] > m ? scores[j] : m;
     }
-    float l = 0.0f;
-    for (int64_t j = 0; j < n; j++) {
-        scores[j] = expf(scores[j] - m);
-        l += scores[j];
-    }
+    const float l = lk_decode_exp_sum(scores, n, m);
     const float il = 1.0f / l;
     for (int64_t d = 0; d < hd; d++) out[d] = 0.0f;
     for (int64_t j = 0; j < n; j++) {
@@ -59,11 +55,7 @@ TGT512 void lk_decode_head_avx512(float *out, float *scores, const float *q, con
         scores[j] = _mm512_reduce_add_ps(acc) * scale;
         m = scores[j] > m ? scores[j] : m;
     }
-    float l = 0.0f;
-    for (int64_t j = 0; j < n; j++) {
-        scores[j] = expf(scores[j] - m);
-        l += scores[j];
-    }
+    const float l = lk_decode_exp_sum(scores, n, m);
     const float il = 1.0f / l;
     for (int64_t d = 0; d < hd; d++) out[d] = 0.0f;
     for (int64_t j = 0; j < n; j++) {

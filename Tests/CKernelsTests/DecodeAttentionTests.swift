@@ -24,7 +24,7 @@ final class DecodeAttentionTests: XCTestCase {
             let qs = s.Hq * s.hd, ks = s.Hkv * s.hd, sc = 1 / Float(s.hd).squareRoot()
             let q = random(s.S * qs, &rng), k = random(s.S * ks, &rng), v = random(s.S * ks, &rng)
             var full = [Float](repeating: 0, count: s.S * qs), lse = [Float](repeating: 0, count: s.Hq * s.S)
-            lk_attention_fwd_ref(&full, &lse, q, k, v, 1, Int64(s.S), Int64(s.Hq), Int64(s.Hkv), Int64(s.hd), sc)
+            lk_attention_fwd_ref(&full, &lse, q, k, v, nil, 1, Int64(s.S), Int64(s.Hq), Int64(s.Hkv), Int64(s.hd), sc)
             let past = s.S - s.Tq
             var out = [Float](repeating: 0, count: s.Tq * qs)
             let qNew = Array(q[(past * qs)...])

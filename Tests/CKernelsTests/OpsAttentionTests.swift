@@ -33,26 +33,26 @@ final class OpsAttentionTests: XCTestCase {
 
     func scale(_ s: Shape) -> Float { 1 / Float(s.hd).squareRoot() }
 
-    func ref(_ s: Shape, _ x: Inputs) -> (out: [Float], lse: [Float], dq: [Float], dk: [Float], dv: [Float]) {
+    func ref(_ s: Shape, _ x: Inputs, firstKey: [Int32]? = nil) -> Result {
         let T = s.B * s.S
         var out = [Float](repeating: 0, count: T * s.Hq * s.hd), lse = [Float](repeating: 0, count: s.B * s.Hq * s.S)
-        lk_attention_fwd_ref(&out, &lse, x.q, x.k, x.v, Int64(s.B), Int64(s.S), Int64(s.Hq), Int64(s.Hkv), Int64(s.hd), scale(s))
+        lk_attention_fwd_ref(&out, &lse, x.q, x.k, x.v, firstKey, Int64(s.B), Int64(s.S), Int64(s.Hq), Int64(s.Hkv), Int64(s.hd), scale(s))
         var dq = [Float](repeating: 0, count: x.q.count), dk = [Float](repeating: 0, count: x.k.count), dv = dk
-        lk_attention_bwd_ref(&dq, &dk, &dv, x.dout, out, lse, x.q, x.k, x.v,
+        lk_attention_bwd_ref(&dq, &dk, &dv, x.dout, out, lse, x.q, x.k, x.v, firstKey,
                              Int64(s.B), Int64(s.S), Int64(s.Hq), Int64(s.Hkv), Int64(s.hd), scale(s))
         return (out, lse, dq, dk, dv)
     }
 
-    func run(_ isa: lk_isa, _ pool: OpaquePointer?, _ s: Shape, _ x: Inputs)
-        -> (out: [Float], lse: [Float], dq: [Float], dk: [Float], dv: [Float]) {
+    func run(_ isa: lk_isa, _ pool: OpaquePointer?, _ s: Shape, _ x: Inputs, firstKey: [Int32]? = nil)
+        -> Result {
         let T = s.B * s.S
         let (B, S, Hq, Hkv, hd) = (Int64(s.B), Int64(s.S), Int64(s.Hq), Int64(s.Hkv), Int64(s.hd))
         var scratch = [Float](repeating: .nan, count: lk_attention_scratch_floats(pool, B, S, Hq, Hkv, hd))
         var out = [Float](repeating: .nan, count: T * s.Hq * s.hd), lse = [Float](repeating: .nan, count: s.B * s.Hq * s.S)
-        lk_attention_fwd_isa(isa, pool, &scratch, &out, &lse, x.q, x.k, x.v, B, S, Hq, Hkv, hd, scale(s))
+        lk_attention_fwd_isa(isa, pool, &scratch, &out, &lse, x.q, x.k, x.v, firstKey, B, S, Hq, Hkv, hd, scale(s))
         var bscratch = [Float](repeating: .nan, count: lk_attention_bwd_scratch_floats(pool, B, S, Hq, Hkv, hd))
         var dq = [Float](repeating: .nan, count: x.q.count), dk = [Float](repeating: .nan, count: x.k.count), dv = dk
-        lk_attention_bwd_isa(isa, pool, &bscratch, &dq, &dk, &dv, x.dout, out, lse, x.q, x.k, x.v, B, S, Hq, Hkv, hd, scale(s))
+        lk_attention_bwd_isa(isa, pool, &bscratch, &dq, &dk, &dv, x.dout, out, lse, x.q, x.k, x.v, firstKey, B, S, Hq, Hkv, hd, scale(s))
         return (out, lse, dq, dk, dv)
     }
 
@@ -103,6 +103,17 @@ final class OpsAttentionTests: XCTestCase {
         }
     }
 
+    typealias Result = (out: [Float], lse: [Float], dq: [Float], dk: [Float], dv: [Float])
+
+    func assertClose(_ g: Result, _ r: Result, _ tag: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertLessThanOrEqual(opsRelErr(g.out, r.out), 1e-5, "out \(tag)", file: file, line: line)
+        XCTAssertLessThanOrEqual(opsRelErr(g.lse, r.lse), 1e-5, "lse \(tag)", file: file, line: line)
+        // Gradients can cancel to ~0 (S=1: dq = dk = 0 exactly), so errors are measured against at least 0.1.
+        XCTAssertLessThanOrEqual(opsRelErr(g.dq, r.dq, floor: 0.1), 2e-5, "dq \(tag)", file: file, line: line)
+        XCTAssertLessThanOrEqual(opsRelErr(g.dk, r.dk, floor: 0.1), 2e-5, "dk \(tag)", file: file, line: line)
+        XCTAssertLessThanOrEqual(opsRelErr(g.dv, r.dv, floor: 0.1), 2e-5, "dv \(tag)", file: file, line: line)
+    }
+
     func testEveryISAMatchesReference() {
         var rng = SplitMix64(seed: 13)
         for s in Self.shapes {
@@ -110,13 +121,7 @@ final class OpsAttentionTests: XCTestCase {
             let r = ref(s, x)
             for isa in opsISAs {
                 let g = run(isa, nil, s, x)
-                let tag = "\(opsISAName(isa)) B=\(s.B) S=\(s.S) Hq=\(s.Hq) Hkv=\(s.Hkv) hd=\(s.hd)"
-                XCTAssertLessThanOrEqual(opsRelErr(g.out, r.out), 1e-5, "out \(tag)")
-                XCTAssertLessThanOrEqual(opsRelErr(g.lse, r.lse), 1e-5, "lse \(tag)")
-                // Gradients can cancel to ~0 (S=1: dq = dk = 0 exactly), so errors are measured against at least 0.1.
-                XCTAssertLessThanOrEqual(opsRelErr(g.dq, r.dq, floor: 0.1), 2e-5, "dq \(tag)")
-                XCTAssertLessThanOrEqual(opsRelErr(g.dk, r.dk, floor: 0.1), 2e-5, "dk \(tag)")
-                XCTAssertLessThanOrEqual(opsRelErr(g.dv, r.dv, floor: 0.1), 2e-5, "dv \(tag)")
+                assertClose(g, r, "\(opsISAName(isa)) B=\(s.B) S=\(s.S) Hq=\(s.Hq) Hkv=\(s.Hkv) hd=\(s.hd)")
             }
         }
     }
@@ -134,6 +139,85 @@ final class OpsAttentionTests: XCTestCase {
                                    "\(opsISAName(isa)) threads=\(threads) S=\(s.S)")
                 }
             }
+        }
+    }
+
+    /// Random first keys for B rows of S tokens: rows cut into random segments (packed examples), and with `window`
+    /// each query also sees at most `window` keys (a sliding window inside its segment).
+    static func randomFirstKeys(_ s: Shape, _ rng: inout SplitMix64, window: Int? = nil) -> [Int32] {
+        var fk = [Int32](repeating: 0, count: s.B * s.S)
+        for b in 0..<s.B {
+            var start = 0
+            for i in 0..<s.S {
+                if i > 0 && rng.next() % 5 == 0 { start = i }
+                fk[b * s.S + i] = Int32(window.map { max(start, i - $0 + 1) } ?? start)
+            }
+        }
+        return fk
+    }
+
+    func testSegmentedReferenceEqualsEachSegmentAlone() {
+        var rng = SplitMix64(seed: 16)
+        let s = Shape(B: 2, S: 23, Hq: 6, Hkv: 2, hd: 8)
+        let x = Inputs(s, &rng)
+        let fk = Self.randomFirstKeys(s, &rng)
+        let r = ref(s, x, firstKey: fk)
+        let qd = s.Hq * s.hd, kd = s.Hkv * s.hd
+        for b in 0..<s.B {
+            var i0 = 0
+            while i0 < s.S {
+                var i1 = i0 + 1
+                while i1 < s.S && fk[b * s.S + i1] == Int32(i0) { i1 += 1 }
+                let n = i1 - i0, t0 = b * s.S + i0
+                let one = Shape(B: 1, S: n, Hq: s.Hq, Hkv: s.Hkv, hd: s.hd)
+                var y = x
+                y.q = Array(x.q[t0 * qd..<(t0 + n) * qd]); y.dout = Array(x.dout[t0 * qd..<(t0 + n) * qd])
+                y.k = Array(x.k[t0 * kd..<(t0 + n) * kd]); y.v = Array(x.v[t0 * kd..<(t0 + n) * kd])
+                let a = ref(one, y)
+                XCTAssertEqual(a.out, Array(r.out[t0 * qd..<(t0 + n) * qd]), "out b=\(b) [\(i0), \(i1))")
+                XCTAssertEqual(a.dq, Array(r.dq[t0 * qd..<(t0 + n) * qd]), "dq b=\(b) [\(i0), \(i1))")
+                XCTAssertEqual(a.dk, Array(r.dk[t0 * kd..<(t0 + n) * kd]), "dk b=\(b) [\(i0), \(i1))")
+                XCTAssertEqual(a.dv, Array(r.dv[t0 * kd..<(t0 + n) * kd]), "dv b=\(b) [\(i0), \(i1))")
+                for h in 0..<s.Hq {
+                    XCTAssertEqual(Array(a.lse[h * n..<(h + 1) * n]),
+                                   Array(r.lse[(b * s.Hq + h) * s.S + i0..<(b * s.Hq + h) * s.S + i1]), "lse b=\(b) h=\(h)")
+                }
+                i0 = i1
+            }
+        }
+    }
+
+    func testSegmentedEveryISAMatchesReference() throws {
+        var rng = SplitMix64(seed: 17)
+        let pool = opsMakePool(3)
+        defer { opsDestroyPool(pool) }
+        for s in Self.shapes where s.S > 1 {
+            for window in [nil, 7, 40] as [Int?] {
+                let x = Inputs(s, &rng)
+                let fk = Self.randomFirstKeys(s, &rng, window: window)
+                let r = ref(s, x, firstKey: fk)
+                for isa in opsISAs {
+                    let g = run(isa, nil, s, x, firstKey: fk)
+                    let tag = "\(opsISAName(isa)) B=\(s.B) S=\(s.S) Hq=\(s.Hq) Hkv=\(s.Hkv) hd=\(s.hd) window=\(window ?? 0)"
+                    assertClose(g, r, tag)
+                    if let pool {
+                        let m = run(isa, pool, s, x, firstKey: fk)
+                        XCTAssertEqual([m.out, m.lse, m.dq, m.dk, m.dv], [g.out, g.lse, g.dq, g.dk, g.dv], "threads \(tag)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// All-zero first keys are the plain causal call, bitwise.
+    func testZeroFirstKeysEqualNoFirstKeys() {
+        var rng = SplitMix64(seed: 18)
+        let s = Shape(B: 2, S: 37, Hq: 6, Hkv: 2, hd: 64)
+        let x = Inputs(s, &rng)
+        let zeros = [Int32](repeating: 0, count: s.B * s.S)
+        for isa in opsISAs {
+            let a = run(isa, nil, s, x), b = run(isa, nil, s, x, firstKey: zeros)
+            XCTAssertEqual([a.out, a.lse, a.dq, a.dk, a.dv], [b.out, b.lse, b.dq, b.dk, b.dv], opsISAName(isa))
         }
     }
 
@@ -157,9 +241,9 @@ final class OpsAttentionTests: XCTestCase {
                 var dq = [Float](repeating: 0, count: x.q.count), dk = [Float](repeating: 0, count: x.k.count), dv = dk
                 for _ in 0..<3 {
                     let t0 = Date()
-                    lk_attention_fwd_isa(isa, p, &scratch, &out, &lse, x.q, x.k, x.v, B, S, Hq, Hkv, hd, scale(s))
+                    lk_attention_fwd_isa(isa, p, &scratch, &out, &lse, x.q, x.k, x.v, nil, B, S, Hq, Hkv, hd, scale(s))
                     let t1 = Date()
-                    lk_attention_bwd_isa(isa, p, &bscratch, &dq, &dk, &dv, x.dout, out, lse, x.q, x.k, x.v, B, S, Hq, Hkv, hd, scale(s))
+                    lk_attention_bwd_isa(isa, p, &bscratch, &dq, &dk, &dv, x.dout, out, lse, x.q, x.k, x.v, nil, B, S, Hq, Hkv, hd, scale(s))
                     let t2 = Date()
                     best = (min(best.fwd, t1.timeIntervalSince(t0)), min(best.bwd, t2.timeIntervalSince(t1)))
                 }

@@ -127,6 +127,7 @@ final class DatasetBatchTests: XCTestCase {
     func testPackedRowsFollowTheStream() throws {
         let d = try dataset(5)
         let stream = d.examples.flatMap(\.tokens), mask = d.examples.flatMap(\.mask)
+        let offset = d.examples.flatMap { ex in (0..<ex.tokens.count).map { Int32($0) } }   // position in its example
         var it = try BatchIterator(dataset: d, batchSize: 3, sequenceLength: 7, packing: true, shuffle: false)
         var row = 0
         var done = false
@@ -137,8 +138,9 @@ final class DatasetBatchTests: XCTestCase {
                 for i in 0..<7 {
                     let p = (row + r) * 7 + i
                     XCTAssertEqual(b.tokens[r * 7 + i], p < stream.count ? stream[p] : 0, "row \(row + r) col \(i)")
-                    let want: Int32 = p + 1 < stream.count && mask[p + 1] == 1 ? stream[p + 1] : -1
+                    let want: Int32 = p + 1 < stream.count && mask[p + 1] == 1 && offset[p + 1] > 0 ? stream[p + 1] : -1
                     XCTAssertEqual(b.targets[r * 7 + i], want, "row \(row + r) col \(i)")
+                    if p < stream.count { XCTAssertEqual(b.positions[r * 7 + i], offset[p], "row \(row + r) col \(i)") }
                 }
             }
             row += 3
@@ -156,9 +158,8 @@ final class DatasetBatchTests: XCTestCase {
             // Every target of an epoch, gathered, is every masked token of the dataset.
             let perEpoch = all.prefix { !$0.endsEpoch }.reduce(0) { $0 + $1.targetCount }
                 + (all.first { $0.endsEpoch }?.targetCount ?? 0)
-            // Packed, only the stream's first token is never a target; unpacked, each example's first.
-            let want = packing ? d.examples.reduce(0) { $0 + $1.mask.filter { $0 == 1 }.count } - 1
-                : d.examples.reduce(0) { $0 + $1.mask.dropFirst().filter { $0 == 1 }.count }
+            // Packed or not, each example's first token is never a target (packed examples are kept apart).
+            let want = d.examples.reduce(0) { $0 + $1.mask.dropFirst().filter { $0 == 1 }.count }
             XCTAssertEqual(perEpoch, want, "packing \(packing)")
             XCTAssertEqual(all.filter(\.endsEpoch).count, 2, "packing \(packing)")
             // Resuming from any saved position yields the same next batch, also through JSON.

@@ -50,15 +50,3 @@ public final class OpProfile: @unchecked Sendable {
         Double(DispatchTime.now().uptimeNanoseconds) * 1e-9
     }
 }
-
-extension LlamaGraph {
-    /// Runs `body`, adding its wall time to `op` when a profile is attached.
-    @inline(__always)
-    func timed<R>(_ op: String, _ body: () -> R) -> R {
-        guard let p = profile else { return body() }
-        let t0 = OpProfile.now()
-        let r = body()
-        p.add(op, seconds: OpProfile.now() - t0)
-        return r
-    }
-}

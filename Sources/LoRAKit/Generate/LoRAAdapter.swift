@@ -9,8 +9,6 @@ public final class LoRAAdapter: @unchecked Sendable {
     public let slots: [LoRASlot]
     /// A and B of every slot, flat (LoRAParameters layout). [count]
     let values: FloatBuffer
-    /// slot index per (layer, target): layer * 7 + target.index, or -1.
-    let slotIndex: [Int]
 
     /// Wraps trained or loaded parameters (copied once into the adapter's buffer).
     public init(name: String, parameters p: LoRAParameters) {
@@ -19,10 +17,6 @@ public final class LoRAAdapter: @unchecked Sendable {
         slots = p.slots
         values = FloatBuffer(p.count)
         values.copy(from: p.values)
-        let layers = (p.slots.map(\.layer).max() ?? -1) + 1
-        var idx = [Int](repeating: -1, count: layers * LoRATarget.allCases.count)
-        for (i, s) in p.slots.enumerated() { idx[s.layer * LoRATarget.allCases.count + s.target.index] = i }
-        slotIndex = idx
     }
 
     /// Loads a PEFT adapter folder for `model`.
@@ -33,12 +27,6 @@ public final class LoRAAdapter: @unchecked Sendable {
 
     /// Bytes held by the factors.
     public var byteCount: Int { values.bytes }
-
-    func slot(_ layer: Int, _ t: LoRATarget) -> LoRASlot? {
-        let k = layer * LoRATarget.allCases.count + t.index
-        guard k < slotIndex.count, slotIndex[k] >= 0 else { return nil }
-        return slots[slotIndex[k]]
-    }
 }
 
 /// Named adapters over one base model, switched per request (the "one base + N adapters" case).

@@ -55,9 +55,14 @@ public struct LoRAParameters: Sendable, Equatable {
 
     /// The slot of a (layer, target), if adapted.
     public func slot(layer: Int, target: LoRATarget) -> LoRASlot? {
-        let per = config.targets.count
+        LoRAParameters.slot(in: slots, config: config, layer: layer, target: target)
+    }
+
+    /// The slot of a (layer, target) in the layout `init` makes (layer-major, targets in `config` order): the one
+    /// lookup the training graph, the generation decoder and the merge share.
+    static func slot(in slots: [LoRASlot], config: LoRAConfig, layer: Int, target: LoRATarget) -> LoRASlot? {
         guard let ti = config.targets.firstIndex(of: target), layer >= 0 else { return nil }
-        let k = layer * per + ti
+        let k = layer * config.targets.count + ti
         return k < slots.count ? slots[k] : nil
     }
 

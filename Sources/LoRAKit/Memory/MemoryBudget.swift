@@ -197,7 +197,7 @@ extension MemoryBudget {
             add("scratch.numa", "per-node partial dX", "\(groups - 1) extra node group\(groups == 2 ? "" : "s") × [T, max(C, F)]",
                 g.groupPartials, .scratch)
         }
-        add("scratch.small", "norms, ids, targets, losses", "", g.smallTensors, .scratch)
+        add("scratch.small", "norms, ids, targets, losses", "+ positions, first keys [T]", g.smallTensors, .scratch)
         // Runtime.
         add("runtime.base", "runtime baseline (measured)", "Swift, Foundation, OpenBLAS, \(nThreads) threads",
             Calibration.runtimeBytes + nThreads * Calibration.perThreadBytes, .runtime)

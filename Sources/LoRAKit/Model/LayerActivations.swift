@@ -1,38 +1,52 @@
-/// Buffers one decoder layer saves in its forward pass for its backward pass.
-/// With per-layer checkpointing there is one set, refilled by recomputing each layer in backward.
-final class LayerActivations {
-    let xn1: FloatBuffer   // [T, C]  attention RMSNorm output (input of q/k/v)
-    let rstd1: FloatBuffer // [T]
-    let q: FloatBuffer     // [T, C]  after RoPE
-    let k: FloatBuffer     // [T, kv] after RoPE
-    let v: FloatBuffer     // [T, kv]
-    let att: FloatBuffer   // [T, C]  attention output (input of o_proj)
-    let lse: FloatBuffer   // [B, Hq, S]
-    let x2: FloatBuffer    // [T, C]  residual after attention
-    let xn2: FloatBuffer   // [T, C]  MLP RMSNorm output (input of gate/up)
-    let rstd2: FloatBuffer // [T]
-    let g: FloatBuffer     // [T, F]  gate projection
-    let u: FloatBuffer     // [T, F]  up projection
-    let h: FloatBuffer     // [T, F]  silu(g)·u (input of down_proj)
+/// Buffers one decoder layer writes in its forward pass (and the training graph keeps for backward), for a pass
+/// of `rows` tokens. With per-layer checkpointing there is one set, refilled by recomputing each layer in backward;
+/// the generation decoder has one set for a prefill chunk.
+struct LayerBuffers<F> {
+    let xn1: F     // [T, C]  attention RMSNorm output (input of q/k/v)
+    let rstd1: F   // [T]
+    let q: F       // [T, Hq·hd]  after RoPE
+    let k: F       // [T, kv] after RoPE (empty when K/V go to a cache)
+    let v: F       // [T, kv]        (empty when K/V go to a cache)
+    let att: F     // [T, Hq·hd]  attention output (input of o_proj)
+    let lse: F     // [B, Hq, S]  log-sum-exp per query (empty when not training)
+    let x2: F      // [T, C]  residual after attention
+    let xn2: F     // [T, C]  MLP RMSNorm output (input of gate/up)
+    let rstd2: F   // [T]
+    let g: F       // [T, F]  gate projection
+    let u: F       // [T, F]  up projection
+    let h: F       // [T, F]  silu(g)·u (input of down_proj)
     /// x·Aᵀ of each adapted projection, [T, r].
-    let loraU: [LoRATarget: FloatBuffer]
+    let loraU: [LoRATarget: F]
 
-    init(T: Int, B: Int, S: Int, config c: LlamaConfig, lora: LoRAConfig?) {
-        let C = c.embeddingLength, kv = c.kvDim, F = c.feedForwardLength
-        xn1 = FloatBuffer(T * C); rstd1 = FloatBuffer(T)
-        q = FloatBuffer(T * C); k = FloatBuffer(T * kv); v = FloatBuffer(T * kv)
-        att = FloatBuffer(T * C); lse = FloatBuffer(B * c.headCount * S)
-        x2 = FloatBuffer(T * C); xn2 = FloatBuffer(T * C); rstd2 = FloatBuffer(T)
-        g = FloatBuffer(T * F); u = FloatBuffer(T * F); h = FloatBuffer(T * F)
-        var lu: [LoRATarget: FloatBuffer] = [:]
-        if let lora { for t in lora.targets { lu[t] = FloatBuffer(T * lora.rank) } }
+    /// - Parameters:
+    ///   - B, S: the pass's rows as B sequences of S tokens (T = B·S).
+    ///   - ownKV: K and V rows live in this set (training graph); false when they go to a KV cache (decoder).
+    ///   - keepsLSE: the attention's log-sum-exp is saved (for backward).
+    init<I>(B: Int, S: Int, config c: LlamaConfig, lora: LoRAConfig?, ownKV: Bool = true, keepsLSE: Bool = true,
+            _ b: inout BufferBuilder<F, I>) {
+        let T = B * S, C = c.embeddingLength, kv = ownKV ? c.kvDim : 0, F = c.feedForwardLength
+        let qd = c.headCount * c.headDim
+        xn1 = b.float("xn1", T * C, .activations); rstd1 = b.float("rstd1", T, .activations)
+        q = b.float("q", T * qd, .activations); k = b.float("k", T * kv, .activations); v = b.float("v", T * kv, .activations)
+        att = b.float("att", T * qd, .activations)
+        lse = b.float("lse", keepsLSE ? B * c.headCount * S : 0, .activations)
+        x2 = b.float("x2", T * C, .activations); xn2 = b.float("xn2", T * C, .activations)
+        rstd2 = b.float("rstd2", T, .activations)
+        g = b.float("g", T * F, .activations); u = b.float("u", T * F, .activations); h = b.float("h", T * F, .activations)
+        var lu: [LoRATarget: F] = [:]
+        if let lora { for t in lora.targets { lu[t] = b.float("lora_u.\(t.rawValue)", T * lora.rank, .activations) } }
         loraU = lu
     }
+}
 
-    /// Floats held by one set, for the memory plan.
+/// One layer's activations in memory.
+typealias LayerActivations = LayerBuffers<FloatBuffer>
+
+extension LayerBuffers where F == FloatBuffer {
+    /// Floats held by one training set of B·S = T rows (the memory plan's per-layer figure).
     static func floats(T: Int, B: Int, S: Int, config c: LlamaConfig, lora: LoRAConfig?) -> Int {
-        let C = c.embeddingLength, kv = c.kvDim, F = c.feedForwardLength
-        let r = lora.map { $0.rank * $0.targets.count } ?? 0
-        return T * (5 * C + 2 * kv + 3 * F + 2 + r) + B * c.headCount * S
+        var b = BufferBuilder.planning()
+        _ = LayerBuffers<Void>(B: B, S: S, config: c, lora: lora, &b)
+        return b.specs.reduce(0) { $0 + $1.count }
     }
 }

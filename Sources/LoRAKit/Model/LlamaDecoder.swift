@@ -21,12 +21,12 @@ public enum DecoderError: Error, CustomStringConvertible, Equatable {
 }
 
 /// A Llama decoder for one sequence with a KV cache: the prompt is run in batched passes of up to
-/// `maxChunk` tokens, then one token per step. It uses the same kernels as ``LlamaGraph``'s forward
-/// (quantized matmuls, RMSNorm, interleaved RoPE at absolute positions, SwiGLU, LoRA as
-/// y += s·(x·Aᵀ)·Bᵀ) with the attention over the cache in `lk_decode_attention`.
+/// `maxChunk` tokens, then one token per step. It runs the same layer definition as ``LlamaGraph``
+/// (`LayerRunner.layerForward`: quantized matmuls, RMSNorm, interleaved RoPE at absolute positions, SwiGLU,
+/// LoRA as y += s·(x·Aᵀ)·Bᵀ), with K and V appended to the cache and attention over it (`lk_decode_attention`).
 /// All buffers (cache [layers, ctx, kv] for k and v, activations for `maxChunk` rows) are allocated
 /// at init. The adapter can be switched between sequences; the base is shared, never copied.
-public final class LlamaDecoder: @unchecked Sendable {
+public final class LlamaDecoder: LayerRunner, @unchecked Sendable {
     public let weights: ModelWeights
     public let config: LlamaConfig
     /// Positions the cache holds.
@@ -39,19 +39,13 @@ public final class LlamaDecoder: @unchecked Sendable {
     /// Tokens in the cache.
     public internal(set) var position = 0
 
-    let attnNorms: [FloatBuffer], ffnNorms: [FloatBuffer], outputNorm: FloatBuffer
-    let invFreq: FloatBuffer                       // [hd/2]
-    let kCache: [FloatBuffer], vCache: [FloatBuffer]   // per layer [ctx, kv]
-    let x: FloatBuffer, xn: FloatBuffer, q: FloatBuffer, att: FloatBuffer, x2: FloatBuffer   // [chunk, C]
-    let rstd: FloatBuffer                          // [chunk]
-    let g: FloatBuffer, u: FloatBuffer, h: FloatBuffer     // [chunk, F]
-    let loraU: FloatBuffer                         // [chunk, maxRank]
-    let logitsBuf: FloatBuffer                     // [chunk, V]
-    let ids: Int32Buffer, pos: Int32Buffer         // [chunk]
+    let buffers: DecoderBuffers<FloatBuffer, Int32Buffer>
     let qScratch: UnsafeMutableRawPointer
-    let attScratch: FloatBuffer
-    let mvScratch: FloatBuffer                     // [threads, max in]
     let maxRank: Int
+    /// Rows of the pass being run.
+    var passRows = 0
+    /// When set, wall time per operation kind is added to it (nil costs nothing).
+    var profile: OpProfile?
     /// Passes of at most this many rows use lk_decode_qmatvec (W read once in its stored form).
     static let matvecRows = 4
     /// When false, decode steps use the panel-dequantizing lk_qmatmul_fwd too (for comparisons).
@@ -71,38 +65,20 @@ public final class LlamaDecoder: @unchecked Sendable {
         self.maxChunk = max(1, min(maxChunk, ctx))
         self.maxRank = max(1, maxRank)
         self.pool = pool
-        let T = self.maxChunk, C = c.embeddingLength, kv = c.kvDim, F = c.feedForwardLength, hd = c.headDim
-        attnNorms = weights.layers.map { let b = FloatBuffer(C); b.copy(from: $0.attnNorm); return b }
-        ffnNorms = weights.layers.map { let b = FloatBuffer(C); b.copy(from: $0.ffnNorm); return b }
-        outputNorm = FloatBuffer(C); outputNorm.copy(from: weights.outputNorm)
-        let inv = FloatBuffer(hd / 2)
-        if let ff = weights.ropeFreqFactors {
-            ff.withUnsafeBufferPointer { lk_rope_inv_freq(inv.ptr, Int64(hd), c.ropeFreqBase, $0.baseAddress) }
-        } else {
-            lk_rope_inv_freq(inv.ptr, Int64(hd), c.ropeFreqBase, nil)
-        }
-        invFreq = inv
-        kCache = (0..<c.blockCount).map { _ in FloatBuffer(ctx * kv) }
-        vCache = (0..<c.blockCount).map { _ in FloatBuffer(ctx * kv) }
-        x = FloatBuffer(T * C); xn = FloatBuffer(T * C); q = FloatBuffer(T * C); att = FloatBuffer(T * C); x2 = FloatBuffer(T * C)
-        rstd = FloatBuffer(T)
-        g = FloatBuffer(T * F); u = FloatBuffer(T * F); h = FloatBuffer(T * F)
-        loraU = FloatBuffer(T * self.maxRank)
-        logitsBuf = FloatBuffer(T * c.vocabSize)
-        ids = Int32Buffer(T); pos = Int32Buffer(T)
-        var qBytes = 0
-        for m in LlamaGraph.allMatrices(weights) {
-            qBytes = max(qBytes, lk_qmatmul_scratch_bytes(pool.raw, lk_type(rawValue: m.type.rawValue), Int64(m.rows), Int64(m.cols)))
-        }
-        qScratch = UnsafeMutableRawPointer.allocate(byteCount: max(qBytes, 64), alignment: 64)
-        attScratch = FloatBuffer(lk_decode_attention_scratch_floats(pool.raw, Int64(ctx)))
-        mvScratch = FloatBuffer(lk_decode_qmatvec_scratch_floats(pool.raw, Int64(max(C, F))))
+        var b = BufferBuilder.allocating()
+        buffers = DecoderBuffers(config: c, context: ctx, chunk: self.maxChunk, maxRank: self.maxRank,
+                                 attentionScratch: lk_decode_attention_scratch_floats(pool.raw, Int64(ctx)),
+                                 matvecScratch: lk_decode_qmatvec_scratch_floats(pool.raw, Int64(max(c.embeddingLength, c.feedForwardLength))),
+                                 &b)
+        buffers.frozen.load(weights)
+        let qBytes = LlamaGraph.dequantScratchBytes(weights, pool: pool)
+        qScratch = UnsafeMutableRawPointer.allocate(byteCount: qBytes, alignment: 64)
     }
 
     deinit { qScratch.deallocate() }
 
     /// Bytes of the KV cache.
-    public var cacheBytes: Int { 2 * config.blockCount * maxContext * config.kvDim * 4 }
+    public var cacheBytes: Int { (buffers.kCache + buffers.vCache).reduce(0) { $0 + $1.bytes } }
 
     /// Sets the adapter for the next sequence (nil = base only) and empties the cache.
     public func setAdapter(_ a: LoRAAdapter?) throws {
@@ -136,7 +112,7 @@ public final class LlamaDecoder: @unchecked Sendable {
         guard position + tokens.count <= maxContext else {
             throw DecoderError.contextFull(needed: position + tokens.count, max: maxContext)
         }
-        let V = config.vocabSize
+        let V = config.vocabSize, logitsBuf = buffers.logits
         if let bad = tokens.firstIndex(where: { $0 < 0 || Int($0) >= V }) {
             throw DecoderError.tokenOutOfRange(index: bad, id: tokens[bad], vocab: V)
         }

@@ -1,46 +1,29 @@
 import CKernels
 
-/// A projection y = x·W0ᵀ + s·(drop(x)·Aᵀ)·Bᵀ: forward and backward side by side.
+/// A projection y = x·W0ᵀ + s·(drop(x)·Aᵀ)·Bᵀ: the backward of `LayerRunner.linear` (LlamaLayer.swift), the
+/// training graph's frozen products and LoRA dropout.
 /// W0 frozen and quantized (products by the dequantizing kernels); A [r, in], B [out, r] fp32, trained.
 extension LlamaGraph {
-    /// y[T, out] = x[T, in]·Wᵀ (+ LoRA). Saves x·Aᵀ into `u` [T, r] for backward.
-    func linearForward(_ t: LoRATarget, layer: Int, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>,
-                       u: FloatBuffer?) {
-        let W = matrix(layer, t)
-        let out = Int64(W.rows), inF = Int64(W.cols), T64 = Int64(T)
-        timed("frozen fwd") {
-            frozenForward(W, y: y, ldy: out, x: x, ldx: inF, rows: T64)
-        }
-        guard let s = slot(layer, t), let lora, let u else { return }
-        let r = Int64(lora.rank)
-        let A = params.ptr + s.aOffset, Bm = params.ptr + s.bOffset
-        timed("lora fwd") {
-            let xd = dropped(x, count: T * W.cols, layer: layer, target: t)
-            lk_sgemm(pool.raw, 0, 1, T64, r, inF, 1, xd, inF, A, inF, 0, u.ptr, r)
-            lk_sgemm(pool.raw, 0, 1, T64, out, r, lora.scale, u.ptr, r, Bm, r, 1, y, out)
-        }
-    }
-
     /// Given dy [T, out]: dx[T, in] (+)= dy·W (+ LoRA path), and accumulates dA, dB into `grads`.
     /// `x` is the layer's saved input, `u` the saved x·Aᵀ. With `needInput == false` dx is not computed.
     func linearBackward(_ t: LoRATarget, layer: Int, x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
                         dx: UnsafeMutablePointer<Float>, accumulate: Bool, u: FloatBuffer?, needInput: Bool = true) {
-        let W = matrix(layer, t)
+        let W = weights.layers[layer].matrix(t), dU = buffers.dU, dropScratch = buffers.dropScratch
         let out = Int64(W.rows), inF = Int64(W.cols), T64 = Int64(T)
         if needInput {
             timed("frozen bwd_data") {
-            frozenBackwardData(W, dx: dx, lddx: inF, dy: dy, lddy: out, rows: T64, accumulate: accumulate)
+                frozenBackwardData(W, dx: dx, lddx: inF, dy: dy, lddy: out, rows: T64, accumulate: accumulate)
             }
         }
-        guard let s = slot(layer, t), let lora, let u else { return }
-        let r = Int64(lora.rank), scale = lora.scale
-        let A = params.ptr + s.aOffset, Bm = params.ptr + s.bOffset
-        let gA = grads.ptr + s.aOffset, gB = grads.ptr + s.bOffset
+        guard let lora, let f = loraFactors(layer, t), let g = LoRAFactors(grads.ptr, slots: slots, config: lora, layer: layer, target: t),
+              let u else { return }
+        let r = Int64(f.rank), scale = f.scale
+        let A = f.a, Bm = f.b, gA = g.a, gB = g.b
         let t0 = profile != nil ? OpProfile.now() : 0
         defer { profile?.add("lora bwd", seconds: OpProfile.now() - t0) }
         lk_sgemm(pool.raw, 1, 0, out, r, T64, scale, dy, out, u.ptr, r, 1, gB, r)        // dB += s·dyᵀ·u
         lk_sgemm(pool.raw, 0, 0, T64, r, out, scale, dy, out, Bm, r, 0, dU.ptr, r)       // dU = s·dy·B
-        let xd = dropped(x, count: T * W.cols, layer: layer, target: t)
+        let xd = loraInput(x, count: T * W.cols, layer: layer, target: t)
         lk_sgemm(pool.raw, 1, 0, r, inF, T64, 1, dU.ptr, r, xd, inF, 1, gA, inF)         // dA += dUᵀ·drop(x)
         guard needInput else { return }
         if lora.dropout > 0 {
@@ -76,7 +59,7 @@ extension LlamaGraph {
             switch precision {
             case .fp32:
                 pool.groupBounds.withUnsafeBufferPointer { g in
-                    lk_qmatmul_bwd_data_grouped(pool.raw, qScratch, groupPartials.count > 0 ? groupPartials.ptr : nil, dx, lddx, dy, lddy, t, w, out, inF, rows,
+                    lk_qmatmul_bwd_data_grouped(pool.raw, qScratch, buffers.groupPartials.count > 0 ? buffers.groupPartials.ptr : nil, dx, lddx, dy, lddy, t, w, out, inF, rows,
                                                 accumulate ? 1 : 0, g.baseAddress, Int32(g.count - 1))
                 }
             case .bf16: lk_qmatmul_bwd_data_bf16(pool.raw, dx, lddx, dy, lddy, t, w, out, inF, rows, accumulate ? 1 : 0)
@@ -85,10 +68,10 @@ extension LlamaGraph {
     }
 
     /// Dropout of the LoRA input, regenerated identically in backward from a per-step seed.
-    private func dropped(_ x: UnsafeMutablePointer<Float>, count: Int, layer: Int, target: LoRATarget) -> UnsafeMutablePointer<Float> {
+    func loraInput(_ x: UnsafeMutablePointer<Float>, count: Int, layer: Int, target: LoRATarget) -> UnsafeMutablePointer<Float> {
         guard dropoutActive, let lora, lora.dropout > 0 else { return x }   // no dropout at inference or validation
-        lk_dropout(dropScratch.ptr, x, Int64(count), lora.dropout, maskSeed(layer: layer, target: target))
-        return dropScratch.ptr
+        lk_dropout(buffers.dropScratch.ptr, x, Int64(count), lora.dropout, maskSeed(layer: layer, target: target))
+        return buffers.dropScratch.ptr
     }
 
     private func maskSeed(layer: Int, target: LoRATarget) -> UInt64 {

@@ -10,18 +10,12 @@ extension LlamaGraph {
         var mean: Double { count == 0 ? 0 : sum / Double(count) }
     }
 
-    /// Embeds `ids` into xs[0] and runs every layer; leaves the final normed hidden state in `xf`.
+    /// Embeds `ids` and runs every layer; leaves the final normed hidden state in `xf`.
     func forwardHidden() {
-        let c = config, E = weights.tokenEmbedding
-        timed("embed") {
-            E.withUnsafeBytes { e in
-                lk_embed_rows(pool.raw, xIn(0).ptr, Int32(E.type.rawValue), e, Int64(E.rowBytes), ids.ptr, Int64(T),
-                              Int64(c.embeddingLength))
-            }
-        }
-        for l in 0..<c.blockCount { layerForward(l) }
+        let c = config, b = buffers
+        embedAndRunLayers()
         timed("rmsnorm fwd") {
-            lk_rmsnorm_fwd(pool.raw, xf.ptr, rstdf.ptr, xOut(c.blockCount - 1).ptr, outputNorm.ptr, Int64(T),
+            lk_rmsnorm_fwd(pool.raw, b.xf.ptr, b.rstdf.ptr, layerOutput(c.blockCount - 1), b.frozen.outputNorm.ptr, Int64(T),
                            Int64(c.embeddingLength), c.rmsNormEps)
         }
     }
@@ -33,7 +27,8 @@ extension LlamaGraph {
         dropoutActive = training && (dropout ?? backward)
         defer { dropoutActive = false }
         forwardHidden()
-        let c = config, V = Int64(c.vocabSize), C = Int64(c.embeddingLength)
+        let c = config, V = Int64(c.vocabSize), C = Int64(c.embeddingLength), b = buffers
+        let logits = b.logits, xf = b.xf, losses = b.losses, targets = b.targets, dxf = b.dxf
         var total = LossSum(sum: 0, count: 0)
         var t0 = 0
         while t0 < T {
@@ -62,7 +57,7 @@ extension LlamaGraph {
         if backward {
             let L = c.blockCount
             timed("rmsnorm bwd") {
-                lk_rmsnorm_bwd(pool.raw, dx.ptr, dxf.ptr, xOut(L - 1).ptr, outputNorm.ptr, rstdf.ptr, Int64(T), C, 0)
+                lk_rmsnorm_bwd(pool.raw, b.dx.ptr, dxf.ptr, layerOutput(L - 1), b.frozen.outputNorm.ptr, b.rstdf.ptr, Int64(T), C, 0)
             }
             // Gradients below the lowest adapted layer are not needed.
             let lowest = slots.map(\.layer).min() ?? L
@@ -76,7 +71,7 @@ extension LlamaGraph {
     /// Logits [T, V] of the current batch (for tests and generation on small T).
     func computeLogits() -> [Float] {
         forwardHidden()
-        let c = config, V = c.vocabSize, C = Int64(c.embeddingLength)
+        let c = config, V = c.vocabSize, C = Int64(c.embeddingLength), logits = buffers.logits, xf = buffers.xf
         var out = [Float](repeating: 0, count: T * V)
         var t0 = 0
         while t0 < T {

@@ -20,6 +20,10 @@ public struct TokenBatch: Sendable, Equatable {
     public var position: DataPosition
     /// True when this batch finished an epoch (its last rows may be padding).
     public var endsEpoch: Bool
+    /// RoPE position of each token [B, S] with packing: its offset inside its example (a row that continues an
+    /// example keeps counting), so a position that does not continue the previous token's starts a new segment,
+    /// and attention stays inside segments. Empty without packing (0..<S in every row).
+    public var positions: [Int32] = []
 }
 
 /// A deterministic SplitMix64 generator (same sequence on every platform) for shuffling.
@@ -49,8 +53,10 @@ public struct DataShuffleRNG: RandomNumberGenerator, Sendable {
 ///
 /// Without packing each row holds one example (truncated to S + 1 tokens: S inputs, the last only
 /// a target) and is padded. With packing, rows are filled from the examples laid end to end and
-/// consecutive rows overlap by one token so no prediction is lost. A batch never spans two epochs:
-/// an epoch's last batch is padded. Example order is reshuffled every epoch from `seed`.
+/// consecutive rows overlap by one token so no prediction is lost; examples are kept apart (`positions`
+/// restart at 0 for each example, attention stays inside it, and an example's first token is not a target
+/// of the previous example's last), so a packed example has the loss it has alone. A batch never spans two
+/// epochs: an epoch's last batch is padded. Example order is reshuffled every epoch from `seed`.
 public struct BatchIterator: Sendable {
     public let dataset: TokenizedDataset
     public let batchSize: Int
@@ -107,6 +113,7 @@ public struct BatchIterator: Sendable {
         let S = sequenceLength, n = dataset.examples.count
         var tokens = [Int32](repeating: padID, count: batchSize * S)
         var targets = [Int32](repeating: -1, count: batchSize * S)
+        var positions = packing ? (0..<(batchSize * S)).map { Int32($0 % S) } : []
         var count = 0
         var endsEpoch = false
         for row in 0..<batchSize where !endsEpoch {
@@ -126,13 +133,15 @@ public struct BatchIterator: Sendable {
                 while filled <= S && idx < n {
                     let ex = example(idx)
                     while filled <= S && off < ex.tokens.count {
-                        if filled < S { tokens[base + filled] = ex.tokens[off] }
-                        if filled > 0 && ex.mask[off] != 0 { targets[base + filled - 1] = ex.tokens[off]; count += 1 }
+                        if filled < S { tokens[base + filled] = ex.tokens[off]; positions[base + filled] = Int32(off) }
+                        // A token is a target only of the token before it in its own example.
+                        if filled > 0 && off > 0 && ex.mask[off] != 0 { targets[base + filled - 1] = ex.tokens[off]; count += 1 }
                         filled += 1
                         if filled <= S { off += 1 }
                     }
                     if off >= ex.tokens.count { idx += 1; off = 0 }
                 }
+                for s in min(filled, S)..<S { positions[base + s] = Int32(s - filled) }   // padding: a segment of its own
                 position.index = idx
                 position.offset = off
                 if idx == n - 1 && off == dataset.examples[order[idx]].tokens.count - 1 {
@@ -145,6 +154,6 @@ public struct BatchIterator: Sendable {
             }
         }
         return TokenBatch(batchSize: batchSize, sequenceLength: S, tokens: tokens, targets: targets,
-                          targetCount: count, position: position, endsEpoch: endsEpoch)
+                          targetCount: count, position: position, endsEpoch: endsEpoch, positions: positions)
     }
 }

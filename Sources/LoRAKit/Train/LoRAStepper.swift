@@ -15,8 +15,10 @@ final class LoRAStepper {
 
     /// Runs forward and backward on one micro-batch; gradients of `gradScale · Σ token losses` are added
     /// to `graph.grads` (the trainer zeroes them first and sums micro-batches itself: `GradientReducer`).
-    func accumulate(tokens: [Int32], targets: [Int32], gradScale: Float, dropoutSeed: UInt64 = 0) -> LlamaGraph.LossSum {
-        graph.setBatch(tokens: tokens, targets: targets)
+    /// `positions`: the batch's RoPE positions with packing (`TokenBatch.positions`; empty or nil: 0..<S per row).
+    func accumulate(tokens: [Int32], targets: [Int32], positions: [Int32]? = nil, gradScale: Float,
+                    dropoutSeed: UInt64 = 0) -> LlamaGraph.LossSum {
+        graph.setBatch(tokens: tokens, targets: targets, positions: positions)
         graph.dropoutSeed = dropoutSeed
         return graph.run(backward: true, gradScale: gradScale)
     }
@@ -43,8 +45,8 @@ final class LoRAStepper {
     }
 
     /// Loss of a batch without gradients (same buffers; no state changes).
-    func evaluate(tokens: [Int32], targets: [Int32]) -> LlamaGraph.LossSum {
-        graph.setBatch(tokens: tokens, targets: targets)
+    func evaluate(tokens: [Int32], targets: [Int32], positions: [Int32]? = nil) -> LlamaGraph.LossSum {
+        graph.setBatch(tokens: tokens, targets: targets, positions: positions)
         return graph.run(backward: false, gradScale: 0)
     }
 

@@ -17,7 +17,8 @@ extension LoRATrainer {
             if b.targetCount > 0 {
                 // Dropout masks follow the global micro-batch index: any N gives the same masks.
                 let seed = SplitMix64.mix(config.seed &+ UInt64(step &* 64 &+ i) &* 0x9E37_79B9_7F4A_7C15)
-                losses[j] = stepper.accumulate(tokens: b.tokens, targets: b.targets, gradScale: 1 / Float(targets), dropoutSeed: seed).sum
+                losses[j] = stepper.accumulate(tokens: b.tokens, targets: b.targets, positions: b.positions, gradScale: 1 / Float(targets),
+                                              dropoutSeed: seed).sum
             }
             try reducer.add(stepper.graph.grads, contributes: (0..<ranks).map { micro[j * ranks + $0].targetCount > 0 })
         }

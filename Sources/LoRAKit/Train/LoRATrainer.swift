@@ -153,7 +153,7 @@ public final class LoRATrainer {
         for j in 0..<per {
             let i = j * ranks + communicator.rank
             guard i < list.count, list[i].targetCount > 0 else { continue }
-            let r = stepper.evaluate(tokens: list[i].tokens, targets: list[i].targets)
+            let r = stepper.evaluate(tokens: list[i].tokens, targets: list[i].targets, positions: list[i].positions)
             mine[2 * j] = r.sum
             mine[2 * j + 1] = Double(r.count)
         }

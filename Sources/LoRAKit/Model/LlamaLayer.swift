@@ -1,0 +1,164 @@
+import CKernels
+
+/// A LoRA factor pair of one (layer, target) in a flat parameter buffer: A [r, in], B [out, r].
+struct LoRAFactors {
+    let a: UnsafeMutablePointer<Float>
+    let b: UnsafeMutablePointer<Float>
+    let rank: Int
+    let scale: Float
+
+    /// The factors of (layer, target) in `values` (LoRAParameters layout of `slots`); nil when not adapted.
+    init?(_ values: UnsafeMutablePointer<Float>, slots: [LoRASlot], config: LoRAConfig?, layer: Int, target: LoRATarget) {
+        guard let config, let s = LoRAParameters.slot(in: slots, config: config, layer: layer, target: target) else { return nil }
+        a = values + s.aOffset
+        b = values + s.bOffset
+        rank = config.rank
+        scale = config.scale
+    }
+}
+
+/// What differs between running the decoder layers for training and evaluation (`LlamaGraph`: B·S rows, K and V
+/// in the layer's own buffers, causal attention inside each row's segments) and for generation (`LlamaDecoder`:
+/// a chunk of new rows, K and V appended to a cache, attention over everything cached). The layer itself is
+/// written once, in the extension below.
+protocol LayerRunner: AnyObject {
+    var weights: ModelWeights { get }
+    var pool: ThreadPool { get }
+    var frozen: FrozenVectors<FloatBuffer> { get }
+    var profile: OpProfile? { get }
+    /// Rows of the current pass.
+    var passRows: Int { get }
+    /// Token id and RoPE position of each row of the pass. [rows]
+    var passIDs: UnsafeMutablePointer<Int32> { get }
+    var passPositions: UnsafeMutablePointer<Int32> { get }
+    /// Input and output of layer l ([rows, C]) and where it keeps its activations.
+    func layerInput(_ l: Int) -> UnsafeMutablePointer<Float>
+    func layerOutput(_ l: Int) -> UnsafeMutablePointer<Float>
+    func activations(_ l: Int) -> LayerActivations
+    /// y[rows, out] = x[rows, in]·W0ᵀ in the runner's arithmetic.
+    func frozenProduct(_ W: QuantizedMatrix, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int)
+    /// The adapter's factors of (layer, target), nil when not adapted.
+    func loraFactors(_ layer: Int, _ t: LoRATarget) -> LoRAFactors?
+    /// The input of the LoRA path (x, or a dropped-out copy while training).
+    func loraInput(_ x: UnsafeMutablePointer<Float>, count: Int, layer: Int, target: LoRATarget) -> UnsafeMutablePointer<Float>
+    /// Where x·Aᵀ goes ([rows, r]; the training graph keeps it for backward).
+    func loraU(_ a: LayerActivations, _ t: LoRATarget) -> UnsafeMutablePointer<Float>
+    /// The pool for the LoRA products of a pass of `rows` rows (nil: the calling thread).
+    func loraPool(rows: Int) -> OpaquePointer?
+    /// Where the pass's K and V rows are written ([rows, kv] each, roped in place).
+    func kvRows(_ l: Int, _ a: LayerActivations) -> (k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>)
+    /// a.att = attention of a.q over the keys and values the runner holds for layer l.
+    func attend(_ l: Int, _ a: LayerActivations)
+}
+
+/// One decoder layer, for every runner: RMSNorm → q/k/v → RoPE at each row's position → GQA attention → o
+/// (+residual) → RMSNorm → gate/up → SwiGLU → down (+residual). Backward (training only) follows below.
+///
+/// Where other architectures switch: Qwen2 adds q/k/v biases after the projections and uses NEOX (rotate-half)
+/// RoPE (a rope kind next to `lk_rope_fwd`); Qwen3 RMS-normalizes q and k per head before RoPE and has
+/// head_dim ≠ C/heads (the buffers already use Hq·hd); Mistral's sliding window is a first-key bound
+/// (`lk_attention_fwd`'s first_key = max(segment start, i − window + 1)); Gemma 3 adds post-attention and post-FFN
+/// norms before each residual, GeGLU instead of SwiGLU, an embedding scale after `embed`, and per-layer
+/// local/global attention with its own RoPE base (per-layer `invFreq` and first keys).
+extension LayerRunner {
+    /// Runs `body`, adding its wall time to `op` when a profile is attached.
+    @inline(__always)
+    func timed<R>(_ op: String, _ body: () -> R) -> R {
+        guard let p = profile else { return body() }
+        let t0 = OpProfile.now()
+        let r = body()
+        p.add(op, seconds: OpProfile.now() - t0)
+        return r
+    }
+
+    /// Embeds the pass's ids into layerInput(0) and runs every layer; the last hidden state is in layerOutput(L − 1).
+    func embedAndRunLayers() {
+        let c = weights.config, E = weights.tokenEmbedding
+        timed("embed") {
+            E.withUnsafeBytes { e in
+                lk_embed_rows(pool.raw, layerInput(0), Int32(E.type.rawValue), e, Int64(E.rowBytes), passIDs,
+                              Int64(passRows), Int64(c.embeddingLength))
+            }
+        }
+        for l in 0..<c.blockCount { layerForward(l) }
+    }
+
+    /// layerOutput(l) = layer(layerInput(l)), writing its activations into activations(l).
+    func layerForward(_ l: Int) {
+        let c = weights.config, a = activations(l), fz = frozen
+        let n = Int64(passRows), C = Int64(c.embeddingLength), hd = Int64(c.headDim)
+        let x = layerInput(l), y = layerOutput(l)
+        // Attention block.
+        timed("rmsnorm fwd") { lk_rmsnorm_fwd(pool.raw, a.xn1.ptr, a.rstd1.ptr, x, fz.attnNorms[l].ptr, n, C, c.rmsNormEps) }
+        let (k, v) = kvRows(l, a)
+        linear(.q_proj, l, x: a.xn1.ptr, y: a.q.ptr, a)
+        linear(.k_proj, l, x: a.xn1.ptr, y: k, a)
+        linear(.v_proj, l, x: a.xn1.ptr, y: v, a)
+        timed("rope fwd") { lk_rope_fwd(pool.raw, a.q.ptr, passPositions, fz.invFreq.ptr, n, Int64(c.headCount), hd) }
+        timed("rope fwd") { lk_rope_fwd(pool.raw, k, passPositions, fz.invFreq.ptr, n, Int64(c.headCountKV), hd) }
+        timed("attention fwd") { attend(l, a) }
+        linear(.o_proj, l, x: a.att.ptr, y: a.x2.ptr, a)
+        timed("residual") { lk_axpy(pool.raw, a.x2.ptr, 1, x, n * C) }                              // x2 = x + o
+        // MLP block.
+        timed("rmsnorm fwd") { lk_rmsnorm_fwd(pool.raw, a.xn2.ptr, a.rstd2.ptr, a.x2.ptr, fz.ffnNorms[l].ptr, n, C, c.rmsNormEps) }
+        linear(.gate_proj, l, x: a.xn2.ptr, y: a.g.ptr, a)
+        linear(.up_proj, l, x: a.xn2.ptr, y: a.u.ptr, a)
+        timed("swiglu fwd") { lk_swiglu_fwd(pool.raw, a.h.ptr, a.g.ptr, a.u.ptr, n * Int64(c.feedForwardLength)) }
+        linear(.down_proj, l, x: a.h.ptr, y: y, a)
+        timed("residual") { lk_axpy(pool.raw, y, 1, a.x2.ptr, n * C) }                              // y = x2 + mlp
+    }
+
+    /// y[rows, out] = x[rows, in]·W0ᵀ + s·(drop(x)·Aᵀ)·Bᵀ, keeping x·Aᵀ in `loraU` (backward: `LlamaGraph.linearBackward`).
+    func linear(_ t: LoRATarget, _ l: Int, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, _ a: LayerActivations) {
+        let W = weights.layers[l].matrix(t), rows = passRows
+        timed("frozen fwd") { frozenProduct(W, x: x, y: y, rows: rows) }
+        guard let f = loraFactors(l, t) else { return }
+        let n = Int64(rows), r = Int64(f.rank), out = Int64(W.rows), inF = Int64(W.cols)
+        timed("lora fwd") {
+            let xd = loraInput(x, count: rows * W.cols, layer: l, target: t), u = loraU(a, t), p = loraPool(rows: rows)
+            lk_sgemm(p, 0, 1, n, r, inF, 1, xd, inF, f.a, inF, 0, u, r)                              // u = x·Aᵀ
+            lk_sgemm(p, 0, 1, n, out, r, f.scale, u, r, f.b, r, 1, y, out)                         // y += s·u·Bᵀ
+        }
+    }
+}
+
+extension LlamaGraph {
+    /// Given dx = ∂loss/∂xOut(l), overwrites dx with ∂loss/∂xIn(l) and accumulates LoRA gradients.
+    /// With checkpointing the layer's activations are recomputed first (bitwise the same values).
+    func layerBackward(_ l: Int, needInputGrad: Bool = true) {
+        if checkpointing { layerForward(l) }
+        let c = config, a = activations(l), b = buffers, fz = frozen
+        let C = Int64(c.embeddingLength), T64 = Int64(T), hd = Int64(c.headDim)
+        let Hq = Int64(c.headCount), Hkv = Int64(c.headCountKV), F = Int64(c.feedForwardLength)
+        // MLP.
+        linearBackward(.down_proj, layer: l, x: a.h.ptr, dy: b.dx.ptr, dx: b.dh.ptr, accumulate: false, u: a.loraU[.down_proj])
+        timed("swiglu bwd") {
+            lk_swiglu_bwd(pool.raw, b.dg.ptr, b.du.ptr, b.dh.ptr, a.g.ptr, a.u.ptr, T64 * F)
+        }
+        linearBackward(.gate_proj, layer: l, x: a.xn2.ptr, dy: b.dg.ptr, dx: b.dxn.ptr, accumulate: false, u: a.loraU[.gate_proj])
+        linearBackward(.up_proj, layer: l, x: a.xn2.ptr, dy: b.du.ptr, dx: b.dxn.ptr, accumulate: true, u: a.loraU[.up_proj])
+        timed("rmsnorm bwd") {
+            lk_rmsnorm_bwd(pool.raw, b.dx.ptr, b.dxn.ptr, a.x2.ptr, fz.ffnNorms[l].ptr, a.rstd2.ptr, T64, C, 1)   // dx = ∂/∂x2
+        }
+        // Attention.
+        linearBackward(.o_proj, layer: l, x: a.att.ptr, dy: b.dx.ptr, dx: b.datt.ptr, accumulate: false, u: a.loraU[.o_proj])
+        timed("attention bwd") {
+            lk_attention_bwd(pool.raw, b.attBwdScratch.ptr, b.dq.ptr, b.dk.ptr, b.dv.ptr, b.datt.ptr, a.att.ptr, a.lse.ptr,
+                             a.q.ptr, a.k.ptr, a.v.ptr, firstKeys, Int64(B), Int64(S), Hq, Hkv, hd, attentionScale)
+        }
+        timed("rope bwd") {
+            lk_rope_bwd(pool.raw, b.dq.ptr, b.pos.ptr, fz.invFreq.ptr, T64, Hq, hd)
+        }
+        timed("rope bwd") {
+            lk_rope_bwd(pool.raw, b.dk.ptr, b.pos.ptr, fz.invFreq.ptr, T64, Hkv, hd)
+        }
+        linearBackward(.q_proj, layer: l, x: a.xn1.ptr, dy: b.dq.ptr, dx: b.dxn.ptr, accumulate: false, u: a.loraU[.q_proj], needInput: needInputGrad)
+        linearBackward(.k_proj, layer: l, x: a.xn1.ptr, dy: b.dk.ptr, dx: b.dxn.ptr, accumulate: true, u: a.loraU[.k_proj], needInput: needInputGrad)
+        linearBackward(.v_proj, layer: l, x: a.xn1.ptr, dy: b.dv.ptr, dx: b.dxn.ptr, accumulate: true, u: a.loraU[.v_proj], needInput: needInputGrad)
+        if needInputGrad {
+            timed("rmsnorm bwd") {
+                lk_rmsnorm_bwd(pool.raw, b.dx.ptr, b.dxn.ptr, layerInput(l), fz.attnNorms[l].ptr, a.rstd1.ptr, T64, C, 1)  // dx = ∂/∂x
+            }
+        }
+    }
+}
