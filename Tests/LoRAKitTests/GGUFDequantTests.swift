@@ -81,17 +81,27 @@ final class GGUFDequantTests: XCTestCase {
         }
     }
 
-    /// Q5_0 / Q5_1 quantization gives the bytes gguf-py's quantize gives (ggml's reference rounding).
-    func testQ5QuantizationMatchesGGUFPy() throws {
-        struct Golden: Decodable { var rows: [[Float]]; var types: [String: [String]] }
-        let g = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: fixturePath("gguf/q5_quantize.json"))))
+    /// Rows and, per type name, the hex block bytes a reference quantizer made of them.
+    struct QuantizeGolden: Decodable { var rows: [[Float]]; var types: [String: [String]] }
+
+    /// Quantizes every golden row to every golden type and compares the bytes.
+    private func checkQuantization(_ rel: String, line: UInt = #line) throws {
+        let g = try JSONDecoder().decode(QuantizeGolden.self, from: Data(contentsOf: URL(fileURLWithPath: fixturePath(rel))))
+        XCTAssertFalse(g.types.isEmpty, line: line)
         for (name, hexRows) in g.types {
             let type = try XCTUnwrap(GGMLType(name: name))
             for (i, row) in g.rows.enumerated() {
                 let q = try QuantizedMatrix.quantize(row, rows: 1, cols: row.count, as: type)
                 let hex = q.withUnsafeBytes { p in (0 ..< q.byteCount).map { String(format: "%02x", p.load(fromByteOffset: $0, as: UInt8.self)) }.joined() }
-                XCTAssertEqual(hex, hexRows[i], "\(name) row \(i)")
+                XCTAssertEqual(hex, hexRows[i], "\(rel) \(name) row \(i)", line: line)
             }
         }
     }
+
+    /// Q5_0 / Q5_1 quantization gives the bytes gguf-py's quantize gives (ggml's reference rounding).
+    func testQ5QuantizationMatchesGGUFPy() throws { try checkQuantization("gguf/q5_quantize.json") }
+
+    /// Every type's quantization (K-quants included) gives the bytes of ggml's own quantize_row_*_ref, compiled
+    /// from the llama.cpp sources without FMA contraction (scripts/fixtures/ggml_quantize.py).
+    func testQuantizationMatchesGGMLReference() throws { try checkQuantization("gguf/ggml_quantize.json") }
 }
