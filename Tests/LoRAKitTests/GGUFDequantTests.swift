@@ -64,6 +64,14 @@ final class GGUFDequantTests: XCTestCase {
         for g in golden.tensors { try check(f, g) }
     }
 
+    /// Rows of real tensors written by llama-quantize (a Q4_K_M file: Q4_K, Q6_K and Q5_0 blocks) against gguf-py.
+    func testRealLlamaQuantizeBlocksDequantizeLikeGGUFPy() throws {
+        let f = try GGUFFile(path: fixturePath("gguf/real_kquants.gguf"))
+        let golden = try DequantGolden.load("gguf/real_kquants_dequant.json")
+        XCTAssertEqual(Set(golden.tensors.map(\.type)), ["Q4_K", "Q6_K", "Q5_0"])
+        for g in golden.tensors { try check(f, g) }
+    }
+
     /// Every ISA's kernels on the fixture's random blocks, bit for bit against gguf-py's values.
     func testNewBlocksDequantizeLikeGGUFPyOnEveryISA() throws {
         let f = try GGUFFile(path: fixturePath("gguf/kquants.gguf"))

@@ -104,8 +104,9 @@ final class ModelWeightsGGUFTests: XCTestCase {
                         bytes[b + o] = UInt8(h & 0xff); bytes[b + o + 1] = UInt8(h >> 8)
                     }
                 }
-                if let badScale, name == "blk.0.ffn_up.weight" { // block 1 of row 2
-                    let at = 2 * type.rowBytes(dims[0])! + type.blockBytes + type.scaleOffsets.last!
+                if let badScale, name == "blk.0.ffn_up.weight" { // block 1 of row 2 (block 0 when a row is one block)
+                    let block = dims[0] / type.blockSize > 1 ? 1 : 0
+                    let at = 2 * type.rowBytes(dims[0])! + block * type.blockBytes + type.scaleOffsets.last!
                     bytes[at] = UInt8(badScale & 0xff); bytes[at + 1] = UInt8(badScale >> 8)
                 }
                 try w.addTensor(name: name, dims: dims, type: type, bytes: bytes)
@@ -178,7 +179,8 @@ final class ModelWeightsGGUFTests: XCTestCase {
             let dim = type.isKQuant ? 256 : 64
             let path = try tinyGGUF(dir, matrixType: type, dim: dim, badScale: bits)
             XCTAssertThrowsError(try ModelWeights.load(path: path), "\(type)") { e in
-                for needle in ["blk.0.ffn_up.weight", "\(type) block 1 of row 2", "non-finite scale"] {
+                let block = dim / type.blockSize > 1 ? 1 : 0
+                for needle in ["blk.0.ffn_up.weight", "\(type) block \(block) of row 2", "non-finite scale"] {
                     XCTAssertTrue("\(e)".contains(needle), "'\(e)' lacks '\(needle)'")
                 }
             }
