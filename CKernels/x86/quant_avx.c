@@ -223,26 +223,29 @@ AVX512_TARGET static inline void nibbles512(const uint8_t *p, __m128i *lo, __m12
     *hi = _mm_and_si128(_mm_srli_epi16(q, 4), mask);
 }
 
+// y[0..31] from the quants of a 32-element block (lo: elements 0..15, hi: 16..31): q * d + m when `affine`,
+// else (q - m) * d (m: the offset 8 or 16; exact in float).
+AVX512_TARGET static inline void store32_avx512(float *y, __m128i lo, __m128i hi, __m512 d, __m512 m, int affine) {
+    const __m512 v[2] = {u8x16(lo), u8x16(hi)};
+    for (int h = 0; h < 2; h++)
+        _mm512_storeu_ps(y + 16 * h, affine ? _mm512_add_ps(_mm512_mul_ps(v[h], d), m) : _mm512_mul_ps(_mm512_sub_ps(v[h], m), d));
+}
+
 AVX512_TARGET void lk_dq_q4_0_avx512(float *y, const void *x, int64_t n) {
     const lk_block_q4_0 *b = (const lk_block_q4_0 *)x;
-    const __m512 eight = _mm512_set1_ps(8.0f);
     for (int64_t i = 0; i < n / 32; i++, y += 32) {
-        const __m512 d = _mm512_set1_ps(half(b[i].d));
         __m128i lo, hi;
         nibbles512(b[i].qs, &lo, &hi);
-        _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_sub_ps(u8x16(lo), eight), d));
-        _mm512_storeu_ps(y + 16, _mm512_mul_ps(_mm512_sub_ps(u8x16(hi), eight), d));
+        store32_avx512(y, lo, hi, _mm512_set1_ps(half(b[i].d)), _mm512_set1_ps(8.0f), 0);
     }
 }
 
 AVX512_TARGET void lk_dq_q4_1_avx512(float *y, const void *x, int64_t n) {
     const lk_block_q4_1 *b = (const lk_block_q4_1 *)x;
     for (int64_t i = 0; i < n / 32; i++, y += 32) {
-        const __m512 d = _mm512_set1_ps(half(b[i].d)), m = _mm512_set1_ps(half(b[i].m));
         __m128i lo, hi;
         nibbles512(b[i].qs, &lo, &hi);
-        _mm512_storeu_ps(y, _mm512_add_ps(_mm512_mul_ps(u8x16(lo), d), m));
-        _mm512_storeu_ps(y + 16, _mm512_add_ps(_mm512_mul_ps(u8x16(hi), d), m));
+        store32_avx512(y, lo, hi, _mm512_set1_ps(half(b[i].d)), _mm512_set1_ps(half(b[i].m)), 1);
     }
 }
 
@@ -257,24 +260,19 @@ AVX512_TARGET static inline void q5_quants_avx512(const uint8_t qs[16], const ui
 
 AVX512_TARGET void lk_dq_q5_0_avx512(float *y, const void *x, int64_t n) {
     const lk_block_q5_0 *b = (const lk_block_q5_0 *)x;
-    const __m512 sixteen = _mm512_set1_ps(16.0f);
     for (int64_t i = 0; i < n / 32; i++, y += 32) {
-        const __m512 d = _mm512_set1_ps(half(b[i].d));
         __m128i lo, hi;
         q5_quants_avx512(b[i].qs, b[i].qh, &lo, &hi);
-        _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_sub_ps(u8x16(lo), sixteen), d));
-        _mm512_storeu_ps(y + 16, _mm512_mul_ps(_mm512_sub_ps(u8x16(hi), sixteen), d));
+        store32_avx512(y, lo, hi, _mm512_set1_ps(half(b[i].d)), _mm512_set1_ps(16.0f), 0);
     }
 }
 
 AVX512_TARGET void lk_dq_q5_1_avx512(float *y, const void *x, int64_t n) {
     const lk_block_q5_1 *b = (const lk_block_q5_1 *)x;
     for (int64_t i = 0; i < n / 32; i++, y += 32) {
-        const __m512 d = _mm512_set1_ps(half(b[i].d)), m = _mm512_set1_ps(half(b[i].m));
         __m128i lo, hi;
         q5_quants_avx512(b[i].qs, b[i].qh, &lo, &hi);
-        _mm512_storeu_ps(y, _mm512_add_ps(_mm512_mul_ps(u8x16(lo), d), m));
-        _mm512_storeu_ps(y + 16, _mm512_add_ps(_mm512_mul_ps(u8x16(hi), d), m));
+        store32_avx512(y, lo, hi, _mm512_set1_ps(half(b[i].d)), _mm512_set1_ps(half(b[i].m)), 1);
     }
 }
 
