@@ -38,9 +38,6 @@ void lk_decode_qmatvec(lk_pool *p, float *scratch, float *Y, int64_t ldy, const 
                        int64_t out, int64_t in, int64_t T) {
     const lk_type ty = (lk_type)t;
     if (T <= 0 || out <= 0 || in <= 0) return;
-    if (ty != LK_F32 && ty != LK_F16 && ty != LK_BF16 && ty != LK_Q8_0 && ty != LK_Q4_0 &&
-        ty != LK_Q4_1)
-        return;
     const int64_t bs = lk_type_block_size(ty);
     if (bs <= 0 || in % bs != 0) return;
     qmv_args a = {scratch, Y, X, (const uint8_t *)W, ty, ldy, out, in, T, in / bs * lk_type_block_bytes(ty), pad16(in)};

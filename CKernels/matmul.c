@@ -11,7 +11,7 @@
 #ifndef LK_PANEL_FLOATS
 #define LK_PANEL_FLOATS (256 * 1024)
 #endif
-/// Widest run of `in` one panel covers (a multiple of every block size). Wider rows are cut into chunks so a
+/// Widest run of `in` one panel covers (a multiple of every block size, 256 for the K-quants). Wider rows are cut into chunks so a
 /// panel keeps >= 256 rows: 4096 <- 14336 forward went from 49% to ~95% of sgemm.
 #define LK_PANEL_COLS 1024
 
@@ -25,9 +25,8 @@ static inline void split(int64_t n, int i, int k, int64_t *a, int64_t *b) {
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-static int is_compute_type(lk_type t) {
-    return t == LK_F32 || t == LK_F16 || t == LK_BF16 || t == LK_Q8_0 || t == LK_Q4_0 || t == LK_Q4_1;
-}
+// Every type of the traits table (lk_quant.h) is multiplied through per-thread dequantized panels.
+static int is_compute_type(lk_type t) { return lk_type_traits_get(t) != NULL; }
 
 /// Floats of each thread's slice of the scratch: the largest panel either product uses, at most
 /// min(out, LK_PANEL_FLOATS / kc) rows x kc columns with kc <= min(in, LK_PANEL_COLS); a multiple of 16 so

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KC 512   // summed elements per packed panel (even, a multiple of every block size)
-#define NB 256   // output columns per packed panel (a multiple of 32)
+#define KC 512   // summed elements per packed panel (even, a multiple of every block size: 256 for K-quants)
+#define NB 256   // output columns per packed panel (a multiple of 32 and of every block size)
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -111,6 +111,7 @@ typedef struct bf_args {
     const uint8_t *W;
     int64_t out, in, T, N, K, row_bytes, bs, bb;
     int accumulate, parts;
+    int64_t strip_unit;         // strips per unit of work: bwd with blocks wider than 32 columns, bs / 32; else 1
     int failed;
 } bf_args;
 
@@ -144,10 +145,12 @@ static void gemm_task(void *ctx, int ti, int nt) {
     (void)nt;
     bf_args *g = (bf_args *)ctx;
     if (ti >= g->parts) return;
-    const int64_t strips = (g->N + 31) / 32;
-    const int64_t s0 = strips * ti / g->parts, s1 = strips * (ti + 1) / g->parts;
-    if (s0 >= s1) return;
-    const int64_t n0 = s0 * 32, n1 = min64(s1 * 32, g->N);
+    // Threads split the columns in units of whole blocks of strips: dX columns (bwd) are W's `in`, so a thread's
+    // first column must start a block (K-quants: 256 = 8 strips).
+    const int64_t unit = g->strip_unit, units = (g->N + 32 * unit - 1) / (32 * unit);
+    const int64_t u0 = units * ti / g->parts, u1 = units * (ti + 1) / g->parts;
+    if (u0 >= u1) return;
+    const int64_t n0 = u0 * unit * 32, n1 = min64(u1 * unit * 32, g->N);
     if (g->packed) {
         // Panels straight from the packed W: strip s, pairs k0/2.. at packed + (s·kp + k0/2)·32.
         for (int64_t nb0 = n0; nb0 < n1; nb0 += NB) {
@@ -199,16 +202,15 @@ static void run(lk_isa isa, lk_pool *p, bf_args *g) {
     if (!g->A) return;
     const int nt = lk_pool_size(p);
     lk_pool_run(nt > 1 ? p : NULL, convert_task, g);
-    const int64_t strips = (g->N + 31) / 32;
-    g->parts = (int)min64(nt, strips);
+    g->strip_unit = g->bwd && g->bs > 32 ? g->bs / 32 : 1;
+    g->parts = (int)min64(nt, (g->N + 32 * g->strip_unit - 1) / (32 * g->strip_unit));
     lk_pool_run(g->parts > 1 ? p : NULL, gemm_task, g);
     free(g->A);
 }
 
-// The compute types (block size at most 32, so 32-column strips stay block aligned).
+// Every type of the traits table; panels start on block boundaries (KC and NB are multiples of 256).
 static int valid(lk_type t, int64_t in) {
-    const int ok = t == LK_F32 || t == LK_F16 || t == LK_BF16 || t == LK_Q8_0 || t == LK_Q4_0 || t == LK_Q4_1;
-    return ok && in > 0 && in % lk_type_block_size(t) == 0;
+    return lk_type_traits_get(t) != NULL && in > 0 && in % lk_type_block_size(t) == 0;
 }
 
 void lk_qmatmul_fwd_bf16_isa(lk_isa isa, lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t,

@@ -56,8 +56,7 @@ static void pack_task(void *ctx, int ti, int nt) {
 
 int lk_bf16_pack_weights_isa(lk_isa isa, lk_pool *p, uint32_t *packed, lk_type t, const void *W, int64_t out,
                              int64_t in, int bwd) {
-    const int ok = t == LK_F32 || t == LK_F16 || t == LK_BF16 || t == LK_Q8_0 || t == LK_Q4_0 || t == LK_Q4_1;
-    if (!ok || out <= 0 || in <= 0 || in % lk_type_block_size(t) != 0 || !packed) return -1;
+    if (!lk_type_traits_get(t) || out <= 0 || in <= 0 || in % lk_type_block_size(t) != 0 || !packed) return -1;
     pack_args g = {.m = lk_bf16_impl_for(isa), .packed = packed, .t = t, .W = (const uint8_t *)W, .out = out, .in = in,
                    .row_bytes = in / lk_type_block_size(t) * lk_type_block_bytes(t), .bwd = bwd};
     lk_pool_run(lk_pool_size(p) > 1 ? p : NULL, pack_task, &g);

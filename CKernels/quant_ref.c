@@ -1,32 +1,11 @@
-// Scalar reference of the block formats: float conversions, dequantization of every type, quantization
-// with ggml's reference rounding. This is the spec the SIMD versions are tested against.
-#include "lk_quant.h"
+// Scalar reference of the 32-element block formats and the float types: float conversions, dequantization,
+// quantization with ggml's reference rounding (quantize_row_*_ref). The spec the SIMD versions are tested
+// against; the K-quants are in quant_kquants_ref.c.
+#include "quant_internal.h"
 #include <math.h>
 #include <string.h>
 
 #pragma STDC FP_CONTRACT OFF // same rounding as ggml / gguf-py: no fused multiply-add
-
-int64_t lk_type_block_size(lk_type t) {
-    switch (t) {
-    case LK_F32: case LK_F16: case LK_BF16: return 1;
-    case LK_Q4_0: case LK_Q4_1: case LK_Q8_0: return 32;
-    case LK_Q4_K: case LK_Q6_K: return 256;
-    }
-    return 0;
-}
-
-int64_t lk_type_block_bytes(lk_type t) {
-    switch (t) {
-    case LK_F32: return 4;
-    case LK_F16: case LK_BF16: return 2;
-    case LK_Q4_0: return (int64_t)sizeof(lk_block_q4_0);
-    case LK_Q4_1: return (int64_t)sizeof(lk_block_q4_1);
-    case LK_Q8_0: return (int64_t)sizeof(lk_block_q8_0);
-    case LK_Q4_K: return (int64_t)sizeof(lk_block_q4_K);
-    case LK_Q6_K: return (int64_t)sizeof(lk_block_q6_K);
-    }
-    return 0;
-}
 
 static inline float f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline uint32_t bits_from_f32(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
@@ -61,81 +40,133 @@ uint16_t lk_fp32_to_bf16(float f) {
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
-static inline uint16_t ld16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline float half(uint16_t h) { return lk_fp16_to_fp32(h); }
 
-void lk_dequantize_row_ref(lk_type t, float *y, const void *x, int64_t n) {
-    const uint8_t *b = (const uint8_t *)x;
-    const int64_t bs = lk_type_block_size(t);
-    if (bs == 0 || n <= 0) return;
-    const int64_t nb = n / bs;
-    switch (t) {
-    case LK_F32:
-        memcpy(y, x, (size_t)n * 4);
-        break;
-    case LK_F16:
-        for (int64_t i = 0; i < n; i++) y[i] = lk_fp16_to_fp32(ld16(b + 2 * i));
-        break;
-    case LK_BF16:
-        for (int64_t i = 0; i < n; i++) y[i] = lk_bf16_to_fp32(ld16(b + 2 * i));
-        break;
-    case LK_Q8_0:
-        for (int64_t i = 0; i < nb; i++, b += sizeof(lk_block_q8_0)) {
-            const float d = lk_fp16_to_fp32(ld16(b));
-            const int8_t *qs = (const int8_t *)(b + 2);
-            for (int j = 0; j < 32; j++) y[32 * i + j] = (float)qs[j] * d;
+// MARK: - Dequantization (ggml's dequantize_row_* operation order)
+
+void lk_dq_f32_ref(float *y, const void *x, int64_t n) { memcpy(y, x, (size_t)n * 4); }
+
+void lk_dq_f16_ref(float *y, const void *x, int64_t n) {
+    const uint16_t *h = (const uint16_t *)x;
+    for (int64_t i = 0; i < n; i++) y[i] = lk_fp16_to_fp32(h[i]);
+}
+
+void lk_dq_bf16_ref(float *y, const void *x, int64_t n) {
+    const uint16_t *h = (const uint16_t *)x;
+    for (int64_t i = 0; i < n; i++) y[i] = lk_bf16_to_fp32(h[i]);
+}
+
+void lk_dq_q8_0_ref(float *y, const void *x, int64_t n) {
+    const lk_block_q8_0 *b = (const lk_block_q8_0 *)x;
+    for (int64_t i = 0; i < n / 32; i++, y += 32) {
+        const float d = half(b[i].d);
+        for (int j = 0; j < 32; j++) y[j] = (float)b[i].qs[j] * d;
+    }
+}
+
+void lk_dq_q4_0_ref(float *y, const void *x, int64_t n) {
+    const lk_block_q4_0 *b = (const lk_block_q4_0 *)x;
+    for (int64_t i = 0; i < n / 32; i++, y += 32) {
+        const float d = half(b[i].d);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)((b[i].qs[j] & 0x0f) - 8) * d;
+            y[j + 16] = (float)((b[i].qs[j] >> 4) - 8) * d;
         }
-        break;
-    case LK_Q4_0:
-        for (int64_t i = 0; i < nb; i++, b += sizeof(lk_block_q4_0)) {
-            const float d = lk_fp16_to_fp32(ld16(b));
-            const uint8_t *qs = b + 2;
-            for (int j = 0; j < 16; j++) {
-                y[32 * i + j] = (float)((qs[j] & 0x0f) - 8) * d;
-                y[32 * i + j + 16] = (float)((qs[j] >> 4) - 8) * d;
-            }
+    }
+}
+
+void lk_dq_q4_1_ref(float *y, const void *x, int64_t n) {
+    const lk_block_q4_1 *b = (const lk_block_q4_1 *)x;
+    for (int64_t i = 0; i < n / 32; i++, y += 32) {
+        const float d = half(b[i].d), m = half(b[i].m);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)(b[i].qs[j] & 0x0f) * d + m;
+            y[j + 16] = (float)(b[i].qs[j] >> 4) * d + m;
         }
-        break;
-    case LK_Q4_1:
-        for (int64_t i = 0; i < nb; i++, b += sizeof(lk_block_q4_1)) {
-            const float d = lk_fp16_to_fp32(ld16(b)), m = lk_fp16_to_fp32(ld16(b + 2));
-            const uint8_t *qs = b + 4;
-            for (int j = 0; j < 16; j++) {
-                y[32 * i + j] = (float)(qs[j] & 0x0f) * d + m;
-                y[32 * i + j + 16] = (float)(qs[j] >> 4) * d + m;
-            }
-        }
-        break;
-    case LK_Q4_K:
-        lk_dequantize_q4_K_ref(y, (const lk_block_q4_K *)x, nb);
-        break;
-    case LK_Q6_K:
-        lk_dequantize_q6_K_ref(y, (const lk_block_q6_K *)x, nb);
-        break;
+    }
+}
+
+// The 5-bit quants of a Q5 block: q[j] = nibble | (5th bit << 4), 0..31.
+static inline void q5_quants(int q[32], const uint8_t qs[16], uint32_t qh) {
+    for (int j = 0; j < 16; j++) {
+        q[j] = (qs[j] & 0x0f) | (int)(((qh >> j) << 4) & 0x10);
+        q[j + 16] = (qs[j] >> 4) | (int)((qh >> (j + 12)) & 0x10);
+    }
+}
+
+void lk_dq_q5_0_ref(float *y, const void *x, int64_t n) {
+    const lk_block_q5_0 *b = (const lk_block_q5_0 *)x;
+    for (int64_t i = 0; i < n / 32; i++, y += 32) {
+        const float d = half(b[i].d);
+        int q[32];
+        q5_quants(q, b[i].qs, lk_q5_qh(b[i].qh));
+        for (int j = 0; j < 32; j++) y[j] = (float)(q[j] - 16) * d;
+    }
+}
+
+void lk_dq_q5_1_ref(float *y, const void *x, int64_t n) {
+    const lk_block_q5_1 *b = (const lk_block_q5_1 *)x;
+    for (int64_t i = 0; i < n / 32; i++, y += 32) {
+        const float d = half(b[i].d), m = half(b[i].m);
+        int q[32];
+        q5_quants(q, b[i].qs, lk_q5_qh(b[i].qh));
+        for (int j = 0; j < 32; j++) y[j] = (float)q[j] * d + m;
     }
 }
 
 // MARK: - Quantization (ggml's reference rounding)
 
-static void quantize_q8_0(lk_block_q8_0 *y, const float *x, int64_t nb) {
-    for (int64_t i = 0; i < nb; i++, x += 32) {
+void lk_q_f32_ref(void *y, const float *x, int64_t n) { memcpy(y, x, (size_t)n * 4); }
+
+void lk_q_f16_ref(void *y, const float *x, int64_t n) {
+    uint16_t *h = (uint16_t *)y;
+    for (int64_t i = 0; i < n; i++) h[i] = lk_fp32_to_fp16(x[i]);
+}
+
+void lk_q_bf16_ref(void *y, const float *x, int64_t n) {
+    uint16_t *h = (uint16_t *)y;
+    for (int64_t i = 0; i < n; i++) h[i] = lk_fp32_to_bf16(x[i]);
+}
+
+void lk_q_q8_0_ref(void *out, const float *x, int64_t n) {
+    lk_block_q8_0 *y = (lk_block_q8_0 *)out;
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
         float amax = 0.0f;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        const uint16_t dh = lk_fp32_to_fp16(d);
-        memcpy(&y[i].d, &dh, 2);
+        y[i].d = lk_fp32_to_fp16(d);
         for (int j = 0; j < 32; j++) y[i].qs[j] = (int8_t)roundf(x[j] * id);
     }
 }
 
-static void quantize_q4_0(lk_block_q4_0 *y, const float *x, int64_t nb) {
-    for (int64_t i = 0; i < nb; i++, x += 32) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < 32; j++) {
-            if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
-        }
-        const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        const uint16_t dh = lk_fp32_to_fp16(d);
-        memcpy(&y[i].d, &dh, 2);
+// The value of largest magnitude (the first one on ties), as ggml's Q4_0 / Q5_0 pick it.
+static inline float signed_absmax(const float *x) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 32; j++) {
+        if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+    }
+    return max;
+}
+
+// Minimum, step d = (max - min) / levels and its inverse of a block (ggml's Q4_1 / Q5_1), min and d stored as fp16.
+static inline void affine_scale(const float *x, float levels, uint16_t *dh, uint16_t *mh, float *min, float *id) {
+    float mn = x[0], mx = x[0];
+    for (int j = 1; j < 32; j++) {
+        if (x[j] < mn) mn = x[j];
+        if (x[j] > mx) mx = x[j];
+    }
+    const float d = (mx - mn) / levels;
+    *id = d != 0.0f ? 1.0f / d : 0.0f;
+    *min = mn;
+    *dh = lk_fp32_to_fp16(d);
+    *mh = lk_fp32_to_fp16(mn);
+}
+
+void lk_q_q4_0_ref(void *out, const float *x, int64_t n) {
+    lk_block_q4_0 *y = (lk_block_q4_0 *)out;
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        const float d = signed_absmax(x) / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = lk_fp32_to_fp16(d);
         for (int j = 0; j < 16; j++) {
             const int q0 = (int8_t)(x[j] * id + 8.5f), q1 = (int8_t)(x[j + 16] * id + 8.5f);
             y[i].qs[j] = (uint8_t)((q0 < 15 ? q0 : 15) | ((q1 < 15 ? q1 : 15) << 4));
@@ -143,17 +174,11 @@ static void quantize_q4_0(lk_block_q4_0 *y, const float *x, int64_t nb) {
     }
 }
 
-static void quantize_q4_1(lk_block_q4_1 *y, const float *x, int64_t nb) {
-    for (int64_t i = 0; i < nb; i++, x += 32) {
-        float min = x[0], max = x[0];
-        for (int j = 1; j < 32; j++) {
-            if (x[j] < min) min = x[j];
-            if (x[j] > max) max = x[j];
-        }
-        const float d = (max - min) / 15.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        const uint16_t dh = lk_fp32_to_fp16(d), mh = lk_fp32_to_fp16(min);
-        memcpy(&y[i].d, &dh, 2);
-        memcpy(&y[i].m, &mh, 2);
+void lk_q_q4_1_ref(void *out, const float *x, int64_t n) {
+    lk_block_q4_1 *y = (lk_block_q4_1 *)out;
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        float min, id;
+        affine_scale(x, 15.0f, &y[i].d, &y[i].m, &min, &id);
         for (int j = 0; j < 16; j++) {
             const int q0 = (int8_t)((x[j] - min) * id + 0.5f), q1 = (int8_t)((x[j + 16] - min) * id + 0.5f);
             y[i].qs[j] = (uint8_t)((q0 < 15 ? q0 : 15) | ((q1 < 15 ? q1 : 15) << 4));
@@ -161,23 +186,38 @@ static void quantize_q4_1(lk_block_q4_1 *y, const float *x, int64_t nb) {
     }
 }
 
-int lk_quantize_row(lk_type t, void *y, const float *x, int64_t n) {
-    const int64_t bs = lk_type_block_size(t);
-    if (t == LK_Q4_K || t == LK_Q6_K || bs == 0) return -1;
-    if (n < 0 || n % bs != 0) return -2;
-    uint8_t *o = (uint8_t *)y;
-    switch (t) {
-    case LK_F32: memcpy(y, x, (size_t)n * 4); break;
-    case LK_F16:
-        for (int64_t i = 0; i < n; i++) { const uint16_t h = lk_fp32_to_fp16(x[i]); memcpy(o + 2 * i, &h, 2); }
-        break;
-    case LK_BF16:
-        for (int64_t i = 0; i < n; i++) { const uint16_t h = lk_fp32_to_bf16(x[i]); memcpy(o + 2 * i, &h, 2); }
-        break;
-    case LK_Q8_0: quantize_q8_0((lk_block_q8_0 *)y, x, n / 32); break;
-    case LK_Q4_0: quantize_q4_0((lk_block_q4_0 *)y, x, n / 32); break;
-    case LK_Q4_1: quantize_q4_1((lk_block_q4_1 *)y, x, n / 32); break;
-    default: return -1;
+// Packs 32 5-bit quants into a Q5 block's nibbles and 5th bits.
+static inline void q5_pack(uint8_t qs[16], uint8_t qh[4], const int q[32]) {
+    uint32_t h = 0;
+    for (int j = 0; j < 16; j++) {
+        qs[j] = (uint8_t)((q[j] & 0x0f) | ((q[j + 16] & 0x0f) << 4));
+        h |= (uint32_t)((q[j] & 0x10) >> 4) << j;
+        h |= (uint32_t)((q[j + 16] & 0x10) >> 4) << (j + 16);
     }
-    return 0;
+    for (int k = 0; k < 4; k++) qh[k] = (uint8_t)(h >> (8 * k));
+}
+
+void lk_q_q5_0_ref(void *out, const float *x, int64_t n) {
+    lk_block_q5_0 *y = (lk_block_q5_0 *)out;
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        const float d = signed_absmax(x) / -16.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = lk_fp32_to_fp16(d);
+        int q[32];
+        for (int j = 0; j < 32; j++) {
+            const int v = (int8_t)(x[j] * id + 16.5f);
+            q[j] = (uint8_t)(v < 31 ? v : 31);
+        }
+        q5_pack(y[i].qs, y[i].qh, q);
+    }
+}
+
+void lk_q_q5_1_ref(void *out, const float *x, int64_t n) {
+    lk_block_q5_1 *y = (lk_block_q5_1 *)out;
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        float min, id;
+        affine_scale(x, 31.0f, &y[i].d, &y[i].m, &min, &id);
+        int q[32];
+        for (int j = 0; j < 32; j++) q[j] = (uint8_t)((x[j] - min) * id + 0.5f);
+        q5_pack(y[i].qs, y[i].qh, q);
+    }
 }

@@ -60,8 +60,8 @@ size_t lk_decode_qmatvec_scratch_floats(const lk_pool *p, int64_t in);
 /// Y = X · Wᵀ for a few rows T (incremental decoding): each row of W is dequantized once into a per-thread
 /// buffer (lk_dequantize_row) and dotted with the T rows of X (lk_dot_f32), so W is read once in its
 /// quantized form instead of being expanded to fp32 panels. Threads split the out rows (bitwise the same
-/// for any thread count). Y: [T, out] (row stride ldy); X: [T, in]; W: [out, in] of lk_type t (compute types,
-/// in % block size == 0; other calls do nothing). lk_qmatmul_fwd_ref is the reference.
+/// for any thread count). Y: [T, out] (row stride ldy); X: [T, in]; W: [out, in] of lk_type t (any type of
+/// lk_type_traits_get, in % block size == 0; other calls do nothing). lk_qmatmul_fwd_ref is the reference.
 void lk_decode_qmatvec(lk_pool *p, float *scratch, float *Y, int64_t ldy, const float *X, int t, const void *W,
                        int64_t out, int64_t in, int64_t T);
 

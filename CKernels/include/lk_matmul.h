@@ -1,6 +1,7 @@
 // Frozen-weight matrix products of a training step, and a pool-threaded fp32 GEMM.
 // W is a quantized [out, in] matrix (rows contiguous, blocks along `in`, row bytes =
-// in / block_size * block_bytes) of a compute type: F32, F16, BF16, Q8_0, Q4_0, Q4_1.
+// in / block_size * block_bytes) of any type in the traits table (lk_type_traits_get): F32, F16, BF16,
+// Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K. Panels along `in` start on block boundaries (256 for K-quants).
 // Each pool thread dequantizes panels of W (sized to stay in its L2 cache) into its part of the scratch
 // and multiplies them with single-threaded OpenBLAS sgemm. Every output element is written by exactly one
 // thread; results are bitwise identical for the same thread count and equal up to fp rounding otherwise.

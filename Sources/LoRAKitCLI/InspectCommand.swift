@@ -48,10 +48,13 @@ struct InspectCommand: ParsableCommand {
         row("  rms norm eps", "\(c.rmsNormEps)")
         row("  tied embeddings", c.tiedEmbeddings ? "yes" : "no")
         print("\ntensors: \(s.tensorCount), parameters: \(s.parameterCount) (\(String(format: "%.1f", Double(s.parameterCount) / 1e6)) M)")
-        print("  " + "type".padding(toLength: 8, withPad: " ", startingAt: 0) + "count".leftPad(8) + "bytes".leftPad(14) + "size".leftPad(12))
+        print("  " + "type".padding(toLength: 8, withPad: " ", startingAt: 0) + "count".leftPad(8) + "bits/weight".leftPad(13)
+            + "bytes".leftPad(14) + "size".leftPad(12))
         for t in s.tensorsByType.keys.sorted() {
             let n = s.tensorsByType[t] ?? 0, b = s.bytesByType[t] ?? 0
-            print("  " + t.padding(toLength: 8, withPad: " ", startingAt: 0) + "\(n)".leftPad(8) + "\(b)".leftPad(14) + mib(b).leftPad(12))
+            let bpw = (s.bitsPerWeightByType[t] ?? GGMLType(name: t)?.bitsPerWeight).map { String(format: "%.4g", $0) } ?? "-"
+            print("  " + t.padding(toLength: 8, withPad: " ", startingAt: 0) + "\(n)".leftPad(8) + bpw.leftPad(13)
+                + "\(b)".leftPad(14) + mib(b).leftPad(12))
         }
         print("\ntokenizer")
         row("  model", s.tokenizerModel ?? "(none)")

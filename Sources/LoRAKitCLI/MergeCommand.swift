@@ -17,7 +17,7 @@ struct MergeCommand: ParsableCommand {
     @Option(help: "Base model: a .gguf file (or a Hugging Face folder for --format hf).") var model: String
     @Option(help: "PEFT adapter folder.") var adapter: String
     @Option(help: "Output .gguf file or HF folder.") var out: String
-    @Option(help: "Type of the merged matrices: same, q8_0, q4_0, q4_1, f16, bf16, f32 (HF: f32, f16, bf16).") var type: String?
+    @Option(help: "Type of the merged matrices: same, q8_0, q6_k, q5_k, q5_1, q5_0, q4_k, q4_1, q4_0, f16, bf16, f32 (K-quants fall back to q5_0/q5_1/q8_0 for rows not of 256, as llama-quantize does; HF: f32, f16, bf16).") var type: String?
     @Option(help: "gguf or hf (default: gguf when --out ends in .gguf, else hf).") var format: String?
     @OptionGroup var threads: ThreadsOption
     @Flag(help: "Print one JSON object with the per-matrix reports.") var json = false

@@ -22,17 +22,12 @@ enum Switch: String, ExpressibleByArgument, CaseIterable {
     var isOn: Bool { self == .on }
 }
 
-/// Block types weights can be quantized to when loaded from Hugging Face safetensors (or synthesized).
+/// Block types weights can be quantized to when loaded from Hugging Face safetensors (or synthesized):
+/// the same list and default everywhere.
 enum QuantType: String, ExpressibleByArgument, CaseIterable {
-    case q8_0, q4_0, q4_1
-    var ggml: GGMLType {
-        switch self {
-        case .q8_0: return .q8_0
-        case .q4_0: return .q4_0
-        case .q4_1: return .q4_1
-        }
-    }
-    static let help: ArgumentHelp = "Block type Hugging Face safetensors weights are quantized to on load (GGUF files keep their own types): q8_0 (default), q4_0 or q4_1."
+    case q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k
+    var ggml: GGMLType { GGMLType(name: rawValue)! }
+    static let help: ArgumentHelp = "Block type Hugging Face safetensors weights are quantized to on load (GGUF files keep their own types): q8_0 (default), q4_0, q4_1, q5_0, q5_1, q4_k, q5_k or q6_k (K types fall back as llama-quantize does on rows not a multiple of 256)."
 }
 
 /// `--threads`: the same meaning and default everywhere.

@@ -8,7 +8,7 @@ struct SynthCommand: ParsableCommand {
         abstract: "Write a GGUF model of a preset's exact shapes with random weights (streamed to disk), for sizing and testing without downloads.")
 
     @Option(help: "Architecture: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).") var preset: String
-    @Option(help: "Block type of the matrices: q4_0, q4_1 or q8_0 (f16, f32 for small tests).") var quant: String = "q4_0"
+    @Option(help: "Block type of the matrices: q8_0 (default), q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k (f16, f32 for small tests).") var quant: String = "q8_0"
     @Option(help: "Output .gguf file.") var out: String
     @Option(help: "Random seed of the weights.") var seed: UInt64 = 0
     @Option(help: "Number of transformer blocks (default: the preset's), to shrink the model for tests.") var layers: Int?
@@ -21,7 +21,7 @@ struct SynthCommand: ParsableCommand {
     func run() throws {
         let p = try ModelPreset.named(preset)
         guard let type = GGMLType(name: quant) ?? GGMLType(name: quant.uppercased()) else {
-            throw ValidationError("unknown --quant '\(quant)' (q4_0, q4_1, q8_0, f16, f32)")
+            throw ValidationError("unknown --quant '\(quant)' (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, f16, f32)")
         }
         if let layers, layers < 1 { throw ValidationError("--layers must be at least 1") }
         if checkOnly {

@@ -89,8 +89,9 @@ final class MatmulBF16PackTests: XCTestCase {
         let isas = [LK_ISA_SCALAR] + (lk_bf16_matmul_native() != 0 ? [LK_ISA_AVX512] : [])
         // (T, out, in): across the 512-element panels, 256-column panels, odd `out` (a zero pair at the end).
         let shapes = [(5, 37, 64), (13, 601, 96), (9, 75, 1056), (20, 300, 544), (1, 1, 32)]
-        for t in [LK_Q8_0, LK_Q4_1, LK_F32] {
-            for (T, out, inn) in shapes {
+        for t in [LK_Q8_0, LK_Q4_1, LK_F32, LK_Q5_1, LK_Q4_K, LK_Q6_K] {
+            let kShapes = [(5, 37, 256), (9, 75, 1280), (3, 300, 768)]
+            for (T, out, inn) in lk_type_block_size(t) == 256 ? kShapes : shapes {
                 let w = QuantTestData.randomFloats(out * inn, &rng)
                 var q = [UInt8](repeating: 0, count: out * inn / Int(lk_type_block_size(t)) * Int(lk_type_block_bytes(t)))
                 q.withUnsafeMutableBytes { XCTAssertEqual(lk_quantize_row(t, $0.baseAddress!, w, Int64(out * inn)), 0) }

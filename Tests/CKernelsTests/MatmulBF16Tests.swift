@@ -23,7 +23,14 @@ final class MatmulBF16Tests: XCTestCase {
     }
 
     let shapes: [(T: Int, out: Int, in: Int)] = [(1, 37, 64), (13, 70, 96), (9, 600, 576), (17, 45, 1056), (3, 300, 544)]
-    let types: [lk_type] = [LK_Q4_1, LK_Q8_0, LK_Q4_0, LK_F32]
+    let types: [lk_type] = [LK_Q4_1, LK_Q8_0, LK_Q4_0, LK_F32, LK_Q5_0, LK_Q5_1, LK_Q4_K, LK_Q5_K, LK_Q6_K]
+    /// K-quants: `in` of whole 256-element super-blocks, across the 512-element panels; with 3 threads the dX
+    /// columns split on super-block boundaries.
+    let kShapes: [(T: Int, out: Int, in: Int)] = [(1, 37, 256), (9, 600, 512), (17, 45, 1280), (3, 300, 768)]
+    func shapes(_ t: lk_type) -> [(T: Int, out: Int, in: Int)] {
+        if lk_type_block_size(t) == 256 { return kShapes }
+        return t == LK_Q5_0 || t == LK_Q5_1 ? Array(shapes.prefix(3)) : shapes
+    }
 
     func testRoundingToBF16() {
         XCTAssertEqual(lk_f32_to_bf16(1.0), 0x3f80)
@@ -37,7 +44,7 @@ final class MatmulBF16Tests: XCTestCase {
         var rng = SplitMix64(seed: 71)
         let isas = [LK_ISA_SCALAR] + (lk_bf16_matmul_native() != 0 ? [LK_ISA_AVX512] : [])
         for t in types {
-            for s in shapes {
+            for s in shapes(t) {
                 let (q, w) = weights(t, s.out, s.in, &rng)
                 let x = QuantTestData.randomFloats(s.T * s.in, &rng), dy = QuantTestData.randomFloats(s.T * s.out, &rng)
                 let y0 = QuantTestData.randomFloats(s.T * s.out, &rng), dx0 = QuantTestData.randomFloats(s.T * s.in, &rng)

@@ -22,6 +22,10 @@ final class MatmulKernelTests: XCTestCase {
     }
 
     private func shapes(_ t: lk_type) -> [(T: Int, out: Int, in: Int)] {
+        if lk_type_block_size(t) == 256 { // K-quants: rows of whole super-blocks, panels across 1024-column chunks
+            return [(1, 1, 256), (1, 37, 512), (13, 1, 256), (17, 45, 768), (33, 70, 1280), (3, 600, 512), (2, 70, 2560), (9, 530, 1024)]
+                .map { (T: $0.0, out: $0.1, in: $0.2) }
+        }
         let u = Int(lk_type_block_size(t)) == 1 ? 1 : 32
         var s = [(1, 1, 32), (1, 37, 64), (13, 1, 96), (17, 45, 160), (33, 70, 288), (5, 300, 64), (3, 600, 576), (2, 70, 2560), (9, 530, 1024)]
             .map { (T: $0.0, out: $0.1, in: $0.2) }
@@ -32,7 +36,7 @@ final class MatmulKernelTests: XCTestCase {
     func testReferenceMatchesDirectLoop() {
         var rng = SplitMix64(seed: 31)
         for t in QuantTestData.computeTypes {
-            let (T, out, inn) = (5, 7, 64)
+            let (T, out, inn) = (5, 7, lk_type_block_size(t) == 256 ? 256 : 64)
             let (q, w) = weights(t, out, inn, &rng)
             let x = QuantTestData.randomFloats(T * inn, &rng), dy = QuantTestData.randomFloats(T * out, &rng)
             var y = [Float](repeating: 0, count: T * out), dx = [Float](repeating: 0, count: T * inn)

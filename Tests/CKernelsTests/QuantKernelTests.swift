@@ -3,8 +3,12 @@ import XCTest
 
 /// Helpers shared by the block-format and matmul tests.
 enum QuantTestData {
-    static let allTypes: [lk_type] = [LK_F32, LK_F16, LK_BF16, LK_Q8_0, LK_Q4_0, LK_Q4_1, LK_Q4_K, LK_Q6_K]
-    static let computeTypes: [lk_type] = [LK_F32, LK_F16, LK_BF16, LK_Q8_0, LK_Q4_0, LK_Q4_1]
+    static let allTypes: [lk_type] = [LK_F32, LK_F16, LK_BF16, LK_Q8_0, LK_Q4_0, LK_Q4_1, LK_Q5_0, LK_Q5_1, LK_Q4_K,
+                                      LK_Q5_K, LK_Q6_K]
+    /// Every type is multiplied by the products (the traits table).
+    static let computeTypes: [lk_type] = allTypes
+    /// Block types with blocks wider than 32 elements (panels must follow the 256-element super-blocks).
+    static let kTypes: [lk_type] = [LK_Q4_K, LK_Q5_K, LK_Q6_K]
     static let isas: [lk_isa] = [LK_ISA_SCALAR, LK_ISA_AVX2, LK_ISA_AVX512, LK_ISA_NEON]
 
     static func name(_ t: lk_type) -> String { "type \(t.rawValue)" }
@@ -29,8 +33,8 @@ enum QuantTestData {
                 withUnsafeBytes(of: f.bitPattern.littleEndian) { for k in 0..<4 { bytes[o + k] = $0[k] } }
             case LK_F16: put(randomHalfBits(&rng), o)
             case LK_BF16: put(UInt16((rng.nextFloat() * 2 - 1).bitPattern >> 16), o)
-            case LK_Q8_0, LK_Q4_0: put(randomHalfBits(&rng), o)
-            case LK_Q4_1, LK_Q4_K: put(randomHalfBits(&rng), o); put(randomHalfBits(&rng), o + 2)
+            case LK_Q8_0, LK_Q4_0, LK_Q5_0: put(randomHalfBits(&rng), o)
+            case LK_Q4_1, LK_Q5_1, LK_Q4_K, LK_Q5_K: put(randomHalfBits(&rng), o); put(randomHalfBits(&rng), o + 2)
             case LK_Q6_K: put(randomHalfBits(&rng), o + 208)
             default: break
             }
@@ -48,6 +52,19 @@ enum QuantTestData {
         return y
     }
 
+    /// The first 16 bytes of a Q4_K / Q5_K block: fp16 d and dmin, then 8 scales and 8 mins (6 bits each) packed as
+    /// ggml documents: scales[0..3] = sc[0..3] | (sc[4..7] >> 4) << 6; scales[4..7] = mn[0..3] | (mn[4..7] >> 4) << 6;
+    /// scales[8..11] = (sc[4..7] & 15) | (mn[4..7] & 15) << 4.
+    static func kHeader(_ dBits: UInt16, _ mBits: UInt16, _ sc: [UInt8], _ mn: [UInt8]) -> [UInt8] {
+        var h = [UInt8(dBits & 0xff), UInt8(dBits >> 8), UInt8(mBits & 0xff), UInt8(mBits >> 8)] + [UInt8](repeating: 0, count: 12)
+        for j in 0..<4 {
+            h[4 + j] = sc[j] | ((sc[j + 4] >> 4) << 6)
+            h[4 + j + 4] = mn[j] | ((mn[j + 4] >> 4) << 6)
+            h[4 + j + 8] = (sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4)
+        }
+        return h
+    }
+
     static func half(_ b: [UInt8], _ o: Int) -> Float { Float(Float16(bitPattern: UInt16(b[o]) | UInt16(b[o + 1]) << 8)) }
 }
 
@@ -55,18 +72,33 @@ enum QuantTestData {
 /// bit for bit, the reference against the documented formulas, quantization against ggml's rounding rules.
 final class QuantKernelTests: XCTestCase {
     func testBlockTable() {
-        let expect: [(lk_type, Int64, Int64)] = [(LK_F32, 1, 4), (LK_F16, 1, 2), (LK_BF16, 1, 2), (LK_Q8_0, 32, 34),
-                                                 (LK_Q4_0, 32, 18), (LK_Q4_1, 32, 20), (LK_Q4_K, 256, 144), (LK_Q6_K, 256, 210)]
-        for (t, bs, bb) in expect {
+        let expect: [(lk_type, Int64, Int64, String)] = [
+            (LK_F32, 1, 4, "F32"), (LK_F16, 1, 2, "F16"), (LK_BF16, 1, 2, "BF16"), (LK_Q8_0, 32, 34, "Q8_0"),
+            (LK_Q4_0, 32, 18, "Q4_0"), (LK_Q4_1, 32, 20, "Q4_1"), (LK_Q5_0, 32, 22, "Q5_0"), (LK_Q5_1, 32, 24, "Q5_1"),
+            (LK_Q4_K, 256, 144, "Q4_K"), (LK_Q5_K, 256, 176, "Q5_K"), (LK_Q6_K, 256, 210, "Q6_K")]
+        for (t, bs, bb, name) in expect {
             XCTAssertEqual(lk_type_block_size(t), bs)
             XCTAssertEqual(lk_type_block_bytes(t), bb)
+            let tt = lk_type_traits_get(t)!.pointee
+            XCTAssertEqual(tt.type, t)
+            XCTAssertEqual(String(cString: tt.name), name)
+            XCTAssertEqual(tt.bits_per_weight, 8 * Double(bb) / Double(bs))
+            XCTAssertNotNil(tt.dequantize.0, name)
+            XCTAssertNotNil(tt.quantize, name)
         }
-        XCTAssertEqual(lk_type_block_size(lk_type(rawValue: 7)), 0)
+        XCTAssertEqual(QuantTestData.allTypes.count, expect.count)
+        for id: UInt32 in [9, 10, 11, 15, 16, 20, 23, 99] { // Q8_1, Q2_K, Q3_K, Q8_K, IQ2_XXS, IQ4_NL, IQ4_XS, unknown
+            XCTAssertNil(lk_type_traits_get(lk_type(rawValue: id)))
+            XCTAssertEqual(lk_type_block_size(lk_type(rawValue: id)), 0)
+        }
         XCTAssertEqual(lk_type_block_bytes(lk_type(rawValue: 99)), 0)
         XCTAssertEqual(MemoryLayout<lk_block_q8_0>.size, 34)
         XCTAssertEqual(MemoryLayout<lk_block_q4_0>.size, 18)
         XCTAssertEqual(MemoryLayout<lk_block_q4_1>.size, 20)
+        XCTAssertEqual(MemoryLayout<lk_block_q5_0>.size, 22)
+        XCTAssertEqual(MemoryLayout<lk_block_q5_1>.size, 24)
         XCTAssertEqual(MemoryLayout<lk_block_q4_K>.size, 144)
+        XCTAssertEqual(MemoryLayout<lk_block_q5_K>.size, 176)
         XCTAssertEqual(MemoryLayout<lk_block_q6_K>.size, 210)
     }
 
@@ -194,16 +226,7 @@ final class QuantKernelTests: XCTestCase {
             let sc = (0..<8).map { _ in UInt8(rng.next() % 64) }, mn = (0..<8).map { _ in UInt8(rng.next() % 64) }
             let dBits = QuantTestData.randomHalfBits(&rng), mBits = QuantTestData.randomHalfBits(&rng)
             let q = (0..<256).map { _ in UInt8(rng.next() % 16) } // q[e] for element e
-            var block = [UInt8](repeating: 0, count: 144)
-            block[0] = UInt8(dBits & 0xff); block[1] = UInt8(dBits >> 8)
-            block[2] = UInt8(mBits & 0xff); block[3] = UInt8(mBits >> 8)
-            // scales[0..3]: low 6 bits = sc[0..3], top 2 bits = sc[4..7] >> 4; scales[4..7]: mn[0..3] | (mn[4..7] >> 4) << 6;
-            // scales[8..11]: low nibble = sc[4..7] & 15, high nibble = mn[4..7] & 15.
-            for j in 0..<4 {
-                block[4 + j] = sc[j] | ((sc[j + 4] >> 4) << 6)
-                block[4 + j + 4] = mn[j] | ((mn[j + 4] >> 4) << 6)
-                block[4 + j + 8] = (sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4)
-            }
+            var block = QuantTestData.kHeader(dBits, mBits, sc, mn) + [UInt8](repeating: 0, count: 128)
             // Sub-block s = 2k (low nibbles) / 2k+1 (high nibbles) of qs[32k ..< 32k+32].
             for e in 0..<256 {
                 let s = e / 32, k = s / 2, l = e % 32
@@ -242,6 +265,54 @@ final class QuantKernelTests: XCTestCase {
             for e in 0..<256 {
                 let expect = d * Float(sc[e / 16]) * Float(q[e] - 32)
                 XCTAssertEqual(y[e], expect, accuracy: 1e-6 * max(1, abs(expect)), "element \(e)")
+            }
+        }
+    }
+
+    /// Q5_0 / Q5_1 from blocks built here: 5-bit quants split into nibbles and the u32 of 5th bits (bit j: element j).
+    func testQ5HandBuiltBlocks() {
+        var rng = SplitMix64(seed: 15)
+        for t in [LK_Q5_0, LK_Q5_1] {
+            let is1 = t == LK_Q5_1, bb = is1 ? 24 : 22, qo = is1 ? 4 : 2
+            for _ in 0..<20 {
+                let q = (0..<32).map { _ in UInt32(rng.next() % 32) }
+                let dBits = QuantTestData.randomHalfBits(&rng), mBits = QuantTestData.randomHalfBits(&rng)
+                var block = [UInt8](repeating: 0, count: bb)
+                block[0] = UInt8(dBits & 0xff); block[1] = UInt8(dBits >> 8)
+                if is1 { block[2] = UInt8(mBits & 0xff); block[3] = UInt8(mBits >> 8) }
+                var qh: UInt32 = 0
+                for j in 0..<32 { qh |= (q[j] >> 4) << j }
+                for k in 0..<4 { block[qo + k] = UInt8((qh >> (8 * k)) & 0xff) }
+                for j in 0..<16 { block[qo + 4 + j] = UInt8(q[j] & 15) | UInt8(q[j + 16] & 15) << 4 }
+                let y = QuantTestData.dequantRef(t, block, 32)
+                let d = Float(Float16(bitPattern: dBits)), m = Float(Float16(bitPattern: mBits))
+                for j in 0..<32 {
+                    let expect = is1 ? Float(q[j]) * d + m : Float(Int(q[j]) - 16) * d
+                    XCTAssertEqual(y[j].bitPattern, expect.bitPattern, "\(QuantTestData.name(t)) element \(j)")
+                }
+            }
+        }
+    }
+
+    /// Q5_K from blocks built here: Q4_K's scales, nibbles as Q4_K, 5th bit of element l of sub-block s at bit s of qh[l].
+    func testQ5KHandBuiltBlocks() {
+        var rng = SplitMix64(seed: 16)
+        for _ in 0..<20 {
+            let sc = (0..<8).map { _ in UInt8(rng.next() % 64) }, mn = (0..<8).map { _ in UInt8(rng.next() % 64) }
+            let dBits = QuantTestData.randomHalfBits(&rng), mBits = QuantTestData.randomHalfBits(&rng)
+            let q = (0..<256).map { _ in UInt8(rng.next() % 32) }
+            var block = QuantTestData.kHeader(dBits, mBits, sc, mn) + [UInt8](repeating: 0, count: 160)
+            for e in 0..<256 {
+                let s = e / 32, k = s / 2, l = e % 32
+                block[48 + 32 * k + l] |= s % 2 == 0 ? q[e] & 15 : (q[e] & 15) << 4
+                block[16 + l] |= (q[e] >> 4) << s
+            }
+            let y = QuantTestData.dequantRef(LK_Q5_K, block, 256)
+            let d = Float(Float16(bitPattern: dBits)), dmin = Float(Float16(bitPattern: mBits))
+            for e in 0..<256 {
+                let s = e / 32
+                let expect = (d * Float(sc[s])) * Float(q[e]) - dmin * Float(mn[s])
+                XCTAssertEqual(y[e].bitPattern, expect.bitPattern, "element \(e)")
             }
         }
     }

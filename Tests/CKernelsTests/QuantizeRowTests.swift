@@ -98,11 +98,55 @@ final class QuantizeRowTests: XCTestCase {
         let x = [Float](repeating: 0.5, count: 256)
         var y = [UInt8](repeating: 0, count: 1024)
         y.withUnsafeMutableBytes { p in
-            XCTAssertEqual(lk_quantize_row(LK_Q4_K, p.baseAddress!, x, 256), -1)
-            XCTAssertEqual(lk_quantize_row(LK_Q6_K, p.baseAddress!, x, 256), -1)
+            XCTAssertEqual(lk_quantize_row(lk_type(rawValue: 10), p.baseAddress!, x, 256), -1) // Q2_K
+            XCTAssertEqual(lk_quantize_row(lk_type(rawValue: 20), p.baseAddress!, x, 32), -1)  // IQ4_NL
+            XCTAssertEqual(lk_quantize_row(LK_Q4_K, p.baseAddress!, x, 128), -2)
+            XCTAssertEqual(lk_quantize_row(LK_Q5_0, p.baseAddress!, x, 48), -2)
             XCTAssertEqual(lk_quantize_row(lk_type(rawValue: 5), p.baseAddress!, x, 32), -1)
             XCTAssertEqual(lk_quantize_row(LK_Q8_0, p.baseAddress!, x, 33), -2)
             XCTAssertEqual(lk_quantize_row(LK_Q4_1, p.baseAddress!, x, -32), -2)
+        }
+    }
+
+    /// Q5_0 / Q5_1 / K-quants: relative RMSE of a round trip on gaussian-like rows, ordered by bits per weight and
+    /// within bounds measured for ggml's reference quantizers; every element within a block-local bound.
+    func testNewTypesRoundTripError() {
+        var rng = SplitMix64(seed: 24)
+        let n = 256 * 16
+        // Sum of 4 uniforms: bell-shaped like trained weights, with a few larger values.
+        let x = (0..<n).map { _ in (0..<4).reduce(Float(0)) { s, _ in s + rng.nextFloat() - 0.5 } * 0.05 }
+        let rms = (x.reduce(0) { $0 + Double($1 * $1) } / Double(n)).squareRoot()
+        var rel: [String: Double] = [:]
+        for (t, bound) in [(LK_Q4_1, 0.09), (LK_Q5_0, 0.06), (LK_Q5_1, 0.045), (LK_Q4_K, 0.075), (LK_Q5_K, 0.038), (LK_Q6_K, 0.02)] {
+            let (rc, bytes) = quantize(t, x)
+            XCTAssertEqual(rc, 0)
+            let y = QuantTestData.dequantRef(t, bytes, n)
+            let err = (zip(x, y).reduce(0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / Double(n)).squareRoot() / rms
+            let name = String(cString: lk_type_traits_get(t)!.pointee.name)
+            rel[name] = err
+            XCTAssertLessThan(err, bound, name)
+            let maxErr = zip(x, y).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(Double(maxErr), 6 * bound * rms * 4, name)
+        }
+        XCTAssertLessThan(rel["Q6_K"]!, rel["Q5_K"]!)
+        XCTAssertLessThan(rel["Q5_K"]!, rel["Q4_K"]!)
+        XCTAssertLessThan(rel["Q5_1"]!, rel["Q4_1"]!)
+        XCTAssertLessThan(rel["Q4_K"]!, rel["Q4_1"]!)
+        print("relative RMSE of a round trip:", rel.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(separator: ", "))
+    }
+
+    /// All-zero and constant rows: scales stay finite and the values come back (zeros exactly).
+    func testNewTypesDegenerateRows() {
+        for t in [LK_Q5_0, LK_Q5_1, LK_Q4_K, LK_Q5_K, LK_Q6_K] {
+            for v: Float in [0, 0.5, -3] {
+                let x = [Float](repeating: v, count: 512)
+                let (rc, bytes) = quantize(t, x)
+                XCTAssertEqual(rc, 0)
+                let y = QuantTestData.dequantRef(t, bytes, 512)
+                XCTAssertTrue(y.allSatisfy(\.isFinite), "type \(t.rawValue) value \(v)")
+                if v == 0 { XCTAssertTrue(y.allSatisfy { $0 == 0 }, "type \(t.rawValue)") }
+                else { XCTAssertTrue(y.allSatisfy { abs($0 - v) <= abs(v) * 0.05 }, "type \(t.rawValue) value \(v): \(y[0])") }
+            }
         }
     }
 }

@@ -56,7 +56,7 @@ final class GenerateTests: XCTestCase {
         XCTAssertTrue(lines.last?.hasPrefix("merged 120 matrices into") ?? false, r.stdout)
         let data = try Data(contentsOf: URL(fileURLWithPath: out), options: .alwaysMapped)
         XCTAssertEqual(Array(data.prefix(4)), Array("GGUF".utf8))
-        let bad = try runLorakit(["merge", "--model", model, "--adapter", adapter, "--out", out, "--type", "q4_k"])
+        let bad = try runLorakit(["merge", "--model", model, "--adapter", adapter, "--out", out, "--type", "q2_k"])  // q4_k is a merge type now
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("unknown merge type"), bad.stderr)
     }

@@ -114,7 +114,24 @@ final class HostileFileTests: XCTestCase {
             ("dim negative", { $0.tensors[0].dims = [-64, 2] }, ["dim 0 of tensor 'a'", "must be positive"]),
             ("dims overflow", { $0.tensors[0].dims = [1 << 32, 1 << 32, 1 << 32] }, ["tensor 'a'", "overflows"]),
             ("unknown tensor type", { $0.tensors[0].type = 99 }, ["type of tensor 'a'", "unknown tensor type id 99"]),
-            ("unsupported ggml type", { $0.tensors[0].type = 13 }, ["Q5_K"]),
+            ("unsupported ggml type Q2_K", { $0.tensors[0].type = 10 }, ["type of tensor 'a'", "Q2_K (id 10) is not supported", "Q4_K"]),
+            ("unsupported ggml type Q3_K", { $0.tensors[0].type = 11 }, ["Q3_K (id 11) is not supported"]),
+            ("unsupported ggml type IQ4_NL", { $0.tensors[0].type = 20 }, ["IQ4_NL (id 20) is not supported"]),
+            ("unsupported ggml type IQ4_XS", { $0.tensors[0].type = 23 }, ["IQ4_XS (id 23) is not supported"]),
+            // K-quants: rows must be whole 256-element super-blocks; super-blocks must be whole.
+            ("Q5_K row of 64", { $0.tensors[0].type = 13 }, ["dim 0 of tensor 'a'", "64 elements", "Q5_K block size 256"]),
+            ("Q4_K row of 576", { $0.tensors[0] = T(name: "a", dims: [576, 1], type: 12, offset: 0) }, ["tensor 'a'", "Q4_K block size 256"]),
+            ("Q6_K super-block truncated", { $0.tensors = [T(name: "a", dims: [256, 1], type: 14, offset: 0)]; $0.dataBytes = 209 },
+             ["tensor 'a'", "+ 210 bytes", "past the end"]),
+            ("Q5_K second row truncated", { $0.tensors = [T(name: "a", dims: [256, 2], type: 13, offset: 0)]; $0.dataBytes = 351 },
+             ["tensor 'a'", "+ 352 bytes", "past the end"]),
+            ("Q4_K super-blocks overlap", {
+                $0.tensors = [T(name: "a", dims: [512, 1], type: 12, offset: 0), T(name: "b", dims: [256, 1], type: 12, offset: 256)]
+                $0.dataBytes = 512
+            }, ["tensor 'b'", "overlaps tensor 'a'"]),
+            ("Q5_0 row of 48", { $0.tensors[0].type = 6; $0.tensors[0].dims = [48, 2] }, ["tensor 'a'", "Q5_0 block size 32"]),
+            ("Q5_1 block truncated", { $0.tensors = [T(name: "a", dims: [64, 3], type: 7, offset: 0)]; $0.dataBytes = 143 },
+             ["tensor 'a'", "+ 144 bytes", "past the end"]),
             ("row not a block multiple", { $0.tensors[0].dims = [48, 2] }, ["tensor 'a'", "not a multiple", "block size 32"]),
             ("misaligned offset", { $0.tensors[1].offset = 144 }, ["tensor 'b'", "alignment 32"]),
             ("offset out of bounds", { $0.tensors[1].offset = 192 }, ["tensor 'b'", "past the end"]),

@@ -104,11 +104,19 @@ final class MergeTests: XCTestCase {
     }
 
     func testTypeErrors() throws {
-        XCTAssertThrowsError(try MergeType(name: "q4_k"))
         XCTAssertThrowsError(try MergeType(name: "int3"))
+        XCTAssertThrowsError(try MergeType(name: "q2_k")) { XCTAssertTrue("\($0)".contains("q4_k, q5_k, q6_k"), "\($0)") }
         XCTAssertEqual(try MergeType(name: "same"), .same)
         XCTAssertEqual(try MergeType(name: "Q8_0"), .type(.q8_0))
-        XCTAssertEqual(MergeType.same.resolve(base: .q4_K), .q8_0)
+        XCTAssertEqual(try MergeType(name: "q4_k"), .type(.q4_K))
+        XCTAssertEqual(MergeType.same.resolve(base: .q4_K), .q4_K)
+        XCTAssertEqual(MergeType.same.resolve(base: .q5_0, cols: 576), .q5_0)
+        // K-quants on rows that are not multiples of 256 fall back like llama-quantize.
+        XCTAssertEqual(MergeType.type(.q4_K).resolve(base: .q4_1, cols: 576), .q5_0)
+        XCTAssertEqual(MergeType.type(.q5_K).resolve(base: .q4_1, cols: 576), .q5_1)
+        XCTAssertEqual(MergeType.type(.q6_K).resolve(base: .q4_1, cols: 576), .q8_0)
+        XCTAssertEqual(MergeType.type(.q6_K).resolve(base: .q4_1, cols: 1536), .q6_K)
+        XCTAssertEqual(MergeType.type(.q4_K).resolve(base: .q4_1, cols: 48), .f16)
         let (w, p, _, _, pool) = try Self.setup()
         XCTAssertThrowsError(try LoRAMerge.writeHF(model: w, adapter: p, to: tmp("bad"), dtype: .q8_0, pool: pool)) { e in
             XCTAssertEqual(e as? MergeError, .typeNotForHF(.q8_0))

@@ -181,7 +181,7 @@ final class ModelWeightsHFTests: XCTestCase {
         try expect(["hidden_size": "64"], ["hidden_size", "positive integer"])
         try expect(["num_attention_heads": 5], ["hidden_size", "multiple"])
         try expect(["rope_scaling": ["rope_type": "yarn", "factor": 4]], ["yarn"])
-        try expect([:], ["Q4_K", "q8_0, q4_0 or q4_1"], quant: .q4_K)
+        try expect([:], ["F16", "q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k"], quant: .f16)
         // Untied in config.json but no lm_head in the weights.
         let dir = root + "/untied"
         try TinyHFModel(seed: 3, tied: true).write(to: dir, dtype: .f16, tied: true, config: ["tie_word_embeddings": false])

@@ -77,7 +77,8 @@ final class ModelWeightsGGUFTests: XCTestCase {
 
     /// Writes a tiny F32 Llama GGUF; `edit` may change keys and tensors before writing.
     private func tinyGGUF(_ dir: String, arch: String = "llama", kShape: [Int]? = nil, skip: String? = nil,
-                          blockCount: GGUFValue = .uint32(1), matrixType: GGMLType = .f32, dim: Int = 64) throws -> String {
+                          blockCount: GGUFValue = .uint32(1), matrixType: GGMLType = .f32, dim: Int = 64,
+                          downType: GGMLType? = nil, badScale: UInt16? = nil) throws -> String {
         var rng = TestRNG(seed: 7)
         let w = try GGUFWriter()
         try w.set("general.architecture", .string(arch))
@@ -95,17 +96,18 @@ final class ModelWeightsGGUFTests: XCTestCase {
                 let vals = rng.matrix(1, n)
                 try w.addTensor(name: name, dims: dims, type: .f32, bytes: vals.withUnsafeBytes { Array($0) })
             } else {
-                // Random blocks with a finite f16 scale (first 2 bytes; Q6_K keeps it last).
+                // Random blocks with finite f16 scales (d, and m / dmin; Q6_K keeps d last).
                 var bytes = (0 ..< type.rowBytes(dims[0])! * dims[1]).map { _ in UInt8.random(in: 0 ... 255, using: &rng) }
-                let step = type.blockBytes
-                for b in stride(from: 0, to: bytes.count, by: step) {
-                    let at = type == .q6_K ? b + step - 2 : b
-                    let h = FloatConversion.floatToHalf(Float.random(in: -0.02 ... 0.02, using: &rng))
-                    bytes[at] = UInt8(h & 0xff); bytes[at + 1] = UInt8(h >> 8)
-                    if type == .q4_K {
-                        let m = FloatConversion.floatToHalf(Float.random(in: -0.02 ... 0.02, using: &rng))
-                        bytes[at + 2] = UInt8(m & 0xff); bytes[at + 3] = UInt8(m >> 8)
+                for b in stride(from: 0, to: bytes.count, by: type.blockBytes) {
+                    for o in type.scaleOffsets {
+                        let h = FloatConversion.floatToHalf(Float.random(in: -0.02 ... 0.02, using: &rng))
+                        bytes[b + o] = UInt8(h & 0xff); bytes[b + o + 1] = UInt8(h >> 8)
                     }
+                }
+                if let badScale, name == "blk.0.ffn_up.weight" { // block 1 of row 2 (block 0 when a row is one block)
+                    let block = dims[0] / type.blockSize > 1 ? 1 : 0
+                    let at = 2 * type.rowBytes(dims[0])! + block * type.blockBytes + type.scaleOffsets.last!
+                    bytes[at] = UInt8(badScale & 0xff); bytes[at + 1] = UInt8(badScale >> 8)
                 }
                 try w.addTensor(name: name, dims: dims, type: type, bytes: bytes)
             }
@@ -120,7 +122,7 @@ final class ModelWeightsGGUFTests: XCTestCase {
         try add("blk.0.attn_output.weight", [dim, dim], type: matrixType)
         try add("blk.0.ffn_gate.weight", [dim, ffn], type: matrixType)
         try add("blk.0.ffn_up.weight", [dim, ffn], type: matrixType)
-        try add("blk.0.ffn_down.weight", [ffn, dim], type: matrixType == .q4_K ? .q6_K : matrixType)
+        try add("blk.0.ffn_down.weight", [ffn, dim], type: downType ?? matrixType)
         let path = dir + "/tiny-\(UUID().uuidString).gguf"
         try w.write(to: path)
         return path
@@ -147,23 +149,39 @@ final class ModelWeightsGGUFTests: XCTestCase {
         expect(dir, ["config.json"])
     }
 
-    /// Q4_K / Q6_K matrices become Q8_0 within Q8_0's error bound of their exact values.
-    func testKQuantMatricesAreConvertedToQ8_0() throws {
+    /// K-quant and Q5 matrices stay in their blocks, views of the map (no conversion), and dequantize as the
+    /// file's bytes do; llama-quantize's Q4_K_M mix (Q4_K with a Q6_K ffn_down, Q5_0 where rows are not of 256).
+    func testKQuantAndQ5MatricesStayNative() throws {
         let dir = try makeTempDir(self)
-        let path = try tinyGGUF(dir, matrixType: .q4_K, dim: 256)
-        let w = try ModelWeights.load(path: path)
-        let g = try GGUFFile(path: path)
-        for (name, m) in [("blk.0.attn_q.weight", w.layers[0].q), ("blk.0.ffn_down.weight", w.layers[0].down), ("token_embd.weight", w.tokenEmbedding)] {
-            XCTAssertEqual(m.type, .q8_0, name)
-            let src = try g.matrix(named: name)
-            XCTAssertNotEqual(src.type, .q8_0)
-            for r in [0, m.rows / 2, m.rows - 1] {
-                let a = try dequantizedRow(src, r), b = try dequantizedRow(m, r)
-                for blk in 0 ..< m.cols / 32 {
-                    let amax = a[blk * 32 ..< blk * 32 + 32].map(abs).max() ?? 0
-                    for j in blk * 32 ..< blk * 32 + 32 {
-                        XCTAssertLessThanOrEqual(abs(a[j] - b[j]), amax * (0.5 / 127 + 1e-3) + 1e-7, "\(name) [\(r), \(j)]")
-                    }
+        for (type, down, dim) in [(GGMLType.q4_K, GGMLType.q6_K, 256), (.q5_K, .q5_K, 256), (.q5_0, .q5_1, 64), (.q6_K, .q4_K, 512)] {
+            let path = try tinyGGUF(dir, matrixType: type, dim: dim, downType: down)
+            let w = try ModelWeights.load(path: path)
+            let g = try XCTUnwrap(w.gguf)
+            for (name, m, want) in [("blk.0.attn_q.weight", w.layers[0].q, type), ("blk.0.ffn_down.weight", w.layers[0].down, down),
+                                    ("token_embd.weight", w.tokenEmbedding, type)] {
+                XCTAssertEqual(m.type, want, name)
+                XCTAssertTrue(m.storage === g.storage, "\(name) is not a view of the map")
+                XCTAssertEqual(m.offset, g.tensorInfo(named: name)?.fileOffset)
+                let src = try g.matrix(named: name)
+                for r in [0, m.rows - 1] { XCTAssertEqual(try dequantizedRow(src, r), m.dequantizeRow(r), name) }
+            }
+            let fp = try ModelFootprint.gguf(g)
+            XCTAssertTrue(fp.weights.allSatisfy { $0.storage == "mapped" }, "\(fp.weights)")
+            XCTAssertEqual(fp.weightBytes, g.tensors.reduce(0) { $0 + $1.byteCount })
+        }
+    }
+
+    /// A block with an infinite or NaN scale is refused at load, naming the tensor, row and block.
+    func testNonFiniteScalesAreRefused() throws {
+        let dir = try makeTempDir(self)
+        for (type, bits) in [(GGMLType.q4_K, UInt16(0x7c00)), (.q6_K, 0xfe00), (.q5_0, 0x7c01), (.q5_1, 0xfc00), (.q5_K, 0x7e00),
+                             (.q4_1, 0x7c00)] {
+            let dim = type.isKQuant ? 256 : 64
+            let path = try tinyGGUF(dir, matrixType: type, dim: dim, badScale: bits)
+            XCTAssertThrowsError(try ModelWeights.load(path: path), "\(type)") { e in
+                let block = dim / type.blockSize > 1 ? 1 : 0
+                for needle in ["blk.0.ffn_up.weight", "\(type) block \(block) of row 2", "non-finite scale"] {
+                    XCTAssertTrue("\(e)".contains(needle), "'\(e)' lacks '\(needle)'")
                 }
             }
         }

@@ -67,9 +67,10 @@ final class QuantizedMatrixKernelTests: XCTestCase {
             XCTAssertEqual($0 as? QuantError, .ragged(cols: 16, type: .q4_1))
             XCTAssertTrue("\($0)".contains("16 columns"))
         }
-        XCTAssertThrowsError(try QuantizedMatrix.quantize(x + x + x + x, rows: 1, cols: 256, as: .q4_K)) {
-            XCTAssertEqual($0 as? QuantError, .unsupported(type: .q4_K))
+        XCTAssertThrowsError(try QuantizedMatrix.quantize(x + x, rows: 1, cols: 128, as: .q4_K)) {
+            XCTAssertEqual($0 as? QuantError, .ragged(cols: 128, type: .q4_K))
         }
+        XCTAssertTrue(try QuantizedMatrix.quantize(x + x + x + x, rows: 1, cols: 256, as: .q5_K).dequantized().allSatisfy { abs($0 - 0.5) < 1e-3 })
         XCTAssertThrowsError(try QuantizedMatrix.quantize(x, rows: -1, cols: -64, as: .f32))
         XCTAssertEqual(try QuantizedMatrix.quantize([], rows: 0, cols: 32, as: .q8_0).dequantized(), [])
     }

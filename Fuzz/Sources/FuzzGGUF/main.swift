@@ -14,7 +14,10 @@ func fuzzGGUF(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     if let v = try? BPEVocabulary(ggufMetadata: f.metadata) { _ = try? Tokenizer(v) }
     for t in f.tensors.prefix(16) {
         if t.dims.count == 1 && t.elementCount <= 1 << 16 { _ = try? f.floats(named: t.name) }
-        if t.dims.count == 2 { _ = try? f.matrix(named: t.name) }
+        if t.dims.count == 2, let m = try? f.matrix(named: t.name) {
+            // Every block type's kernels on fuzzed blocks (any scale bits): row 0 and the last row.
+            if m.cols <= 1 << 16 { _ = m.dequantizeRow(0); _ = m.dequantizeRow(m.rows - 1) }
+        }
     }
     return 0
 }

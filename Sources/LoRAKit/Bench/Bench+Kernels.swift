@@ -25,59 +25,75 @@ extension Bench {
 
     /// The dequantizing products (`lk_qmatmul_fwd` and `lk_qmatmul_bwd_data`) on random weights of
     /// `type`, next to raw `cblas_sgemm` with the same threads on the same shapes: one report per
-    /// shape and direction with the fraction of the sgemm speed reached.
+    /// shape and direction with the fraction of the sgemm speed reached. For a type other than Q4_1 the same
+    /// products on Q4_1 weights of the same shape are timed interleaved with them (note `vs Q4_1`: time
+    /// ratio, >1 = slower), and the bf16 products of both types too (reports named `… bf16`). A K-quant asked
+    /// for a shape whose `in` is not a multiple of 256 is benchmarked in llama-quantize's fallback type
+    /// (`GGMLType.storable(cols:)`), as a Q4_K_M file holds it.
     public static func kernels(shapes: [KernelShape], type: GGMLType, tokens T: Int, options o: BenchOptions) throws -> [BenchReport] {
         let pool = ThreadPool(threads: o.threads)
         var rng = SplitMix64(seed: 3)
         func random(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 } }
         var reports: [BenchReport] = []
         for s in shapes {
+            let t = type.storable(cols: s.inFeatures)
             let w = random(s.out * s.inFeatures)
-            let q = try QuantizedMatrix.quantize(w, rows: s.out, cols: s.inFeatures, as: type)
+            let q = try QuantizedMatrix.quantize(w, rows: s.out, cols: s.inFeatures, as: t)
+            let q41 = type == .q4_1 ? nil : try QuantizedMatrix.quantize(w, rows: s.out, cols: s.inFeatures, as: .q4_1)
             let x = random(T * max(s.out, s.inFeatures))
             var y = [Float](repeating: 0, count: T * max(s.out, s.inFeatures))
-            let scratch = UnsafeMutableRawPointer.allocate(
-                byteCount: max(64, lk_qmatmul_scratch_bytes(pool.raw, lk_type(rawValue: type.rawValue), Int64(s.out), Int64(s.inFeatures))),
-                alignment: 64)
+            let scratchBytes = [q, q41].compactMap { $0 }.map {
+                lk_qmatmul_scratch_bytes(pool.raw, $0.type.lk, Int64(s.out), Int64(s.inFeatures))
+            }.max() ?? 0
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(64, scratchBytes), alignment: 64)
             defer { scratch.deallocate() }
             let flops = 2 * Double(T * s.out * s.inFeatures)
-            for backward in [false, true] {
-                func ours() {
-                    q.withUnsafeBytes { wp in
-                        y.withUnsafeMutableBufferPointer { yp in
-                            if backward {
-                                lk_qmatmul_bwd_data(pool.raw, scratch, yp.baseAddress, Int64(s.inFeatures), x, Int64(s.out),
-                                                    lk_type(rawValue: type.rawValue), wp, Int64(s.out), Int64(s.inFeatures), Int64(T), 0)
-                            } else {
-                                lk_qmatmul_fwd(pool.raw, scratch, yp.baseAddress, Int64(s.out), x, Int64(s.inFeatures),
-                                               lk_type(rawValue: type.rawValue), wp, Int64(s.out), Int64(s.inFeatures), Int64(T), 0)
-                            }
+            // One product of W (fp32 or bf16, forward or backward-data) into y.
+            func product(_ m: QuantizedMatrix, backward: Bool, bf16: Bool) {
+                m.withUnsafeBytes { wp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        let (out, inn, tt) = (Int64(s.out), Int64(s.inFeatures), m.type.lk)
+                        switch (backward, bf16) {
+                        case (true, false): lk_qmatmul_bwd_data(pool.raw, scratch, yp.baseAddress, inn, x, out, tt, wp, out, inn, Int64(T), 0)
+                        case (false, false): lk_qmatmul_fwd(pool.raw, scratch, yp.baseAddress, out, x, inn, tt, wp, out, inn, Int64(T), 0)
+                        case (true, true): lk_qmatmul_bwd_data_bf16(pool.raw, yp.baseAddress, inn, x, out, tt, wp, out, inn, Int64(T), 0)
+                        case (false, true): lk_qmatmul_fwd_bf16(pool.raw, yp.baseAddress, out, x, inn, tt, wp, out, inn, Int64(T), 0)
                         }
                     }
                 }
-                func blas() {
-                    openblas_set_num_threads(Int32(o.threads))
-                    defer { openblas_set_num_threads(1) }
-                    if backward {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(s.inFeatures), Int32(s.out), 1,
-                                    x, Int32(s.out), w, Int32(s.inFeatures), 0, &y, Int32(s.inFeatures))
-                    } else {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(s.out), Int32(s.inFeatures), 1,
-                                    x, Int32(s.inFeatures), w, Int32(s.inFeatures), 0, &y, Int32(s.out))
+            }
+            for bf16 in q41 == nil ? [false] : [false, true] {
+                for backward in [false, true] {
+                    func blas() {
+                        openblas_set_num_threads(Int32(o.threads))
+                        defer { openblas_set_num_threads(1) }
+                        if backward {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(s.inFeatures), Int32(s.out), 1,
+                                        x, Int32(s.out), w, Int32(s.inFeatures), 0, &y, Int32(s.inFeatures))
+                        } else {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(s.out), Int32(s.inFeatures), 1,
+                                        x, Int32(s.inFeatures), w, Int32(s.inFeatures), 0, &y, Int32(s.out))
+                        }
                     }
+                    for _ in 0..<o.warmup { product(q, backward: backward, bf16: bf16); blas(); if let q41 { product(q41, backward: backward, bf16: bf16) } }
+                    var mine: [Double] = [], theirs: [Double] = [], ref: [Double] = []
+                    for _ in 0..<max(1, o.repeats) {   // interleaved so all see the same machine load
+                        mine.append(BenchSupport.time { product(q, backward: backward, bf16: bf16) })
+                        theirs.append(BenchSupport.time(blas))
+                        if let q41 { ref.append(BenchSupport.time { product(q41, backward: backward, bf16: bf16) }) }
+                    }
+                    let med = BenchSupport.median(mine), ceil = flops / BenchSupport.median(theirs) / 1e9
+                    var notes: [String: String] = [:]
+                    if !ref.isEmpty {
+                        let r = BenchSupport.median(ref)
+                        notes["vs Q4_1"] = String(format: "Q4_1 %.4f s, %@ %.4f s: ratio %.3f (same shape, same run)", r, "\(t)", med, med / r)
+                    }
+                    reports.append(BenchReport(
+                        name: "\(backward ? "bwd_data" : "fwd") \(s.name) \(s.out)x\(s.inFeatures) T=\(T) \(t)\(bf16 ? " bf16" : "")",
+                        threads: pool.threads, tokens: 0, seconds: mine, medianSeconds: med, tokensPerSecond: 0, flops: flops,
+                        gflops: flops / med / 1e9, sgemmGFLOPS: ceil, ceilingFraction: flops / med / 1e9 / ceil,
+                        peakRSSBytes: ProcessMemory.peakResidentBytes(), profile: [], frozenFraction: 1, notes: notes))
                 }
-                for _ in 0..<o.warmup { ours(); blas() }
-                var mine: [Double] = [], theirs: [Double] = []
-                for _ in 0..<max(1, o.repeats) {   // interleaved so both see the same machine load
-                    mine.append(BenchSupport.time(ours))
-                    theirs.append(BenchSupport.time(blas))
-                }
-                let med = BenchSupport.median(mine), ceil = flops / BenchSupport.median(theirs) / 1e9
-                reports.append(BenchReport(
-                    name: "\(backward ? "bwd_data" : "fwd") \(s.name) \(s.out)x\(s.inFeatures) T=\(T) \(type)",
-                    threads: pool.threads, tokens: 0, seconds: mine, medianSeconds: med, tokensPerSecond: 0, flops: flops,
-                    gflops: flops / med / 1e9, sgemmGFLOPS: ceil, ceilingFraction: flops / med / 1e9 / ceil,
-                    peakRSSBytes: ProcessMemory.peakResidentBytes(), profile: [], frozenFraction: 1, notes: [:]))
             }
         }
         reports.append(poolDispatch(pool: pool, options: o))

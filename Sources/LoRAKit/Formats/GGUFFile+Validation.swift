@@ -16,7 +16,7 @@ extension GGUFFile {
     /// Names of ggml type ids LoRAKit does not load, for clearer errors.
     static func ggmlTypeName(_ id: UInt32) -> String? {
         let names: [UInt32: String] = [
-            6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 13: "Q5_K", 15: "Q8_K",
+            9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 15: "Q8_K",
             16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S",
             22: "IQ2_S", 23: "IQ4_XS", 24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64",
             29: "IQ1_M", 34: "TQ1_0", 35: "TQ2_0",
@@ -57,7 +57,8 @@ extension GGUFFile {
         let tAt = r.offset
         let typeID = try r.u32("type of tensor '\(name)'")
         guard let type = GGMLType(rawValue: typeID) else {
-            let known = ggmlTypeName(typeID).map { "ggml type \($0) (id \(typeID)) is not supported" }
+            let supported = GGMLType.allCases.map(\.description).joined(separator: ", ")
+            let known = ggmlTypeName(typeID).map { "ggml type \($0) (id \(typeID)) is not supported (LoRAKit reads \(supported))" }
             throw FormatError.invalidValue(path: path, field: "type of tensor '\(name)'", offset: tAt,
                                            message: known ?? "unknown tensor type id \(typeID)")
         }

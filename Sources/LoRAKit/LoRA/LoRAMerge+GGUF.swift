@@ -22,7 +22,7 @@ extension LoRAMerge {
         for info in gguf.tensors {
             if let s = bySlot[info.name] {
                 let W0 = try gguf.matrix(named: info.name)
-                let t = type.resolve(base: info.type)
+                let t = type.resolve(base: info.type, cols: info.dims[0])
                 try writer.addTensor(name: info.name, dims: info.dims, type: t) { emit in
                     let (w, delta) = try merged(base: W0, adapter: adapter, slot: s, pool: pool)
                     let (q, err) = try store(w, rows: W0.rows, cols: W0.cols, as: t)

@@ -3,24 +3,27 @@ import Foundation
 
 /// How a merged matrix is stored.
 public enum MergeType: Sendable, Equatable, CustomStringConvertible {
-    /// The base matrix's block type (Q8_0 when the base is a K-quant, which LoRAKit does not write).
+    /// The base matrix's own block type (K-quants and Q5 blocks included).
     case same
-    /// A type the user picks: F32, F16, BF16, Q8_0, Q4_0 or Q4_1.
+    /// A type the user picks: any GGMLType (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K).
     case type(GGMLType)
 
-    /// Parses "same", "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1".
+    /// Parses "same" or a type name ("f32", "q8_0", "q4_k", …; case-insensitive).
     public init(name: String) throws {
         if name.lowercased() == "same" { self = .same; return }
-        guard let t = GGMLType(name: name), t.isComputeType else { throw MergeError.invalidType(name) }
+        guard let t = GGMLType(name: name) else { throw MergeError.invalidType(name) }
         self = .type(t)
     }
 
-    /// The type a merged matrix gets when the base stores it as `base`.
-    public func resolve(base: GGMLType) -> GGMLType {
+    /// The type a merged matrix of `cols` columns gets when the base stores it as `base` (a K-quant asked for
+    /// rows that are not multiples of 256 falls back as llama-quantize does, `GGMLType.storable(cols:)`).
+    public func resolve(base: GGMLType, cols: Int? = nil) -> GGMLType {
+        let t: GGMLType
         switch self {
-        case .type(let t): return t
-        case .same: return base.isComputeType ? base : .q8_0
+        case .type(let picked): t = picked
+        case .same: t = base
         }
+        return cols.map { t.storable(cols: $0) } ?? t
     }
 
     public var description: String {
@@ -49,7 +52,8 @@ public enum MergeError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .invalidType(let s): return "unknown merge type '\(s)' (use same, f32, f16, bf16, q8_0, q4_0 or q4_1)"
+        case .invalidType(let s):
+            return "unknown merge type '\(s)' (use same, \(GGMLType.allCases.map { $0.description.lowercased() }.joined(separator: ", ")))"
         case .typeNotForHF(let t): return "a Hugging Face folder stores F32, F16 or BF16 weights, not \(t)"
         case .needsGGUFBase(let p): return "merging to GGUF needs a GGUF base model (\(p) is not one)"
         case .adapterMismatch(let m): return "the adapter does not fit the model: \(m)"

@@ -51,8 +51,8 @@ public struct ModelFootprint: Codable, Sendable, Equatable {
         return try gguf(GGUFFile(path: path))
     }
 
-    /// From a GGUF file's tensor infos; no tensor data is touched. Matrices in a dequantizing type
-    /// stay mapped; K-quants are converted to Q8_0 at load (their mapped pages stay resident too).
+    /// From a GGUF file's tensor infos; no tensor data is touched. Every tensor stays mapped in its own block
+    /// type (K-quants and Q5 blocks included), so the weights count at their file size.
     public static func gguf(_ f: GGUFFile) throws -> ModelFootprint {
         let c = try LlamaConfig(gguf: f)
         var groups: [String: WeightGroup] = [:]
@@ -62,16 +62,8 @@ public struct ModelFootprint: Codable, Sendable, Equatable {
             groups["\(t.type)", default: WeightGroup(type: "\(t.type)", tensors: 0, bytes: 0, storage: "mapped")].tensors += 1
             groups["\(t.type)"]!.bytes += t.byteCount
             guard t.dims.count == 2 else { continue }
-            var type = t.type
-            if !t.type.isComputeType {
-                type = .q8_0
-                let rb = GGMLType.q8_0.rowBytes(t.dims[0]) ?? 0
-                let key = "Q8_0 (from \(t.type))"
-                groups[key, default: WeightGroup(type: key, tensors: 0, bytes: 0, storage: "owned")].tensors += 1
-                groups[key]!.bytes += rb * t.dims[1]
-            }
-            rows.append(MatrixRows(rows: t.dims[1], rowBytes: type.rowBytes(t.dims[0]) ?? 0))
-            typeCount["\(type)", default: 0] += t.elementCount
+            rows.append(MatrixRows(rows: t.dims[1], rowBytes: t.type.rowBytes(t.dims[0]) ?? 0))
+            typeCount["\(t.type)", default: 0] += t.elementCount
         }
         let tensorBytes = f.tensors.reduce(0) { $0 + $1.byteCount }
         return ModelFootprint(
@@ -95,13 +87,14 @@ public struct ModelFootprint: Codable, Sendable, Equatable {
         return fp
     }
 
-    /// For an architecture alone (`--preset`), assuming every matrix stored as `quantization`
-    /// (q8_0, q4_0 or q4_1) in a GGUF file with a tokenizer in its metadata.
+    /// For an architecture alone (`--preset`), assuming every matrix stored as `quantization` in a GGUF file
+    /// with a tokenizer in its metadata (K-quants: rows that are not multiples of 256 at llama-quantize's
+    /// fallback type, `GGMLType.storable(cols:)`).
     public static func preset(config c: LlamaConfig, name: String, quantization q: GGMLType) -> ModelFootprint {
         var shapes: [(rows: Int, cols: Int)] = [(c.vocabSize, c.embeddingLength)]
         if !c.tiedEmbeddings { shapes.append((c.vocabSize, c.embeddingLength)) }
         for _ in 0..<c.blockCount { shapes += LoRATarget.allCases.map { ($0.shape(c).out, $0.shape(c).in) } }
-        let rows = shapes.map { MatrixRows(rows: $0.rows, rowBytes: q.rowBytes($0.cols) ?? $0.cols * 4) }
+        let rows = shapes.map { MatrixRows(rows: $0.rows, rowBytes: q.storable(cols: $0.cols).rowBytes($0.cols) ?? $0.cols * 4) }
         let norms = (2 * c.blockCount + 1) * c.embeddingLength * 4 + (c.ropeScaling == nil ? 0 : c.headDim / 2 * 4)
         return ModelFootprint(
             name: name, source: "preset", config: c,

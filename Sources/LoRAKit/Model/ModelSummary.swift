@@ -21,6 +21,8 @@ public struct ModelSummary: Codable, Sendable {
     public var hasChatTemplate: Bool
     /// GGUF `general.name`, if present.
     public var name: String?
+    /// Bits per weight of each GGUF block type present (`Q4_K`: 4.5, …; float dtypes of HF folders too).
+    public var bitsPerWeightByType: [String: Double] = [:]
 
     /// Reads the summary of a `.gguf` file or HF folder.
     public static func inspect(path: String) throws -> ModelSummary {
@@ -40,11 +42,13 @@ public struct ModelSummary: Codable, Sendable {
             bytes[t.type.description, default: 0] += t.byteCount
             params += t.elementCount
         }
-        return ModelSummary(
+        var s = ModelSummary(
             path: path, format: .gguf, fileSize: f.fileSize, config: try LlamaConfig(gguf: f), tensorCount: f.tensors.count,
             tensorsByType: count, bytesByType: bytes, parameterCount: params,
             tokenizerModel: f.metadata["tokenizer.ggml.model"]?.string, tokenizerPre: f.metadata["tokenizer.ggml.pre"]?.string,
             hasChatTemplate: f.metadata["tokenizer.chat_template"]?.string != nil, name: f.metadata["general.name"]?.string)
+        for t in Set(f.tensors.map(\.type)) { s.bitsPerWeightByType[t.description] = t.bitsPerWeight }
+        return s
     }
 
     static func inspectHF(_ dir: String) throws -> ModelSummary {

@@ -2,14 +2,16 @@ import CKernels
 import Foundation
 
 extension ModelWeights {
-    /// Builds the weights of a GGUF Llama model: matrices view the map, K-quants become Q8_0.
+    /// Builds the weights of a GGUF Llama model: matrices view the map in their own block type (K-quants and
+    /// Q5 blocks included); every block's fp16 scales are checked to be finite.
     static func loadGGUF(_ f: GGUFFile) throws -> ModelWeights {
         let c = try LlamaConfig(gguf: f)
         let dim = c.embeddingLength, kvDim = c.kvDim, ffn = c.feedForwardLength
         func mat(_ name: String, rows: Int, cols: Int) throws -> QuantizedMatrix {
             let m = try f.matrix(named: name)
             try check(m, name, rows: rows, cols: cols, path: f.path)
-            return m.type.isComputeType ? m : try requantize(m, to: .q8_0, name: name, path: f.path)
+            try checkScales(m, name: name, path: f.path)
+            return m
         }
         func vec(_ name: String, _ n: Int) throws -> [Float] {
             guard let t = f.tensorInfo(named: name) else { throw FormatError.missing(path: f.path, what: "tensor '\(name)'") }
@@ -38,29 +40,29 @@ extension ModelWeights {
                             source: ModelSource(path: f.path, format: .gguf, quantizedTo: nil), gguf: f)
     }
 
-    /// Dequantizes each row of `m` and quantizes it again as `type` into owned bytes.
-    static func requantize(_ m: QuantizedMatrix, to type: GGMLType, name: String, path: String) throws -> QuantizedMatrix {
-        guard let rb = type.rowBytes(m.cols) else {
-            throw FormatError.badTensor(path: path, tensor: name, message: "rows of \(m.cols) cannot be stored as \(type)")
-        }
-        let srcRB = m.rowBytes, cols = m.cols
-        let storage = try ByteStorage.allocate(count: rb * m.rows) { dst in
-            try m.withUnsafeBytes { src in
-                try RowCodec.parallelRows(m.rows) { r0, r1 in
-                    var buf = [Float](repeating: 0, count: cols)
-                    for r in r0 ..< r1 {
-                        try buf.withUnsafeMutableBufferPointer { b in
-                            try RowCodec.dequantize(m.type, b.baseAddress!, src + r * srcRB, cols)
-                            try RowCodec.quantize(type, dst + r * rb, b.baseAddress!, cols, path: path, tensor: name)
-                        }
+    /// Throws when a block of `m` has a non-finite fp16 scale (d, m or dmin: an exponent of all ones), naming the
+    /// tensor, row and block. Such a block would turn every product it enters into NaN.
+    static func checkScales(_ m: QuantizedMatrix, name: String, path: String) throws {
+        let offsets = m.type.scaleOffsets, bb = m.type.blockBytes, rb = m.rowBytes
+        guard !offsets.isEmpty, rb > 0 else { return }
+        let bad: (row: Int, block: Int, bits: UInt16)? = m.withUnsafeBytes { base in
+            for r in 0 ..< m.rows {
+                let row = base + r * rb
+                for b in stride(from: 0, to: rb, by: bb) {
+                    for o in offsets {
+                        let bits = UInt16(row.load(fromByteOffset: b + o + 1, as: UInt8.self)) << 8
+                            | UInt16(row.load(fromByteOffset: b + o, as: UInt8.self))
+                        if bits & 0x7c00 == 0x7c00 { return (r, b / bb, bits) }
                     }
                 }
             }
+            return nil
         }
-        guard let q = QuantizedMatrix(type: type, rows: m.rows, cols: cols, storage: storage, offset: 0) else {
-            throw FormatError.badTensor(path: path, tensor: name, message: "cannot hold \(m.rows)×\(cols) as \(type)")
+        if let bad {
+            let v = Float(Float16(bitPattern: bad.bits))
+            throw FormatError.badTensor(path: path, tensor: name,
+                                        message: "\(m.type) block \(bad.block) of row \(bad.row) has a non-finite scale (\(v))")
         }
-        return q
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 
 extension ModelWeights {
     /// Block types HF weights can be quantized to at load.
-    public static let loadQuantizationTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1]
+    public static let loadQuantizationTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
 
     /// Source row of GGUF row `g` of a q/k projection with `headDim`-row heads:
     /// `gguf_row[h·hd + 2i + j] = hf_row[h·hd + j·hd/2 + i]`.
@@ -20,13 +20,15 @@ extension ModelWeights {
             throw FormatError.missing(path: directory, what: "config.json (not a GGUF file or Hugging Face model folder)")
         }
         guard loadQuantizationTypes.contains(type) else {
-            throw FormatError.unsupported(path: directory, message: "quantizing to \(type) at load (choose q8_0, q4_0 or q4_1)")
+            let names = loadQuantizationTypes.map { $0.description.lowercased() }.joined(separator: ", ")
+            throw FormatError.unsupported(path: directory, message: "quantizing to \(type) at load (choose one of \(names))")
         }
         let c = try HFConfig.load(path: configPath)
         let st = try SafetensorsModel(directory: directory)
         let dim = c.embeddingLength, kvDim = c.kvDim, ffn = c.feedForwardLength, hd = c.headDim
 
         func mat(_ name: String, rows: Int, cols: Int, permuteHeads: Bool = false) throws -> QuantizedMatrix {
+            let type = type.storable(cols: cols) // K-quants: llama-quantize's fallback for rows not of 256
             guard let (file, t) = st.locate(name) else { throw FormatError.missing(path: directory, what: "tensor '\(name)'") }
             guard t.shape == [rows, cols] else {
                 throw FormatError.shapeMismatch(path: file.path, tensor: name, expected: [rows, cols], actual: t.shape)

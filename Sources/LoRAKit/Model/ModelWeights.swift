@@ -95,8 +95,8 @@ public final class ModelWeights: @unchecked Sendable {
     public var metadata: [String: GGUFValue] { gguf?.metadata ?? [:] }
 
     /// Loads a `.gguf` file or a Hugging Face folder (`config.json` + safetensors).
-    /// HF weights are quantized to `quantizeTo` (`q8_0`, `q4_0` or `q4_1`); GGUF tensors keep
-    /// their type except K-quants, which are converted to Q8_0.
+    /// HF weights are quantized to `quantizeTo` (any of `loadQuantizationTypes`; K-quants fall back per
+    /// `GGMLType.storable(cols:)` for rows that are not multiples of 256); GGUF tensors keep their type.
     public static func load(path: String, quantizeTo: GGMLType = .q8_0) throws -> ModelWeights {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {

@@ -6,7 +6,7 @@ public enum QuantError: Error, CustomStringConvertible, Equatable, Sendable {
     case shape(rows: Int, cols: Int, count: Int)
     /// `cols` is not a multiple of the type's block size.
     case ragged(cols: Int, type: GGMLType)
-    /// The type cannot be produced by quantization (K-quants are read-only).
+    /// The type cannot be produced by quantization (kept for API stability: every GGMLType can be produced).
     case unsupported(type: GGMLType)
 
     public var description: String {
@@ -16,7 +16,7 @@ public enum QuantError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .ragged(cols, type):
             return "quantize: \(cols) columns is not a multiple of the \(type) block size \(type.blockSize)"
         case let .unsupported(type):
-            return "quantize: \(type) cannot be produced (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)"
+            return "quantize: \(type) cannot be produced (supported: \(GGMLType.allCases.map(\.description).joined(separator: ", ")))"
         }
     }
 }
@@ -50,8 +50,8 @@ extension QuantizedMatrix {
         }
     }
 
-    /// Quantizes row-major fp32 `data` [rows, cols] to `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_1) with
-    /// ggml's reference rounding, into newly allocated storage owned by the result.
+    /// Quantizes row-major fp32 `data` [rows, cols] to `type` (any GGMLType) with ggml's reference rounding
+    /// (`quantize_row_*_ref`, no importance matrix), into newly allocated storage owned by the result.
     public static func quantize(_ data: [Float], rows: Int, cols: Int, as type: GGMLType) throws -> QuantizedMatrix {
         guard rows >= 0, cols >= 0, rows.multipliedReportingOverflow(by: cols) == (data.count, false) else {
             throw QuantError.shape(rows: rows, cols: cols, count: data.count)
