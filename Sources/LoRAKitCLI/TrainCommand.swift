@@ -32,9 +32,7 @@ struct TrainCommand: ParsableCommand {
         signal(SIGXFSZ, SIG_IGN)   // a file-size limit then fails the write with EFBIG (reported) instead of killing the run
         if resume != nil && fresh { throw ValidationError("--resume and --fresh contradict each other") }
         let mode: TrainingRunRequest.Resume = fresh ? .fresh : resume.map { .from($0) } ?? .automatic
-        var request = try settings.request(model: model, data: data, out: out, resume: mode)
-        request.communicator = communicator
-        let run = TrainingRun(request)
+        let run = TrainingRun(try settings.request(model: model, data: data, out: out, resume: mode), communicator: communicator)
         let out = self.out
         let signals = SignalStopper(target: run.stopRequest, signals: stopSignals, onFirst: { s in
             warnLine("\n\(SignalStopper.name(s)) received: finishing the current step and saving a checkpoint (press Ctrl-C again to quit at once)")

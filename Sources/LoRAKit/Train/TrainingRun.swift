@@ -26,8 +26,6 @@ public struct TrainingRunRequest: Sendable {
     public var memoryCap: Int?
     /// Block type HF safetensors weights are quantized to on load (GGUF files keep their own).
     public var quantizeTo: GGMLType
-    /// The processes of a data-parallel run (`LocalCommunicator`: this one alone); see `LoRATrainer`.
-    public var communicator: GradientCommunicator = LocalCommunicator()
 
     public init(model: String, data: String, output: String, configFile: String? = nil, overrides: TrainingOverrides = .init(),
                 defaults: TrainingConfig = .runDefaults, resume: Resume = .automatic, memoryCap: Int? = nil,
@@ -88,13 +86,18 @@ public final class TrainingRun {
 
     private let loadedModel: ModelWeights?
     private let loadedTokenizer: Tokenizer?
+    /// The processes of a data-parallel run (`LocalCommunicator`: this one alone); see `LoRATrainer`.
+    public let communicator: GradientCommunicator
 
     /// `model` and `tokenizer`: already loaded from `request.model` (a batch job training several
-    /// adapters over one base loads it once); nil loads them.
-    public init(_ request: TrainingRunRequest, model: ModelWeights? = nil, tokenizer: Tokenizer? = nil) {
+    /// adapters over one base loads it once); nil loads them. `communicator`: the ranks of a
+    /// data-parallel run (`LoRAKitMPI.MPICommunicator`), one process by default.
+    public init(_ request: TrainingRunRequest, model: ModelWeights? = nil, tokenizer: Tokenizer? = nil,
+                communicator: GradientCommunicator = LocalCommunicator()) {
         self.request = request
         loadedModel = model
         loadedTokenizer = tokenizer
+        self.communicator = communicator
     }
 
     /// The settings and the admission decision of a run, from the model's metadata only (no weights
@@ -146,7 +149,7 @@ public final class TrainingRun {
         for w in data.warnings.prefix(20) { emit(.warning(w.description)) }
         for w in TrainingRun.dataWarnings(data.train, cfg) { emit(.warning(w)) }
         emit(.dataLoaded(train: data.train.summary, valid: data.valid?.summary))
-        let trainer = try LoRATrainer(model: weights, config: cfg, communicator: request.communicator)
+        let trainer = try LoRATrainer(model: weights, config: cfg, communicator: communicator)
         emit(.prepared(numa: trainer.numaPlan, trainableParameters: trainer.parameters.count,
                        baseParameters: weights.config.parameterCount))
         if let line = trainer.dataParallelLine { emit(.note(line)) }
