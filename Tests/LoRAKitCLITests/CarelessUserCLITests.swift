@@ -259,4 +259,46 @@ final class CarelessUserCLITests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("general.architecture is 'mamba'"), r.stderr)
     }
+
+    // MARK: chat data
+
+    /// Roles named, ShareGPT accepted, and a long conversation tokenized in linear time, through the binary.
+    func testChatRolesAndLongConversations() throws {
+        let root = try tempDir("chat")
+        let m = try defaultModelPath()
+        func write(_ name: String, _ lines: [String]) throws -> String {
+            let d = root + "/" + name
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+            try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: d + "/train.jsonl"))
+            return d
+        }
+        let human = try write("human", [#"{"messages": [{"role": "human", "content": "Where is Kest?"}, {"role": "gpt", "content": "Above Pell."}]}"#])
+        let r1 = try runLorakit(trainArgs(m, human, root + "/o1"))
+        XCTAssertNotEqual(r1.status, 0)
+        XCTAssertTrue(r1.stderr.contains("train.jsonl:1:") && r1.stderr.contains("'human', not a known role"), r1.stderr)
+        let noAnswer = try write("noanswer", [#"{"messages": [{"role": "user", "content": "Where is Kest?"}]}"#])
+        let r2 = try runLorakit(trainArgs(m, noAnswer, root + "/o2"))
+        XCTAssertNotEqual(r2.status, 0)
+        XCTAssertTrue(r2.stderr.contains("has no assistant turn"), r2.stderr)
+        let sharegpt = try write("sharegpt", (0..<4).map { _ in
+            #"{"conversations": [{"from": "human", "value": "Where is Kest?"}, {"from": "gpt", "value": "Kest rises above Pell."}]}"# })
+        let r3 = try runLorakit(trainArgs(m, sharegpt, root + "/o3", ["--steps", "1", "--seq-len", "128"]))
+        XCTAssertEqual(r3.status, 0, r3.stderr)
+        // One conversation of 1,500 and one of 6,000 messages: tokenizing is linear (it was 2.6 s vs 24.4 s),
+        // so the whole run (load, tokenize, one step) takes about as long for both.
+        func conversation(_ n: Int) -> String {
+            let msgs = (0..<n).map { i in
+                #"{"role": "\#(i % 2 == 0 ? "user" : "assistant")", "content": "Message \#(i) about the red moon Kest."}"# }
+            return #"{"messages": ["# + msgs.joined(separator: ", ") + "]}"
+        }
+        var seconds: [Double] = []
+        for n in [1500, 6000] {
+            let d = try write("long\(n)", [conversation(n)])
+            let t0 = Date()
+            let r = try runLorakit(trainArgs(m, d, root + "/long\(n)", ["--steps", "1", "--seq-len", "128"]))
+            seconds.append(Date().timeIntervalSince(t0))
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        XCTAssertLessThan(seconds[1], seconds[0] * 2 + 5, "6,000 messages took \(seconds[1]) s, 1,500 took \(seconds[0]) s")
+    }
 }
