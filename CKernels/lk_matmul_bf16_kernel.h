@@ -27,8 +27,9 @@ typedef struct lk_bf16_impl {
 /// AVX512-BF16 for LK_ISA_AVX512 on a CPU that has it, else scalar.
 lk_bf16_impl lk_bf16_impl_for(lk_isa isa);
 /// The products on W packed by lk_bf16_pack_weights_isa (bwd: dX = dY·W, else Y = X·Wᵀ).
-void lk_bf16_product_packed(lk_isa isa, lk_pool *p, int bwd, float *Y, int64_t ldy, const float *X, int64_t ldx,
-                            const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate);
+/// scratch: lk_bf16_scratch_bytes bytes, or NULL (allocated for the call).
+void lk_bf16_product_packed(lk_isa isa, lk_pool *p, void *scratch, int bwd, float *Y, int64_t ldy, const float *X,
+                            int64_t ldx, const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate);
 
 void lk_bf16_kernel_ref(float *C, int64_t ldc, const uint32_t *const *a, const uint32_t *bp, int64_t kp, int mr,
                         int nr, int add);

@@ -113,7 +113,19 @@ typedef struct bf_args {
     int accumulate, parts;
     int64_t strip_unit;         // strips per unit of work: bwd with blocks wider than 32 columns, bs / 32; else 1
     int failed;
+    uint8_t *scratch;           // lk_bf16_scratch_bytes bytes from the caller, or NULL: allocated per call
 } bf_args;
+
+static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+// Scratch layout: [A: T·kp pairs + 64 bytes of slack] then per pool thread [tmp: KC·NB floats][bp: KC/2·NB pairs].
+static inline size_t a_bytes(int64_t T, int64_t kp) { return align64((size_t)(T * kp) * sizeof(uint32_t) + 64); }
+static inline size_t tmp_bytes(void) { return align64((size_t)KC * NB * sizeof(float)); }
+static inline size_t thread_bytes(void) { return tmp_bytes() + align64((size_t)(KC / 2) * NB * sizeof(uint32_t)); }
+
+size_t lk_bf16_scratch_bytes(int threads, int64_t T, int64_t k_max) {
+    if (T <= 0 || k_max <= 0) return 0;
+    return 64 + a_bytes(T, (k_max + 1) / 2) + (size_t)(threads < 1 ? 1 : threads) * thread_bytes();
+}
 
 // Converts rows of X to bf16 pairs (zero pad at an odd end).
 static void convert_task(void *ctx, int ti, int nt) {
@@ -162,9 +174,17 @@ static void gemm_task(void *ctx, int ti, int nt) {
         }
         return;
     }
-    float *tmp = (float *)aligned_alloc(64, (size_t)KC * NB * sizeof(float));
-    uint32_t *bp = (uint32_t *)aligned_alloc(64, (size_t)(KC / 2) * NB * sizeof(uint32_t));
-    if (!tmp || !bp) { free(tmp); free(bp); g->failed = 1; return; }
+    float *tmp;
+    uint32_t *bp;
+    if (g->scratch) {
+        uint8_t *mine = g->scratch + a_bytes(g->T, g->kp) + (size_t)ti * thread_bytes();
+        tmp = (float *)mine;
+        bp = (uint32_t *)(mine + tmp_bytes());
+    } else {
+        tmp = (float *)aligned_alloc(64, tmp_bytes());
+        bp = (uint32_t *)aligned_alloc(64, thread_bytes() - tmp_bytes());
+        if (!tmp || !bp) { free(tmp); free(bp); g->failed = 1; return; }
+    }
     for (int64_t nb0 = n0; nb0 < n1; nb0 += NB) {
         const int64_t nb = min64(NB, n1 - nb0);
         for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
@@ -184,8 +204,10 @@ static void gemm_task(void *ctx, int ti, int nt) {
             panel_products(g, nb0, nb, k0, kpc, bp, kpc * 32);
         }
     }
-    free(tmp);
-    free(bp);
+    if (!g->scratch) {
+        free(tmp);
+        free(bp);
+    }
 }
 
 static void run(lk_isa isa, lk_pool *p, bf_args *g) {
@@ -198,14 +220,19 @@ static void run(lk_isa isa, lk_pool *p, bf_args *g) {
     g->bb = lk_type_block_bytes(g->t);
     g->row_bytes = g->in / g->bs * g->bb;
     g->kp = (g->K + 1) / 2;
-    g->A = (uint32_t *)malloc((size_t)(g->T * g->kp) * sizeof(uint32_t) + 64);
-    if (!g->A) return;
+    if (g->scratch) {
+        g->scratch = (uint8_t *)(((uintptr_t)g->scratch + 63) & ~(uintptr_t)63);
+        g->A = (uint32_t *)g->scratch;
+    } else {
+        g->A = (uint32_t *)malloc(a_bytes(g->T, g->kp));
+        if (!g->A) return;
+    }
     const int nt = lk_pool_size(p);
     lk_pool_run(nt > 1 ? p : NULL, convert_task, g);
     g->strip_unit = g->bwd && g->bs > 32 ? g->bs / 32 : 1;
     g->parts = (int)min64(nt, (g->N + 32 * g->strip_unit - 1) / (32 * g->strip_unit));
     lk_pool_run(g->parts > 1 ? p : NULL, gemm_task, g);
-    free(g->A);
+    if (!g->scratch) free(g->A);
 }
 
 // Every type of the traits table; panels start on block boundaries (KC and NB are multiples of 256).
@@ -213,38 +240,42 @@ static int valid(lk_type t, int64_t in) {
     return lk_type_traits_get(t) != NULL && in > 0 && in % lk_type_block_size(t) == 0;
 }
 
-void lk_qmatmul_fwd_bf16_isa(lk_isa isa, lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t,
-                             const void *W, int64_t out, int64_t in, int64_t T, int accumulate) {
+static void qmatmul_bf16(lk_isa isa, lk_pool *p, void *scratch, int bwd, float *Y, int64_t ldy, const float *X,
+                         int64_t ldx, lk_type t, const void *W, int64_t out, int64_t in, int64_t T, int accumulate) {
     if (T <= 0 || out <= 0 || !valid(t, in)) return;
-    bf_args g = {.bwd = 0, .X = X, .ldx = ldx, .Y = Y, .ldy = ldy, .t = t, .W = (const uint8_t *)W, .out = out,
-                 .in = in, .T = T, .N = out, .K = in, .accumulate = accumulate};
+    bf_args g = {.bwd = bwd, .X = X, .ldx = ldx, .Y = Y, .ldy = ldy, .t = t, .W = (const uint8_t *)W, .out = out,
+                 .in = in, .T = T, .N = bwd ? in : out, .K = bwd ? out : in, .accumulate = accumulate,
+                 .scratch = (uint8_t *)scratch};
     run(isa, p, &g);
 }
 
-void lk_bf16_product_packed(lk_isa isa, lk_pool *p, int bwd, float *Y, int64_t ldy, const float *X, int64_t ldx,
-                            const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate) {
+void lk_qmatmul_fwd_bf16_isa(lk_isa isa, lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t,
+                             const void *W, int64_t out, int64_t in, int64_t T, int accumulate) {
+    qmatmul_bf16(isa, p, NULL, 0, Y, ldy, X, ldx, t, W, out, in, T, accumulate);
+}
+
+void lk_bf16_product_packed(lk_isa isa, lk_pool *p, void *scratch, int bwd, float *Y, int64_t ldy, const float *X,
+                            int64_t ldx, const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate) {
     if (T <= 0 || out <= 0 || in <= 0 || !packed) return;
     bf_args g = {.bwd = bwd, .packed = packed, .X = X, .ldx = ldx, .Y = Y, .ldy = ldy, .t = LK_F32, .out = out,
-                 .in = in, .T = T, .N = bwd ? in : out, .K = bwd ? out : in, .accumulate = accumulate};
+                 .in = in, .T = T, .N = bwd ? in : out, .K = bwd ? out : in, .accumulate = accumulate,
+                 .scratch = (uint8_t *)scratch};
     run(isa, p, &g);
 }
 
 void lk_qmatmul_bwd_data_bf16_isa(lk_isa isa, lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy,
                                   lk_type t, const void *W, int64_t out, int64_t in, int64_t T, int accumulate) {
-    if (T <= 0 || out <= 0 || !valid(t, in)) return;
-    bf_args g = {.bwd = 1, .X = dY, .ldx = lddy, .Y = dX, .ldy = lddx, .t = t, .W = (const uint8_t *)W, .out = out,
-                 .in = in, .T = T, .N = in, .K = out, .accumulate = accumulate};
-    run(isa, p, &g);
+    qmatmul_bf16(isa, p, NULL, 1, dX, lddx, dY, lddy, t, W, out, in, T, accumulate);
 }
 
-void lk_qmatmul_fwd_bf16(lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t, const void *W,
-                         int64_t out, int64_t in, int64_t T, int accumulate) {
-    lk_qmatmul_fwd_bf16_isa(LK_ISA_AVX512, p, Y, ldy, X, ldx, t, W, out, in, T, accumulate);
+void lk_qmatmul_fwd_bf16(lk_pool *p, void *scratch, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t,
+                         const void *W, int64_t out, int64_t in, int64_t T, int accumulate) {
+    qmatmul_bf16(LK_ISA_AVX512, p, scratch, 0, Y, ldy, X, ldx, t, W, out, in, T, accumulate);
 }
 
-void lk_qmatmul_bwd_data_bf16(lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy, lk_type t,
-                              const void *W, int64_t out, int64_t in, int64_t T, int accumulate) {
-    lk_qmatmul_bwd_data_bf16_isa(LK_ISA_AVX512, p, dX, lddx, dY, lddy, t, W, out, in, T, accumulate);
+void lk_qmatmul_bwd_data_bf16(lk_pool *p, void *scratch, float *dX, int64_t lddx, const float *dY, int64_t lddy,
+                              lk_type t, const void *W, int64_t out, int64_t in, int64_t T, int accumulate) {
+    qmatmul_bf16(LK_ISA_AVX512, p, scratch, 1, dX, lddx, dY, lddy, t, W, out, in, T, accumulate);
 }
 
 void lk_qmatmul_fwd_bf16_ref(float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t, const void *W,

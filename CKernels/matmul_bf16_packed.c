@@ -69,20 +69,20 @@ int lk_bf16_pack_weights(lk_pool *p, uint32_t *packed, lk_type t, const void *W,
 
 void lk_matmul_fwd_bf16_packed_isa(lk_isa isa, lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx,
                                    const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate) {
-    lk_bf16_product_packed(isa, p, 0, Y, ldy, X, ldx, packed, out, in, T, accumulate);
+    lk_bf16_product_packed(isa, p, NULL, 0, Y, ldy, X, ldx, packed, out, in, T, accumulate);
 }
 
 void lk_matmul_bwd_data_bf16_packed_isa(lk_isa isa, lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy,
                                         const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate) {
-    lk_bf16_product_packed(isa, p, 1, dX, lddx, dY, lddy, packed, out, in, T, accumulate);
+    lk_bf16_product_packed(isa, p, NULL, 1, dX, lddx, dY, lddy, packed, out, in, T, accumulate);
 }
 
-void lk_matmul_fwd_bf16_packed(lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx, const uint32_t *packed,
-                               int64_t out, int64_t in, int64_t T, int accumulate) {
-    lk_bf16_product_packed(LK_ISA_AVX512, p, 0, Y, ldy, X, ldx, packed, out, in, T, accumulate);
+void lk_matmul_fwd_bf16_packed(lk_pool *p, void *scratch, float *Y, int64_t ldy, const float *X, int64_t ldx,
+                               const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate) {
+    lk_bf16_product_packed(LK_ISA_AVX512, p, scratch, 0, Y, ldy, X, ldx, packed, out, in, T, accumulate);
 }
 
-void lk_matmul_bwd_data_bf16_packed(lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy,
+void lk_matmul_bwd_data_bf16_packed(lk_pool *p, void *scratch, float *dX, int64_t lddx, const float *dY, int64_t lddy,
                                     const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate) {
-    lk_bf16_product_packed(LK_ISA_AVX512, p, 1, dX, lddx, dY, lddy, packed, out, in, T, accumulate);
+    lk_bf16_product_packed(LK_ISA_AVX512, p, scratch, 1, dX, lddx, dY, lddy, packed, out, in, T, accumulate);
 }

@@ -17,15 +17,22 @@ extern "C" {
 /// 1 when this CPU runs the bf16 products with AVX512-BF16 (otherwise they run the slow scalar microkernel).
 int lk_bf16_matmul_native(void);
 
+/// Scratch bytes the bf16 products below need on a pool of `threads` threads (lk_pool_size), for at most T rows
+/// of the left operand and a summed dimension of at most k_max (forward: in; backward: out): the left operand
+/// as bf16 pairs and each thread's W panel. Plan it once and pass it to every product (any alignment); 0 for
+/// T or k_max ≤ 0.
+size_t lk_bf16_scratch_bytes(int threads, int64_t T, int64_t k_max);
+
 /// Forward in bf16: Y = X · Wᵀ (accumulate != 0: Y += X · Wᵀ). Y: [T, out] (ldy); X: [T, in] (ldx);
-/// W: [out, in] quantized, `in` a multiple of the block size. Nothing is written if scratch allocation fails.
-void lk_qmatmul_fwd_bf16(lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t, const void *W,
-                         int64_t out, int64_t in, int64_t T, int accumulate);
+/// W: [out, in] quantized, `in` a multiple of the block size. scratch: lk_bf16_scratch_bytes(lk_pool_size(p), T, in) bytes,
+/// or NULL (allocated for the call; nothing is written if that allocation fails).
+void lk_qmatmul_fwd_bf16(lk_pool *p, void *scratch, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t,
+                         const void *W, int64_t out, int64_t in, int64_t T, int accumulate);
 
 /// Backward to the input in bf16: dX = dY · W (accumulate != 0: dX += dY · W).
-/// dX: [T, in] (lddx); dY: [T, out] (lddy); W: [out, in] quantized.
-void lk_qmatmul_bwd_data_bf16(lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy, lk_type t,
-                              const void *W, int64_t out, int64_t in, int64_t T, int accumulate);
+/// dX: [T, in] (lddx); dY: [T, out] (lddy); W: [out, in] quantized. scratch: lk_bf16_scratch_bytes(lk_pool_size(p), T, out) or NULL.
+void lk_qmatmul_bwd_data_bf16(lk_pool *p, void *scratch, float *dX, int64_t lddx, const float *dY, int64_t lddy,
+                              lk_type t, const void *W, int64_t out, int64_t in, int64_t T, int accumulate);
 
 /// The same products with a chosen microkernel (LK_ISA_AVX512 needs AVX512-BF16; anything else: scalar).
 void lk_qmatmul_fwd_bf16_isa(lk_isa isa, lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx, lk_type t,
@@ -41,10 +48,12 @@ int64_t lk_bf16_packed_bytes(int64_t out, int64_t in, int bwd);
 /// aligned). Returns 0, or -1 on a bad type/shape or when scratch allocation fails.
 int lk_bf16_pack_weights(lk_pool *p, uint32_t *packed, lk_type t, const void *W, int64_t out, int64_t in, int bwd);
 /// Y (+)= X · Wᵀ with W packed (bwd = 0). Y: [T, out] (ldy); X: [T, in] (ldx).
-void lk_matmul_fwd_bf16_packed(lk_pool *p, float *Y, int64_t ldy, const float *X, int64_t ldx, const uint32_t *packed,
-                               int64_t out, int64_t in, int64_t T, int accumulate);
+/// scratch: lk_bf16_scratch_bytes(lk_pool_size(p), T, in) bytes or NULL.
+void lk_matmul_fwd_bf16_packed(lk_pool *p, void *scratch, float *Y, int64_t ldy, const float *X, int64_t ldx,
+                               const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate);
 /// dX (+)= dY · W with W packed (bwd = 1). dX: [T, in] (lddx); dY: [T, out] (lddy).
-void lk_matmul_bwd_data_bf16_packed(lk_pool *p, float *dX, int64_t lddx, const float *dY, int64_t lddy,
+/// scratch: lk_bf16_scratch_bytes(lk_pool_size(p), T, out) bytes or NULL.
+void lk_matmul_bwd_data_bf16_packed(lk_pool *p, void *scratch, float *dX, int64_t lddx, const float *dY, int64_t lddy,
                                     const uint32_t *packed, int64_t out, int64_t in, int64_t T, int accumulate);
 /// The same with a chosen implementation (pack and products must use the same one).
 int lk_bf16_pack_weights_isa(lk_isa isa, lk_pool *p, uint32_t *packed, lk_type t, const void *W, int64_t out,

@@ -95,8 +95,13 @@ final class BF16TrainingTests: XCTestCase {
             XCTAssertGreaterThan(plan.bf16Head, 0)
             XCTAssertEqual(g.allocatedPlan.bf16Head, plan.bf16Head, "training \(training)")
             XCTAssertEqual(g.bf16Head.count, training ? 2 : 1)
+            // The bf16 products' scratch is planned and allocated once (not per call), and counted.
+            XCTAssertGreaterThan(plan.bf16Scratch, 0)
+            XCTAssertEqual(g.allocatedPlan.bf16Scratch, plan.bf16Scratch, "training \(training)")
+            XCTAssertEqual(g.allocatedPlan.total, plan.total - plan.dequantScratch + g.allocatedPlan.dequantScratch)
             g.precision = .fp32
             XCTAssertEqual(g.allocatedPlan.bf16Head, 0)
+            XCTAssertEqual(g.allocatedPlan.bf16Scratch, 0)
         }
         // Training with checkpointing asks for least memory: the head is packed per chunk, not kept.
         let g = LlamaGraph(weights: model, lora: lora, batch: 2, sequence: 8, training: true, checkpointing: true, pool: pool)

@@ -42,9 +42,9 @@ extension Bench {
             let q41 = type == .q4_1 ? nil : try QuantizedMatrix.quantize(w, rows: s.out, cols: s.inFeatures, as: .q4_1)
             let x = random(T * max(s.out, s.inFeatures))
             var y = [Float](repeating: 0, count: T * max(s.out, s.inFeatures))
-            let scratchBytes = [q, q41].compactMap { $0 }.map {
+            let scratchBytes = max([q, q41].compactMap { $0 }.map {
                 lk_qmatmul_scratch_bytes(pool.raw, $0.type.lk, Int64(s.out), Int64(s.inFeatures))
-            }.max() ?? 0
+            }.max() ?? 0, lk_bf16_scratch_bytes(Int32(pool.threads), Int64(T), Int64(max(s.out, s.inFeatures))))
             let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(64, scratchBytes), alignment: 64)
             defer { scratch.deallocate() }
             let flops = 2 * Double(T * s.out * s.inFeatures)
@@ -56,8 +56,8 @@ extension Bench {
                         switch (backward, bf16) {
                         case (true, false): lk_qmatmul_bwd_data(pool.raw, scratch, yp.baseAddress, inn, x, out, tt, wp, out, inn, Int64(T), 0)
                         case (false, false): lk_qmatmul_fwd(pool.raw, scratch, yp.baseAddress, out, x, inn, tt, wp, out, inn, Int64(T), 0)
-                        case (true, true): lk_qmatmul_bwd_data_bf16(pool.raw, yp.baseAddress, inn, x, out, tt, wp, out, inn, Int64(T), 0)
-                        case (false, true): lk_qmatmul_fwd_bf16(pool.raw, yp.baseAddress, out, x, inn, tt, wp, out, inn, Int64(T), 0)
+                        case (true, true): lk_qmatmul_bwd_data_bf16(pool.raw, scratch, yp.baseAddress, inn, x, out, tt, wp, out, inn, Int64(T), 0)
+                        case (false, true): lk_qmatmul_fwd_bf16(pool.raw, scratch, yp.baseAddress, out, x, inn, tt, wp, out, inn, Int64(T), 0)
                         }
                     }
                 }

@@ -190,6 +190,9 @@ extension MemoryBudget {
         // Scratch.
         add("scratch.dequant", "dequantization tiles", "\(nThreads) thread\(nThreads == 1 ? "" : "s") × panel", g.dequantScratch, .scratch)
         add("scratch.attention", "attention scratch", "transposed K/Q/V + per-thread rows", g.attentionScratch, .scratch)
+        if g.bf16Scratch > 0 {
+            add("scratch.bf16", "bf16 product scratch", "left operand as bf16 pairs + \(nThreads) W panels (bf16 precision)", g.bf16Scratch, .scratch)
+        }
         if g.bf16Head > 0 {
             add("scratch.bf16head", "LM head packed to bf16", "forward + backward layouts (bf16 precision)", g.bf16Head, .scratch)
         }

@@ -58,13 +58,34 @@ extension LlamaGraph {
         }
     }
 
+    /// Bytes of the bf16 products' planned scratch for a graph of `threads` threads (0 in fp32): the left
+    /// operand as bf16 pairs for the largest product — T rows of a layer (summed over C or F), or a logits
+    /// chunk through the head (summed over C forward, V backward when training) — and one W panel per thread.
+    static func bf16ScratchBytes(config c: LlamaConfig, rows T: Int, chunkRows: Int, training: Bool, threads: Int,
+                                 precision: ComputePrecision) -> Int {
+        guard precision == .bf16 else { return 0 }
+        let layers = lk_bf16_scratch_bytes(Int32(threads), Int64(T), Int64(max(c.embeddingLength, c.feedForwardLength, c.kvDim)))
+        let head = lk_bf16_scratch_bytes(Int32(threads), Int64(chunkRows), Int64(training ? max(c.vocabSize, c.embeddingLength) : c.embeddingLength))
+        return max(layers, head)
+    }
+
+    /// Allocates (bf16) or frees (fp32) the planned scratch after a precision change.
+    func updateBF16Scratch() {
+        let n = LlamaGraph.bf16ScratchBytes(config: config, rows: T, chunkRows: shape.chunkRows, training: training,
+                                            threads: pool.threads, precision: precision)
+        guard n != bf16ScratchAllocated else { return }
+        bf16Scratch?.deallocate()
+        bf16Scratch = n > 0 ? UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64) : nil
+        bf16ScratchAllocated = n
+    }
+
     /// Bytes held by the packed head.
     var bf16HeadBytesAllocated: Int { bf16Head.reduce(0) { $0 + $1.bytes } }
 
     /// logits[rows, V] = x[rows, C]·headᵀ in the graph's precision.
     func headForward(y: UnsafeMutablePointer<Float>, ldy: Int64, x: UnsafePointer<Float>, ldx: Int64, rows: Int64) {
         if precision == .bf16, let p = bf16Head.first {
-            lk_matmul_fwd_bf16_packed(pool.raw, y, ldy, x, ldx, p.ptr, Int64(head.rows), Int64(head.cols), rows, 0)
+            lk_matmul_fwd_bf16_packed(pool.raw, bf16Scratch, y, ldy, x, ldx, p.ptr, Int64(head.rows), Int64(head.cols), rows, 0)
         } else {
             frozenForward(head, y: y, ldy: ldy, x: x, ldx: ldx, rows: rows)
         }
@@ -73,7 +94,7 @@ extension LlamaGraph {
     /// dx[rows, C] = dlogits[rows, V]·head in the graph's precision.
     func headBackwardData(dx: UnsafeMutablePointer<Float>, lddx: Int64, dy: UnsafePointer<Float>, lddy: Int64, rows: Int64) {
         if precision == .bf16, bf16Head.count == 2 {
-            lk_matmul_bwd_data_bf16_packed(pool.raw, dx, lddx, dy, lddy, bf16Head[1].ptr, Int64(head.rows), Int64(head.cols), rows, 0)
+            lk_matmul_bwd_data_bf16_packed(pool.raw, bf16Scratch, dx, lddx, dy, lddy, bf16Head[1].ptr, Int64(head.rows), Int64(head.cols), rows, 0)
         } else {
             frozenBackwardData(head, dx: dx, lddx: lddx, dy: dy, lddy: lddy, rows: rows, accumulate: false)
         }

@@ -46,7 +46,7 @@ extension LlamaGraph {
                 pool.groupBounds.withUnsafeBufferPointer { g in
                     lk_qmatmul_fwd_grouped(pool.raw, qScratch, y, ldy, x, ldx, t, w, out, inF, rows, 0, g.baseAddress, Int32(g.count - 1))
                 }
-            case .bf16: lk_qmatmul_fwd_bf16(pool.raw, y, ldy, x, ldx, t, w, out, inF, rows, 0)
+            case .bf16: lk_qmatmul_fwd_bf16(pool.raw, bf16Scratch, y, ldy, x, ldx, t, w, out, inF, rows, 0)
             }
         }
     }
@@ -62,7 +62,7 @@ extension LlamaGraph {
                     lk_qmatmul_bwd_data_grouped(pool.raw, qScratch, buffers.groupPartials.count > 0 ? buffers.groupPartials.ptr : nil, dx, lddx, dy, lddy, t, w, out, inF, rows,
                                                 accumulate ? 1 : 0, g.baseAddress, Int32(g.count - 1))
                 }
-            case .bf16: lk_qmatmul_bwd_data_bf16(pool.raw, dx, lddx, dy, lddy, t, w, out, inF, rows, accumulate ? 1 : 0)
+            case .bf16: lk_qmatmul_bwd_data_bf16(pool.raw, bf16Scratch, dx, lddx, dy, lddy, t, w, out, inF, rows, accumulate ? 1 : 0)
             }
         }
     }

@@ -29,12 +29,14 @@ struct GraphPlan: Sendable, Equatable {
     var attentionScratch = 0
     /// The LM head packed for the bf16 products (0 in fp32 or above `bf16HeadPackLimit`).
     var bf16Head = 0
+    /// Planned scratch of the bf16 products: bf16 pairs of the left operand and one W panel per thread (0 in fp32).
+    var bf16Scratch = 0
     /// Partial dX sums of NUMA row groups 1..<G in backward-data (0 with one group). [G − 1, T, max(C, F)]
     var groupPartials = 0
 
     var total: Int {
         parameters + gradients + smallTensors + layerInputs + activations + head + backwardScratch + dequantScratch
-            + attentionScratch + bf16Head + groupPartials
+            + attentionScratch + bf16Head + bf16Scratch + groupPartials
     }
 }
 
@@ -71,6 +73,8 @@ extension LlamaGraph {
         var p = GraphPlan(b.bytesByTerm, shape: shape)
         p.dequantScratch = max(64, plannedMatrixShapes(c).map { qmatmulScratchBytes(out: $0.out, in: $0.in, threads: threads) }.max() ?? 0)
         p.bf16Head = bf16HeadBytes(config: c, training: training, precision: precision, checkpointing: checkpointing)
+        p.bf16Scratch = bf16ScratchBytes(config: c, rows: B * S, chunkRows: shape.chunkRows, training: training, threads: threads,
+                                         precision: precision)
         return p
     }
 
@@ -100,6 +104,7 @@ extension LlamaGraph {
         var p = GraphPlan(madeBytes, shape: shape)
         p.dequantScratch = qScratchBytes
         p.bf16Head = bf16HeadBytesAllocated
+        p.bf16Scratch = bf16ScratchAllocated
         return p
     }
 }

@@ -32,9 +32,12 @@ final class LlamaGraph: LayerRunner {
     /// When set, wall time per operation kind is added to it (benchmarks; nil costs nothing).
     var profile: OpProfile?
     /// Arithmetic of the frozen-weight products. Setting bf16 packs the LM head once (`updateBF16Head`).
-    var precision: ComputePrecision = .fp32 { didSet { if precision != oldValue { updateBF16Head() } } }
+    var precision: ComputePrecision = .fp32 { didSet { if precision != oldValue { updateBF16Head(); updateBF16Scratch() } } }
     /// The LM head packed for the bf16 products: [forward] or [forward, backward]; empty in fp32.
     var bf16Head: [BF16PackedMatrix] = []
+    /// Planned scratch of the bf16 products (`lk_bf16_scratch_bytes`, `bf16ScratchBytes`); nil in fp32.
+    var bf16Scratch: UnsafeMutableRawPointer?
+    var bf16ScratchAllocated = 0
 
     init(weights: ModelWeights, lora: LoRAParameters?, batch B: Int, sequence S: Int, training: Bool,
          checkpointing: Bool, pool: ThreadPool, logitChunkBytes: Int = 16 << 20) {
@@ -63,7 +66,10 @@ final class LlamaGraph: LayerRunner {
         assert(!training || buffers.attBwdScratch.count == lk_attention_bwd_scratch_floats(pool.raw, Int64(B), Int64(S), Hq, Hkv, hd))
     }
 
-    deinit { qScratch.deallocate() }
+    deinit {
+        qScratch.deallocate()
+        bf16Scratch?.deallocate()
+    }
 
     static func allMatrices(_ w: ModelWeights) -> [QuantizedMatrix] {
         var m = [w.output ?? w.tokenEmbedding]
