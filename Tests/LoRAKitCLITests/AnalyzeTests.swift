@@ -3,15 +3,9 @@ import XCTest
 
 /// `lorakit analyze` on the Python PEFT fixture adapter (SmolLM2, r=4 on q/k/v/o).
 final class AnalyzeTests: XCTestCase {
-    let adapter = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/peft/adapter").path
+    let adapter = peftFixtureAdapter
 
-    func modelPath() throws -> String {
-        let path = ProcessInfo.processInfo.environment["LORAKIT_MODEL"]
-            ?? (NSHomeDirectory() + "/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("model not found at \(path)") }
-        return path
-    }
+    func modelPath() throws -> String { try defaultModelPath() }
 
     func tmp(_ name: String) -> String { NSTemporaryDirectory() + "lorakit-analyze-\(UUID().uuidString)-\(name)" }
 

@@ -35,19 +35,10 @@ final class MPITrainCLITests: XCTestCase {
 
     /// `mpirun` (as root when we are root, oversubscribed) started without waiting; output to a log file.
     func launchMPI(ranks: Int, _ args: [String], log: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try mpirunPath())
-        p.arguments = ["-np", "\(ranks)", "--oversubscribe", "--bind-to", "none",
-                       productsDirectory.appendingPathComponent("lorakit").path] + args
-        p.environment = ProcessInfo.processInfo.environment.merging(
-            ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_btl": "self,vader"]) { $1 }
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        p.standardOutput = h
-        p.standardError = h
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        return p
+        try launchProcess(["-np", "\(ranks)", "--oversubscribe", "--bind-to", "none",
+                           productsDirectory.appendingPathComponent("lorakit").path] + args,
+                          log: log, executable: URL(fileURLWithPath: try mpirunPath()),
+                          environment: ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_btl": "self,vader"])
     }
 
     func runMPI(ranks: Int, _ args: [String], log: String) throws -> (status: Int32, log: String) {

@@ -19,18 +19,7 @@ final class ResumeCLITests: XCTestCase {
     }
 
     /// Starts `lorakit` without waiting; output goes to files (a full pipe can never block it).
-    func launch(_ args: [String], log: String) throws -> Process {
-        let p = Process()
-        p.executableURL = productsDirectory.appendingPathComponent("lorakit")
-        p.arguments = args
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        p.standardOutput = h
-        p.standardError = h
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        return p
-    }
+    func launch(_ args: [String], log: String) throws -> Process { try launchProcess(args, log: log) }
 
     /// Newest checkpoint step in a folder (0: none).
     func newestCheckpoint(_ folder: String) -> Int {

@@ -62,3 +62,22 @@ func withDefaults(_ args: [String], _ defaults: KeyValuePairs<String, String>) -
     for (k, v) in defaults where !args.contains(k) { out += [k, v] }
     return out
 }
+
+/// Starts `executable` (default: the built `lorakit`) without waiting; stdout and stderr go to the file `log`
+/// (a full pipe can never block it), stdin is empty.
+func launchProcess(_ args: [String], log: String, executable: URL? = nil, environment: [String: String]? = nil) throws -> Process {
+    let p = Process()
+    p.executableURL = executable ?? productsDirectory.appendingPathComponent("lorakit")
+    p.arguments = args
+    if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    FileManager.default.createFile(atPath: log, contents: nil)
+    let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+    p.standardOutput = h
+    p.standardError = h
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    return p
+}
+
+/// The Python PEFT fixture adapter (SmolLM2, r=4 on q/k/v/o).
+let peftFixtureAdapter = repositoryRoot.appendingPathComponent("Tests/Fixtures/peft/adapter").path

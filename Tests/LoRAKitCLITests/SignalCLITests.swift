@@ -23,17 +23,7 @@ final class SignalCLITests: XCTestCase {
                        "--save-interval", "1", "--plain"])
     }
 
-    func start(_ args: [String], log: String) throws -> Process {
-        let p = Process()
-        p.executableURL = productsDirectory.appendingPathComponent("lorakit")
-        p.arguments = args
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        p.standardOutput = h
-        p.standardError = h
-        try p.run()
-        return p
-    }
+    func start(_ args: [String], log: String) throws -> Process { try launchProcess(args, log: log) }
 
     func newestStep(_ dir: String) -> Int {
         ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
