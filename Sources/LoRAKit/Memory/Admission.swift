@@ -65,10 +65,11 @@ public enum Admission {
     /// turned off when the run fits without it and on when it only fits with it.
     public static func decide(model: ModelFootprint, config: TrainingConfig, limit: MemoryLimit, ownResident: Int = 0,
                               threads: Int? = nil, dataBytes: Int = 0, autoCheckpointing: Bool = false,
-                              checkpoints: Bool = true, resuming: Bool = false) -> AdmissionDecision {
+                              checkpoints: Bool = true, resuming: Bool = false, numa: NUMAPlan? = nil) -> AdmissionDecision {
         let avail = limit.available(ownResident: ownResident)
         func budget(_ c: TrainingConfig, _ m: ModelFootprint = model) -> MemoryBudget {
-            MemoryBudget.estimate(model: m, config: c, threads: threads, dataBytes: dataBytes, checkpoints: checkpoints, resuming: resuming)
+            MemoryBudget.estimate(model: m, config: c, threads: threads, dataBytes: dataBytes, numa: numa, checkpoints: checkpoints,
+                                  resuming: resuming)
         }
         var cfg = config
         var notes: [String] = []

@@ -110,9 +110,11 @@ public final class TrainingRun {
         limit.userCap = request.memoryCap
         let fp = try footprint ?? ModelFootprint.read(path: request.model, quantizeTo: request.quantizeTo)
         let dataBytes = FileManager.default.fileExists(atPath: request.data) ? MemoryBudget.dataBytes(path: request.data) : 0
+        // Per-node totals when the run places weights on several NUMA nodes (the trainer makes the same plan).
+        let numa = try? NUMAPlan.forRun(topology: NUMATopology.current(), threads: cfg.threads, mode: cfg.numa)
         return Admission.decide(model: fp, config: cfg, limit: limit, ownResident: ProcessMemory.residentBytes(),
                                 threads: cfg.threads, dataBytes: dataBytes, autoCheckpointing: request.autoCheckpointing,
-                                resuming: resuming)
+                                resuming: resuming, numa: numa)
     }
 
     /// Runs the whole request. Errors name what was wrong; a run refused before it wrote anything
