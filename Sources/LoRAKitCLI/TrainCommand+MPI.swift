@@ -40,10 +40,7 @@ extension TrainCommand {
         var chosen: [UInt8] = []
         if comm.rank == 0 {
             // The path of the checkpoint rank 0 will resume (empty: a fresh start).
-            if resume != nil && fresh { throw ValidationError("--resume and --fresh contradict each other") }
-            let mode: TrainingRunRequest.Resume = fresh ? .fresh : resume.map { .from($0) } ?? .automatic
-            let request = try settings.request(model: model, data: data, out: out, resume: mode)
-            if let found = try TrainingRun(request).checkpointToResume() { chosen = Array(absolute(found).utf8) }
+            if let found = try TrainingRun(try request()).checkpointToResume() { chosen = Array(absolute(found).utf8) }
         }
         let path = String(decoding: try comm.broadcast(chosen, root: 0), as: UTF8.self)
         guard comm.rank > 0 else { return nil }

@@ -30,9 +30,7 @@ struct TrainCommand: ParsableCommand {
 
     func train(communicator: GradientCommunicator) throws {
         signal(SIGXFSZ, SIG_IGN)   // a file-size limit then fails the write with EFBIG (reported) instead of killing the run
-        if resume != nil && fresh { throw ValidationError("--resume and --fresh contradict each other") }
-        let mode: TrainingRunRequest.Resume = fresh ? .fresh : resume.map { .from($0) } ?? .automatic
-        let run = TrainingRun(try settings.request(model: model, data: data, out: out, resume: mode), communicator: communicator)
+        let run = TrainingRun(try request(), communicator: communicator)
         let out = self.out
         let signals = SignalStopper(target: run.stopRequest, signals: stopSignals, onFirst: { s in
             warnLine("\n\(SignalStopper.name(s)) received: finishing the current step and saving a checkpoint (press Ctrl-C again to quit at once)")
@@ -70,6 +68,13 @@ struct TrainCommand: ParsableCommand {
         }
         print("adapter: \(result.adapterPath)")
         print(result.budget.comparisonLine(measuredPeak: result.measuredPeakBytes))
+    }
+
+    /// The run this command asks for (`--resume`/`--fresh` as the resume mode).
+    func request() throws -> TrainingRunRequest {
+        if resume != nil && fresh { throw ValidationError("--resume and --fresh contradict each other") }
+        let mode: TrainingRunRequest.Resume = fresh ? .fresh : resume.map { .from($0) } ?? .automatic
+        return try settings.request(model: model, data: data, out: out, resume: mode)
     }
 
     /// Prints one event of the run.

@@ -89,37 +89,31 @@ final class RunOutput {
     let created: Bool
     /// Set once the run has written output (metrics, checkpoints): the folder then stays on failure.
     var wroteOutput = false
-    private var dir: RunDirectory?
+    /// The run's records (metrics.jsonl, run_config.json, loss.svg, adapter/).
+    let directory: RunDirectory
 
     var checkpointFolder: String { path + "/checkpoints" }
 
-    private init(path: String, lock: RunLock, created: Bool) { self.path = path; self.lock = lock; self.created = created }
+    private init(path: String, lock: RunLock, created: Bool, directory: RunDirectory) {
+        self.path = path; self.lock = lock; self.created = created; self.directory = directory
+    }
 
     static func open(_ path: String) throws -> RunOutput {
         let existed = FileManager.default.fileExists(atPath: path)
         let d = try RunDirectory(path: path)
         do {
-            let out = RunOutput(path: path, lock: try RunLock(folder: path), created: !existed)
-            out.dir = d
-            return out
+            return RunOutput(path: path, lock: try RunLock(folder: path), created: !existed, directory: d)
         } catch {
             if !existed { rmdir(path) }
             throw error
         }
     }
 
-    func directory() throws -> RunDirectory {
-        if let dir { return dir }
-        let d = try RunDirectory(path: path)
-        dir = d
-        return d
-    }
-
-    func finish() { dir?.close(); lock.release() }
+    func finish() { directory.close(); lock.release() }
 
     /// After a failure: release the lock; remove the folder if this run created it and wrote nothing.
     func abandon() {
-        dir?.close()
+        directory.close()
         lock.release()
         guard created, !wroteOutput else { return }
         let left = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []

@@ -156,7 +156,7 @@ public final class TrainingRun {
                        baseParameters: weights.config.parameterCount))
         if let line = trainer.dataParallelLine { emit(.note(line)) }
         let total = try trainer.totalSteps(for: data.train)
-        let run = try out.directory()
+        let run = out.directory
         if let r = resumeFrom {
             do { try trainer.restore(from: r.checkpoint, data: data.train, path: r.path) } catch let e as CheckpointError {
                 guard case .automatic = request.resume else { throw e }
