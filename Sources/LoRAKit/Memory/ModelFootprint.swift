@@ -48,7 +48,7 @@ public struct ModelFootprint: Codable, Sendable, Equatable {
             throw FormatError.io(path: path, message: "no such file or folder")
         }
         if isDir.boolValue { return try huggingFace(directory: path, quantizeTo: quantizeTo) }
-        return try gguf(GGUFFile(path: path))
+        return try gguf(GGUFFile(path: path, headerOnly: true))   // sizes come from the tensor infos alone
     }
 
     /// From a GGUF file's tensor infos; no tensor data is touched. Every tensor stays mapped in its own block
@@ -66,9 +66,12 @@ public struct ModelFootprint: Codable, Sendable, Equatable {
             typeCount["\(t.type)", default: 0] += t.elementCount
         }
         let tensorBytes = f.tensors.reduce(0) { $0 + $1.byteCount }
+        // A header-only file (weights absent) is budgeted from its tensor infos, as the full file would be.
+        let headerOnly = f.dataEnd != nil
         return ModelFootprint(
-            name: (f.path as NSString).lastPathComponent, source: "gguf", config: c,
-            weights: groups.values.sorted { $0.bytes > $1.bytes }, metadataBytes: max(0, f.fileSize - tensorBytes),
+            name: (f.path as NSString).lastPathComponent + (headerOnly ? " (header only: weights absent)" : ""), source: "gguf", config: c,
+            weights: groups.values.sorted { $0.bytes > $1.bytes },
+            metadataBytes: headerOnly ? f.dataOffset : max(0, f.fileSize - tensorBytes),
             loadOnlyBytes: 0, matrixRows: rows, quantization: typeCount.max { $0.value < $1.value }?.key ?? "?",
             quantizationSelectable: false)
     }
