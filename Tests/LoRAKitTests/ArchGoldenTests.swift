@@ -194,4 +194,31 @@ final class ArchGoldenTests: XCTestCase {
         XCTAssertNotNil(r.dataEnd)
         XCTAssertEqual(r.parameterCount, 7_615_616_512)
     }
+
+    /// Presets: parameter counts as PEFT/transformers count them from the published configs.
+    func testPresetsParameterCounts() throws {
+        XCTAssertEqual(ModelPreset.qwen25_7b.config.parameterCount, 7_615_616_512)
+        XCTAssertEqual(ModelPreset.qwen3_8b.config.parameterCount, 8_190_735_360)
+        XCTAssertEqual(ModelPreset.mistral_7b.config.parameterCount, 7_248_023_552)
+        XCTAssertEqual(ModelPreset.qwen3_8b.config.headDim, 128)
+        XCTAssertTrue(ModelPreset.qwen25_7b.config.attentionBias)
+        XCTAssertTrue(ModelPreset.qwen3_8b.config.qkNorm)
+    }
+
+    /// `lorakit synth` for the new presets (shrunk): the file loads back with the preset's architecture and runs.
+    func testSynthQwenAndMistral() throws {
+        let root = try makeTempDir(self)
+        for preset in [ModelPreset.qwen25_7b, .qwen3_8b, .mistral_7b] {
+            var o = SynthOptions(preset: preset, type: .q8_0, seed: 5, layers: 1)
+            o.config.embeddingLength = 64; o.config.feedForwardLength = 96; o.config.headCount = 4; o.config.headCountKV = 2
+            o.config.vocabSize = 64
+            if preset == .qwen3_8b { o.config.headDim = 32 }
+            let path = root + "/\(preset.rawValue).gguf"
+            try SynthModel.write(o, to: path)
+            let w = try ModelWeights.load(path: path)
+            XCTAssertEqual(w.config, o.config, preset.rawValue)
+            let l = logits(w, [1, 2, 3, 4])
+            XCTAssertTrue(l.allSatisfy(\.isFinite), preset.rawValue)
+        }
+    }
 }

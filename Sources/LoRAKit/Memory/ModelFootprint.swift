@@ -98,11 +98,14 @@ public struct ModelFootprint: Codable, Sendable, Equatable {
         if !c.tiedEmbeddings { shapes.append((c.vocabSize, c.embeddingLength)) }
         for _ in 0..<c.blockCount { shapes += LoRATarget.allCases.map { ($0.shape(c).out, $0.shape(c).in) } }
         let rows = shapes.map { MatrixRows(rows: $0.rows, rowBytes: q.storable(cols: $0.cols).rowBytes($0.cols) ?? $0.cols * 4) }
-        let norms = (2 * c.blockCount + 1) * c.embeddingLength * 4 + (c.ropeScaling == nil ? 0 : c.headDim / 2 * 4)
+        // Per layer: two norms, plus q/k/v biases (Qwen2) and per-head q/k norms (Qwen3).
+        let perLayer = (2 * c.embeddingLength + (c.attentionBias ? c.qDim + 2 * c.kvDim : 0) + (c.qkNorm ? 2 * c.headDim : 0)) * 4
+        let norms = c.blockCount * perLayer + c.embeddingLength * 4 + (c.ropeScaling == nil ? 0 : c.headDim / 2 * 4)
+        let vectors = c.blockCount * (2 + (c.attentionBias ? 3 : 0) + (c.qkNorm ? 2 : 0)) + 1
         return ModelFootprint(
             name: name, source: "preset", config: c,
             weights: [WeightGroup(type: "\(q)", tensors: shapes.count, bytes: rows.reduce(0) { $0 + $1.rows * $1.rowBytes }, storage: "mapped"),
-                      WeightGroup(type: "F32", tensors: 2 * c.blockCount + 1, bytes: norms, storage: "mapped")],
+                      WeightGroup(type: "F32", tensors: vectors, bytes: norms, storage: "mapped")],
             metadataBytes: c.vocabSize * ModelFootprint.metadataBytesPerToken, loadOnlyBytes: 0, matrixRows: rows,
             quantization: "\(q)", quantizationSelectable: true)
     }
