@@ -15,30 +15,29 @@
 #define GMIN 16  // smallest group (Q6_K), for sizing
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-void lk_i8_kernel_ref(float *C, int64_t ldc, const uint8_t *const *a, const float *const *ad, const float *const *as,
-                      const int8_t *bp, const int32_t *bc, const float *bs, const float *bb, int64_t ng, int G, int mr,
-                      int nr, int add) {
+void lk_i8_kernel_ref(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const float *const *as,
+                      const uint8_t *bp, const float *bs, const float *bb, int64_t ng, int G, int wide, int mr, int nr,
+                      int add) {
+    (void)wide;
     for (int r = 0; r < mr; r++) {
         for (int j = 0; j < nr; j++) {
             float f = 0;
             for (int64_t g = 0; g < ng; g++) {
-                int32_t isum = bc[g * 32 + j];
+                int32_t isum = 0;
                 for (int i = 0; i < G; i++) {
                     const int64_t k = g * G + i;
                     isum += (int32_t)a[r][k] * bp[((k >> 2) * 32 + j) * 4 + (k & 3)];
                 }
                 f = fmaf((float)isum, bs[g * 32 + j] * ad[r][g], f);
-                if (bb) f = fmaf(bb[g * 32 + j], as[r][g], f);
+                f = fmaf(bb[g * 32 + j], as[r][g], f);
             }
             C[r * ldc + j] = add ? C[r * ldc + j] + f : f;
         }
     }
 }
 
-void lk_i8_quant_ref(uint8_t *q, float *d, float *s, const float *x, int64_t n, int G) {
-    lk_int8_quantize_row_ref((int8_t *)q, d, s, x, n, G);
-    for (int64_t i = 0; i < n; i++) q[i] ^= 0x80; // xi + 128 as u8
+void lk_i8_quant_ref(int8_t *q, float *d, float *s, const float *x, int64_t n, int G) {
+    lk_int8_quantize_row_ref(q, d, s, x, n, G);
 }
 
 int lk_int8_matmul_native(void) {
@@ -68,14 +67,14 @@ static i8_impl impl_for(lk_isa isa) {
 const char *lk_int8_kernel_name(lk_isa isa) { return impl_for(isa).name; }
 
 static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
-// Scratch: [A: T·K u8][ad, as: T·K/GMIN floats each] then per thread [bp: KC·NB][bc, bs, bb: KC/GMIN·NB · 4 B each]
+// Scratch: [A: T·K int8][ad, as: T·K/GMIN floats each] then per thread [bp: KC·NB][bs, bb: KC/GMIN·NB floats each]
 // [tmp: KC·NB floats (backward's dequantized panel; forward's unpacked row)].
 static inline size_t act_bytes(int64_t T, int64_t K) {
     return align64((size_t)(T * K) + 64) + 2 * align64((size_t)(T * (K / GMIN + 1)) * sizeof(float));
 }
 static inline size_t strip_meta_bytes(void) { return align64((size_t)(KC / GMIN) * NB * 4); }
 static inline size_t tmp_bytes(void) { return align64((size_t)KC * NB * sizeof(float)); }
-static inline size_t thread_bytes(void) { return align64((size_t)KC * NB) + 3 * strip_meta_bytes() + tmp_bytes(); }
+static inline size_t thread_bytes(void) { return align64((size_t)KC * NB) + 2 * strip_meta_bytes() + tmp_bytes(); }
 
 size_t lk_int8_scratch_bytes(int threads, int64_t T, int64_t k_max) {
     if (T <= 0 || k_max <= 0) return 0;
@@ -87,14 +86,14 @@ typedef struct i8_args {
     int bwd;
     const float *X;       // [T, K] (ldx)
     int64_t ldx;
-    uint8_t *A;           // [T, K]
+    int8_t *A;            // [T, K]
     float *AD, *AS;       // [T, K/G]
     float *Y;             // [T, N] (ldy)
     int64_t ldy;
     lk_type t;
     const uint8_t *W;
     int64_t out, in, T, N, K, G, row_bytes, bs, bb;
-    int accumulate, parts, has_bias, failed;
+    int accumulate, parts, zero, failed;   // zero: the weights' zero point z (u = wi + z)
     int64_t strip_unit;
     uint8_t *scratch;     // aligned; NULL: per-thread buffers allocated per call
 } i8_args;
@@ -108,24 +107,22 @@ static void quant_task(void *ctx, int ti, int nt) {
 
 // Strip-layout pointers of a packed panel: strip s of the panel at bp + s·kc·32, meta [ng][32] at s·ng·32.
 typedef struct panel {
-    int8_t *bp;
-    int32_t *bc;
+    uint8_t *bp;
     float *bs, *bb;
     float *tmp;
 } panel;
 
-// Column j of the panel (group values wi[kc], sw/bw[kc/G]) into the strip layout, with its corrections.
-static void put_column(const panel *P, int64_t j, int64_t kc, int64_t G, const int8_t *wi, const float *sw,
+// Column j of the panel (group values wi[kc], sw/bw[kc/G]) into the strip layout: u = wi + z, bb = Bw - z·Sw
+// (exact: z is 0 or a power of two).
+static void put_column(const panel *P, int64_t j, int64_t kc, int64_t G, int z, const int8_t *wi, const float *sw,
                        const float *bw) {
     const int64_t s = j / 32, jj = j % 32, ng = kc / G;
-    int8_t *bp = P->bp + s * kc * 32;
-    for (int64_t k4 = 0; k4 < kc / 4; k4++) memcpy(bp + (k4 * 32 + jj) * 4, wi + 4 * k4, 4);
+    uint8_t *bp = P->bp + s * kc * 32;
+    for (int64_t k4 = 0; k4 < kc / 4; k4++)
+        for (int i = 0; i < 4; i++) bp[(k4 * 32 + jj) * 4 + i] = (uint8_t)(wi[4 * k4 + i] + z);
     for (int64_t gi = 0; gi < ng; gi++) {
-        int32_t sum = 0;
-        for (int64_t i = 0; i < G; i++) sum += wi[gi * G + i];
-        P->bc[(s * ng + gi) * 32 + jj] = -128 * sum;
         P->bs[(s * ng + gi) * 32 + jj] = sw[gi];
-        if (bw) P->bb[(s * ng + gi) * 32 + jj] = bw[gi];
+        P->bb[(s * ng + gi) * 32 + jj] = bw[gi] - (float)z * sw[gi];
     }
 }
 
@@ -133,7 +130,7 @@ static void put_column(const panel *P, int64_t j, int64_t kc, int64_t G, const i
 static void pad_columns(const panel *P, int64_t nb, int64_t kc, int64_t G) {
     static const int8_t zi[KC];
     static const float zf[KC / GMIN];
-    for (int64_t j = nb; j < (nb + 31) / 32 * 32; j++) put_column(P, j, kc, G, zi, zf, zf);
+    for (int64_t j = nb; j < (nb + 31) / 32 * 32; j++) put_column(P, j, kc, G, 0, zi, zf, zf);
 }
 
 // Forward panel: rows nb0.. of W (output columns), summed elements k0..k0+kc, straight from the blocks.
@@ -142,20 +139,21 @@ static void pack_fwd(const i8_args *g, const panel *P, int64_t nb0, int64_t nb, 
     float *sw = P->tmp + KC / 4, *bw = sw + KC / GMIN;
     for (int64_t j = 0; j < nb; j++) {
         lk_int8_unpack_row(g->t, wi, sw, bw, g->W + (nb0 + j) * g->row_bytes + k0 / g->bs * g->bb, kc);
-        put_column(P, j, kc, g->G, wi, sw, g->has_bias ? bw : NULL);
+        put_column(P, j, kc, g->G, g->zero, wi, sw, bw);
     }
     pad_columns(P, nb, kc, g->G);
 }
 
 // Backward panel: W rows k0..k0+kc (summed `out`), columns nb0..nb0+nb (`in`), dequantized then requantized per
-// 32 rows: Sw = max|w| / 127, wi = round-to-nearest-even(w / Sw), one strip (32 columns) at a time.
+// 32 rows: Sw = max|w| / 127, wi = round-to-nearest-even(w / Sw), u = wi + 128, bb = -128·Sw; one strip (32
+// columns) at a time.
 static void pack_bwd(const i8_args *g, const panel *P, int64_t nb0, int64_t nb, int64_t k0, int64_t kc) {
     float *tmp = P->tmp; // [kc][nb]
     for (int64_t k = 0; k < kc; k++)
         lk_dequantize_row(g->t, tmp + k * nb, g->W + (k0 + k) * g->row_bytes + nb0 / g->bs * g->bb, nb);
     const int64_t ng = kc / 32;
     for (int64_t s = 0; s < (nb + 31) / 32; s++) {
-        int8_t *bp = P->bp + s * kc * 32;
+        uint8_t *bp = P->bp + s * kc * 32;
         const int64_t w = min64(32, nb - s * 32);
         for (int64_t gi = 0; gi < ng; gi++) {
             float amax[32] = {0}, id[32];
@@ -163,23 +161,18 @@ static void pack_bwd(const i8_args *g, const panel *P, int64_t nb0, int64_t nb, 
                 const float *row = tmp + (gi * 32 + k) * nb + s * 32;
                 for (int64_t j = 0; j < w; j++) amax[j] = fmaxf(amax[j], fabsf(row[j]));
             }
-            int32_t sum[32] = {0};
             for (int64_t j = 0; j < 32; j++) {
                 const float d = amax[j] / 127.0f;
                 id[j] = d != 0 ? 1.0f / d : 0.0f;
                 P->bs[(s * ng + gi) * 32 + j] = d;
+                P->bb[(s * ng + gi) * 32 + j] = -128.0f * d;
             }
             for (int64_t k = 0; k < 32; k++) {
                 const int64_t kk = gi * 32 + k;
                 const float *row = tmp + kk * nb + s * 32;
-                int8_t *dst = bp + ((kk >> 2) * 32) * 4 + (kk & 3);
-                for (int64_t j = 0; j < 32; j++) {
-                    const int v = j < w ? (int)nearbyintf(row[j] * id[j]) : 0;
-                    dst[j * 4] = (int8_t)v;
-                    sum[j] += v;
-                }
+                uint8_t *dst = bp + ((kk >> 2) * 32) * 4 + (kk & 3);
+                for (int64_t j = 0; j < 32; j++) dst[j * 4] = (uint8_t)((j < w ? lk_i8_round_even(row[j] * id[j]) : 0) + 128);
             }
-            for (int64_t j = 0; j < 32; j++) P->bc[(s * ng + gi) * 32 + j] = -128 * sum[j];
         }
     }
 }
@@ -189,7 +182,7 @@ static void panel_products(const i8_args *g, const panel *P, int64_t nb0, int64_
     const int add = k0 > 0 || g->accumulate;
     for (int64_t t = 0; t < g->T; t += LK_I8_MR) {
         const int mr = (int)min64(LK_I8_MR, g->T - t);
-        const uint8_t *rows[LK_I8_MR];
+        const int8_t *rows[LK_I8_MR];
         const float *ad[LK_I8_MR], *as[LK_I8_MR];
         for (int r = 0; r < LK_I8_MR; r++) {
             const int64_t tr = t + (r < mr ? r : 0);
@@ -200,8 +193,7 @@ static void panel_products(const i8_args *g, const panel *P, int64_t nb0, int64_
         for (int64_t s = 0; s < nstrips; s++) {
             const int nr = (int)min64(32, nb - s * 32);
             g->m.kernel(g->Y + t * g->ldy + nb0 + s * 32, g->ldy, rows, ad, as, P->bp + s * kc * 32,
-                        P->bc + s * ng * 32, P->bs + s * ng * 32, g->has_bias ? P->bb + s * ng * 32 : NULL, ng,
-                        (int)g->G, mr, nr, add);
+                        P->bs + s * ng * 32, P->bb + s * ng * 32, ng, (int)g->G, g->zero == 128, mr, nr, add);
         }
     }
 }
@@ -218,9 +210,8 @@ static void gemm_task(void *ctx, int ti, int nt) {
                                : (uint8_t *)aligned_alloc(64, thread_bytes());
     if (!mine) { g->failed = 1; return; }
     const size_t mb = strip_meta_bytes();
-    panel P = {.bp = (int8_t *)mine};
-    P.bc = (int32_t *)(mine + align64((size_t)KC * NB));
-    P.bs = (float *)((uint8_t *)P.bc + mb);
+    panel P = {.bp = mine};
+    P.bs = (float *)(mine + align64((size_t)KC * NB));
     P.bb = (float *)((uint8_t *)P.bs + mb);
     P.tmp = (float *)((uint8_t *)P.bb + mb);
     for (int64_t nb0 = n0; nb0 < n1; nb0 += NB) {
@@ -242,7 +233,7 @@ static void qmatmul_int8(lk_isa isa, lk_pool *p, void *scratch, int bwd, float *
                  .W = (const uint8_t *)W, .out = out, .in = in, .T = T, .N = bwd ? in : out, .K = bwd ? out : in,
                  .accumulate = accumulate};
     g.G = bwd ? 32 : lk_int8_group(t);
-    g.has_bias = !bwd && (t == LK_Q4_1 || t == LK_Q5_1 || t == LK_Q4_K || t == LK_Q5_K);
+    g.zero = bwd ? 128 : lk_int8_zero_point(t);
     g.bs = lk_type_block_size(t);
     g.bb = lk_type_block_bytes(t);
     g.row_bytes = in / g.bs * g.bb;
@@ -254,7 +245,7 @@ static void qmatmul_int8(lk_isa isa, lk_pool *p, void *scratch, int bwd, float *
         act = (uint8_t *)aligned_alloc(64, act_bytes(T, g.K));
         if (!act) return;
     }
-    g.A = act;
+    g.A = (int8_t *)act;
     g.AD = (float *)(act + align64((size_t)(T * g.K) + 64));
     g.AS = (float *)((uint8_t *)g.AD + align64((size_t)(T * (g.K / GMIN + 1)) * sizeof(float)));
     const int nt = lk_pool_size(p);

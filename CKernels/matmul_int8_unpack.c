@@ -3,6 +3,7 @@
 // (same float operations for Sw and Bw as lk_dequantize_row_ref). Also the left operand's quantization and the
 // spec of one product element.
 #include "lk_matmul_int8.h"
+#include "lk_matmul_int8_kernel.h"
 #include "quant_internal.h"
 #include <math.h>
 #include <string.h>
@@ -20,6 +21,16 @@ int lk_int8_group(lk_type t) {
 }
 
 int lk_int8_type_supported(lk_type t) { return lk_int8_group(t) != 0; }
+
+int lk_int8_zero_point(lk_type t) {
+    switch (t) {
+    case LK_Q8_0: return 128;
+    case LK_Q4_0: return 8;
+    case LK_Q5_0: return 16;
+    case LK_Q6_K: return 32;
+    default: return 0;
+    }
+}
 
 static void unpack_q8_0(int8_t *wi, float *sw, float *bw, const void *x, int64_t n) {
     const lk_block_q8_0 *b = (const lk_block_q8_0 *)x;
@@ -127,7 +138,7 @@ void lk_int8_quantize_row_ref(int8_t *q, float *d, float *s, const float *x, int
         const float dg = amax / 127.0f, id = dg != 0 ? 1.0f / dg : 0.0f;
         int sum = 0;
         for (int i = 0; i < G; i++) {
-            const int v = (int)nearbyintf(xg[i] * id);
+            const int v = lk_i8_round_even(xg[i] * id);
             q[g * G + i] = (int8_t)v;
             sum += v;
         }

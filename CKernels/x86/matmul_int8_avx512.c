@@ -1,5 +1,5 @@
 // AVX512-VNNI microkernel of the int8 products (see lk_matmul_int8_kernel.h): LK_I8_MR rows × 32 columns,
-// `vpdpbusd` (u8 activations × s8 weights, 4 per lane) into int32 per group, then the group's fp32 scaling.
+// `vpdpbusd` (u8 weights × s8 activations, 4 per lane) into int32 per group, then the group's fp32 scaling.
 // Also the left operand's quantization (the reference's arithmetic, same bits).
 #include "../lk_matmul_int8_kernel.h"
 
@@ -8,48 +8,44 @@
 
 #define LK_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
-LK_AVX512_VNNI static inline void kernel_g(float *C, int64_t ldc, const uint8_t *const *a, const float *const *ad,
-                                           const float *const *as, const int8_t *bp, const int32_t *bc,
-                                           const float *bs, const float *bb, int64_t ng, const int G, int mr, int nr,
-                                           int add) {
+LK_AVX512_VNNI __attribute__((always_inline)) static inline void
+kernel_g(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const float *const *as,
+         const uint8_t *bp, const float *bs, const float *bb, int64_t ng, const int G, int mr, int nr, int add) {
     __m512 f[LK_I8_MR][2];
-    for (int r = 0; r < LK_I8_MR; r++) f[r][0] = f[r][1] = _mm512_setzero_ps();
-    const uint8_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+    const int8_t *ar[LK_I8_MR];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < LK_I8_MR; r++) { f[r][0] = f[r][1] = _mm512_setzero_ps(); ar[r] = a[r]; }
     for (int64_t g = 0; g < ng; g++) {
-        const __m512i c0 = _mm512_loadu_si512(bc + g * 32), c1 = _mm512_loadu_si512(bc + g * 32 + 16);
-        __m512i s00 = c0, s01 = c1, s10 = c0, s11 = c1, s20 = c0, s21 = c1, s30 = c0, s31 = c1;
-        const int8_t *b = bp + g * G * 32;
+        __m512i s[LK_I8_MR][2];
+#pragma clang loop unroll(full)
+        for (int r = 0; r < LK_I8_MR; r++) s[r][0] = s[r][1] = _mm512_setzero_si512();
+        const uint8_t *b = bp + g * G * 32;
         const int64_t k0 = g * G;
+#pragma clang loop unroll(full)
         for (int k4 = 0; k4 < G / 4; k4++) {
             const __m512i b0 = _mm512_loadu_si512(b + k4 * 128), b1 = _mm512_loadu_si512(b + k4 * 128 + 64);
-            int32_t x0, x1, x2, x3;
-            __builtin_memcpy(&x0, a0 + k0 + 4 * k4, 4);
-            __builtin_memcpy(&x1, a1 + k0 + 4 * k4, 4);
-            __builtin_memcpy(&x2, a2 + k0 + 4 * k4, 4);
-            __builtin_memcpy(&x3, a3 + k0 + 4 * k4, 4);
-            const __m512i v0 = _mm512_set1_epi32(x0), v1 = _mm512_set1_epi32(x1), v2 = _mm512_set1_epi32(x2),
-                          v3 = _mm512_set1_epi32(x3);
-            s00 = _mm512_dpbusd_epi32(s00, v0, b0); s01 = _mm512_dpbusd_epi32(s01, v0, b1);
-            s10 = _mm512_dpbusd_epi32(s10, v1, b0); s11 = _mm512_dpbusd_epi32(s11, v1, b1);
-            s20 = _mm512_dpbusd_epi32(s20, v2, b0); s21 = _mm512_dpbusd_epi32(s21, v2, b1);
-            s30 = _mm512_dpbusd_epi32(s30, v3, b0); s31 = _mm512_dpbusd_epi32(s31, v3, b1);
+#pragma clang loop unroll(full)
+            for (int r = 0; r < LK_I8_MR; r++) {
+                int32_t xv;
+                __builtin_memcpy(&xv, ar[r] + k0 + 4 * k4, 4);
+                const __m512i v = _mm512_set1_epi32(xv);
+                s[r][0] = _mm512_dpbusd_epi32(s[r][0], b0, v);
+                s[r][1] = _mm512_dpbusd_epi32(s[r][1], b1, v);
+            }
         }
         const __m512 w0 = _mm512_loadu_ps(bs + g * 32), w1 = _mm512_loadu_ps(bs + g * 32 + 16);
-#define LK_SCALE(r, sa, sb)                                                                          \
-        {                                                                                            \
-            const __m512 dx = _mm512_set1_ps(ad[r][g]);                                              \
-            f[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), _mm512_mul_ps(w0, dx), f[r][0]);       \
-            f[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb), _mm512_mul_ps(w1, dx), f[r][1]);       \
+#pragma clang loop unroll(full)
+        for (int r = 0; r < LK_I8_MR; r++) {
+            const __m512 dx = _mm512_set1_ps(ad[r][g]);
+            f[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][0]), _mm512_mul_ps(w0, dx), f[r][0]);
+            f[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][1]), _mm512_mul_ps(w1, dx), f[r][1]);
         }
-        LK_SCALE(0, s00, s01) LK_SCALE(1, s10, s11) LK_SCALE(2, s20, s21) LK_SCALE(3, s30, s31)
-#undef LK_SCALE
-        if (bb) {
-            const __m512 m0 = _mm512_loadu_ps(bb + g * 32), m1 = _mm512_loadu_ps(bb + g * 32 + 16);
-            for (int r = 0; r < LK_I8_MR; r++) {
-                const __m512 xs = _mm512_set1_ps(as[r][g]);
-                f[r][0] = _mm512_fmadd_ps(m0, xs, f[r][0]);
-                f[r][1] = _mm512_fmadd_ps(m1, xs, f[r][1]);
-            }
+        const __m512 m0 = _mm512_loadu_ps(bb + g * 32), m1 = _mm512_loadu_ps(bb + g * 32 + 16);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < LK_I8_MR; r++) {
+            const __m512 xs = _mm512_set1_ps(as[r][g]);
+            f[r][0] = _mm512_fmadd_ps(m0, xs, f[r][0]);
+            f[r][1] = _mm512_fmadd_ps(m1, xs, f[r][1]);
         }
     }
     const __mmask16 k0m = nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1);
@@ -66,14 +62,15 @@ LK_AVX512_VNNI static inline void kernel_g(float *C, int64_t ldc, const uint8_t 
     }
 }
 
-LK_AVX512_VNNI void lk_i8_kernel_avx512(float *C, int64_t ldc, const uint8_t *const *a, const float *const *ad,
-                                        const float *const *as, const int8_t *bp, const int32_t *bc, const float *bs,
-                                        const float *bb, int64_t ng, int G, int mr, int nr, int add) {
-    if (G == 32) kernel_g(C, ldc, a, ad, as, bp, bc, bs, bb, ng, 32, mr, nr, add);
-    else kernel_g(C, ldc, a, ad, as, bp, bc, bs, bb, ng, 16, mr, nr, add);
+LK_AVX512_VNNI void lk_i8_kernel_avx512(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad,
+                                        const float *const *as, const uint8_t *bp, const float *bs, const float *bb,
+                                        int64_t ng, int G, int wide, int mr, int nr, int add) {
+    (void)wide; // vpdpbusd sums in 32 bits: any u8 weight
+    if (G == 32) kernel_g(C, ldc, a, ad, as, bp, bs, bb, ng, 32, mr, nr, add);
+    else kernel_g(C, ldc, a, ad, as, bp, bs, bb, ng, 16, mr, nr, add);
 }
 
-LK_AVX512_VNNI void lk_i8_quant_avx512(uint8_t *q, float *d, float *s, const float *x, int64_t n, int G) {
+LK_AVX512_VNNI void lk_i8_quant_avx512(int8_t *q, float *d, float *s, const float *x, int64_t n, int G) {
     const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
     for (int64_t g = 0; g < n / G; g++) {
         const float *xg = x + g * G;
@@ -83,9 +80,8 @@ LK_AVX512_VNNI void lk_i8_quant_avx512(uint8_t *q, float *d, float *s, const flo
         const __m512 vid = _mm512_set1_ps(id);
         const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vid)), i1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vid));
         const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
-        const __m128i off = _mm_set1_epi8((char)0x80);
-        _mm_storeu_si128((__m128i *)(q + g * G), _mm_xor_si128(_mm512_cvtepi32_epi8(i0), off));
-        if (G == 32) _mm_storeu_si128((__m128i *)(q + g * G + 16), _mm_xor_si128(_mm512_cvtepi32_epi8(i1), off));
+        _mm_storeu_si128((__m128i *)(q + g * G), _mm512_cvtepi32_epi8(i0));
+        if (G == 32) _mm_storeu_si128((__m128i *)(q + g * G + 16), _mm512_cvtepi32_epi8(i1));
         d[g] = dg;
         s[g] = dg * (float)sum;
     }
