@@ -52,11 +52,13 @@ struct BenchCommand: ParsableCommand {
                 o.precision = p
                 curves[p.rawValue] = try Bench.lossCurve(weights: w, options: o, steps: steps)
             }
-            let a = curves["fp32"] ?? [], b = curves["bf16"] ?? []
-            let d = zip(a, b).map { abs($0 - $1) }
-            print(String(format: "loss curves over %d steps: fp32 %.4f → %.4f, bf16 %.4f → %.4f; max |Δ| %.4f, mean |Δ| %.4f, last |Δ| %.4f",
-                         steps, a.first ?? 0, a.last ?? 0, b.first ?? 0, b.last ?? 0, d.max() ?? 0,
-                         d.isEmpty ? 0 : d.reduce(0, +) / Double(d.count), d.last ?? 0))
+            let a = curves["fp32"] ?? []
+            for p in ComputePrecision.allCases where p != .fp32 {
+                let b = curves[p.rawValue] ?? [], d = zip(a, b).map { abs($0 - $1) }
+                print(String(format: "loss curves over %d steps: fp32 %.4f → %.4f, %@ %.4f → %.4f; max |Δ| %.4f, mean |Δ| %.4f, last |Δ| %.4f",
+                             steps, a.first ?? 0, a.last ?? 0, p.rawValue, b.first ?? 0, b.last ?? 0, d.max() ?? 0,
+                             d.isEmpty ? 0 : d.reduce(0, +) / Double(d.count), d.last ?? 0))
+            }
             if json {
                 print(String(decoding: try JSONEncoder().encode(curves), as: UTF8.self))
             }

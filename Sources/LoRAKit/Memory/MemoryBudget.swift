@@ -193,6 +193,9 @@ extension MemoryBudget {
         if g.bf16Scratch > 0 {
             add("scratch.bf16", "bf16 product scratch", "left operand as bf16 pairs + \(nThreads) W panels (bf16 precision)", g.bf16Scratch, .scratch)
         }
+        if g.int8Scratch > 0 {
+            add("scratch.int8", "int8 product scratch", "left operand as int8 + group scales + \(nThreads) W panels (int8 precision)", g.int8Scratch, .scratch)
+        }
         if g.bf16Head > 0 {
             add("scratch.bf16head", "LM head packed to bf16", "forward + backward layouts (bf16 precision)", g.bf16Head, .scratch)
         }
