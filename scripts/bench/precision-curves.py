@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Loss curves of `lorakit train` runs that differ only in --precision, side by side.
+
+Usage: scripts/bench/precision-curves.py OUT.csv fp32=RUN_DIR bf16=RUN_DIR int8=RUN_DIR ...
+The first run is the reference. Writes OUT.csv (step, train loss per run, then validation losses at their steps)
+and prints a markdown table: per run, max and mean |Δ| of the train loss against the reference (absolute and
+relative), the last step's loss and the final validation loss. Standard library only.
+"""
+import csv
+import json
+import os
+import sys
+
+
+def load(path):
+    path = os.path.join(path, "metrics.jsonl") if os.path.isdir(path) else path
+    steps, evals = {}, {}
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if r.get("type") in ("train", "step") and not r.get("skipped", False):
+                steps[r["step"]] = r["loss"]
+            elif r.get("type") == "eval":
+                evals[r["step"]] = r["loss"]
+    return steps, evals
+
+
+def main():
+    if len(sys.argv) < 4 or any("=" not in a for a in sys.argv[2:]):
+        sys.exit(__doc__)
+    runs = [(a.split("=", 1)[0], load(a.split("=", 1)[1])) for a in sys.argv[2:]]
+    ref_name, (ref, ref_eval) = runs[0]
+    steps = sorted(set.intersection(*(set(s) for _, (s, _) in runs)))
+    evals = sorted(set.intersection(*(set(e) for _, (_, e) in runs)))
+    with open(sys.argv[1], "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["step"] + [f"train_{n}" for n, _ in runs] + [f"valid_{n}" for n, _ in runs])
+        for s in steps:
+            w.writerow([s] + [f"{r[0][s]:.6f}" for _, r in runs]
+                       + [f"{r[1][s]:.6f}" if s in evals else "" for _, r in runs])
+    print(f"| precision | train loss step {steps[0]} → {steps[-1]} | max abs Δ vs {ref_name} | max rel Δ | mean rel Δ "
+          f"| final validation loss (step {evals[-1] if evals else '-'}) | rel Δ |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, (s, e) in runs:
+        absd = [abs(s[k] - ref[k]) for k in steps]
+        reld = [abs(s[k] - ref[k]) / abs(ref[k]) for k in steps]
+        fv = e[evals[-1]] if evals else float("nan")
+        rv = abs(fv - ref_eval[evals[-1]]) / abs(ref_eval[evals[-1]]) if evals else float("nan")
+        print(f"| {name} | {s[steps[0]]:.4f} → {s[steps[-1]]:.4f} | {max(absd):.2e} | {max(reld):.2e} "
+              f"| {sum(reld) / len(reld):.2e} | {fv:.4f} | {rv:.1e} |")
+
+
+if __name__ == "__main__":
+    main()
