@@ -7,24 +7,17 @@ and prints a markdown table: per run, max and mean |Δ| of the train loss agains
 relative), the last step's loss and the final validation loss. Standard library only.
 """
 import csv
-import json
+import importlib.util
 import os
 import sys
 
 
 def load(path):
-    path = os.path.join(path, "metrics.jsonl") if os.path.isdir(path) else path
-    steps, evals = {}, {}
-    with open(path) as f:
-        for line in f:
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            if r.get("type") in ("train", "step") and not r.get("skipped", False):
-                steps[r["step"]] = r["loss"]
-            elif r.get("type") == "eval":
-                evals[r["step"]] = r["loss"]
-    return steps, evals
+    """(train loss by step, validation loss by step) of a run: compare-curves.py's reader."""
+    spec = importlib.util.spec_from_file_location("compare_curves", os.path.join(os.path.dirname(__file__), "compare-curves.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load(path)
 
 
 def main():
