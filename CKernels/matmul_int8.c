@@ -167,11 +167,19 @@ static void pack_bwd(const i8_args *g, const panel *P, int64_t nb0, int64_t nb, 
                 P->bs[(s * ng + gi) * 32 + j] = d;
                 P->bb[(s * ng + gi) * 32 + j] = -128.0f * d;
             }
-            for (int64_t k = 0; k < 32; k++) {
-                const int64_t kk = gi * 32 + k;
-                const float *row = tmp + kk * nb + s * 32;
-                uint8_t *dst = bp + ((kk >> 2) * 32) * 4 + (kk & 3);
-                for (int64_t j = 0; j < 32; j++) dst[j * 4] = (uint8_t)((j < w ? lk_i8_round_even(row[j] * id[j]) : 0) + 128);
+            if (w < 32) memset(id + w, 0, (size_t)(32 - w) * sizeof(float)); // padding columns quantize to 0
+            for (int64_t k4 = 0; k4 < 8; k4++) {
+                // Four rows at a time, so each column's 4 bytes are stored as one word (vectorizes over j).
+                const int64_t kk = gi * 32 + 4 * k4;
+                const float *r0 = tmp + kk * nb + s * 32, *r1 = r0 + nb, *r2 = r1 + nb, *r3 = r2 + nb;
+                uint32_t *dst = (uint32_t *)(bp + (kk >> 2) * 32 * 4);
+                for (int64_t j = 0; j < 32; j++) {
+                    const float a0 = j < w ? r0[j] : 0, a1 = j < w ? r1[j] : 0, a2 = j < w ? r2[j] : 0, a3 = j < w ? r3[j] : 0;
+                    dst[j] = (uint32_t)(uint8_t)(lk_i8_round_even(a0 * id[j]) + 128)
+                             | (uint32_t)(uint8_t)(lk_i8_round_even(a1 * id[j]) + 128) << 8
+                             | (uint32_t)(uint8_t)(lk_i8_round_even(a2 * id[j]) + 128) << 16
+                             | (uint32_t)(uint8_t)(lk_i8_round_even(a3 * id[j]) + 128) << 24;
+                }
             }
         }
     }
