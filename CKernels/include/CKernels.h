@@ -9,5 +9,6 @@
 #include "lk_quant.h"
 #include "lk_matmul.h"
 #include "lk_matmul_bf16.h"
+#include "lk_matmul_int8.h"
 #include "lk_decode.h"
 #include "lk_lapack.h"

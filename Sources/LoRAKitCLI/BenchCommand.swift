@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure training steps, forward passes or the frozen-weight kernels (median time, tokens/s, GFLOP/s, fraction of raw sgemm, peak RSS).")
 
-    @Argument(help: "train, forward, kernels or curve (loss of --steps steps on one fixed batch, fp32 vs bf16).") var what: String
+    @Argument(help: "train, forward, kernels or curve (loss of --steps steps on one fixed batch in every precision, compared with fp32).") var what: String
     @Option(help: "Steps of `bench curve`.") var steps: Int = 100
     @Option(help: "GGUF model file (default: ~/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf).") var model: String?
     @Option(help: "A preset architecture with random weights instead of a model file: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -26,6 +26,8 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var precision: PrecisionOption
     @Flag(help: "Skip measuring raw cblas_sgemm on the same shapes.") var noCeiling = false
     @Option(help: "Gradient checkpointing in `bench train`: on (least memory, one more forward) or off (default).") var checkpointing: Switch = .off
+    @Option(help: "`bench kernels`: only these shapes, comma-separated names (q/o, k/v, gate/up, down, lm_head; default all).")
+    var shapes: String?
 
     var threads: Int { threadsOption.threads ?? ThreadPool.defaultThreadCount }
     @Flag(help: "Print JSON.") var json = false
@@ -52,11 +54,13 @@ struct BenchCommand: ParsableCommand {
                 o.precision = p
                 curves[p.rawValue] = try Bench.lossCurve(weights: w, options: o, steps: steps)
             }
-            let a = curves["fp32"] ?? [], b = curves["bf16"] ?? []
-            let d = zip(a, b).map { abs($0 - $1) }
-            print(String(format: "loss curves over %d steps: fp32 %.4f → %.4f, bf16 %.4f → %.4f; max |Δ| %.4f, mean |Δ| %.4f, last |Δ| %.4f",
-                         steps, a.first ?? 0, a.last ?? 0, b.first ?? 0, b.last ?? 0, d.max() ?? 0,
-                         d.isEmpty ? 0 : d.reduce(0, +) / Double(d.count), d.last ?? 0))
+            let a = curves["fp32"] ?? []
+            for p in ComputePrecision.allCases where p != .fp32 {
+                let b = curves[p.rawValue] ?? [], d = zip(a, b).map { abs($0 - $1) }
+                print(String(format: "loss curves over %d steps: fp32 %.4f → %.4f, %@ %.4f → %.4f; max |Δ| %.4f, mean |Δ| %.4f, last |Δ| %.4f",
+                             steps, a.first ?? 0, a.last ?? 0, p.rawValue, b.first ?? 0, b.last ?? 0, d.max() ?? 0,
+                             d.isEmpty ? 0 : d.reduce(0, +) / Double(d.count), d.last ?? 0))
+            }
             if json {
                 print(String(decoding: try JSONEncoder().encode(curves), as: UTF8.self))
             }
@@ -64,7 +68,12 @@ struct BenchCommand: ParsableCommand {
         }
         if what == "kernels" {
             let config = try preset.map { try ModelPreset.named($0).config } ?? loadWeights(type).config
-            reports = try Bench.kernels(shapes: Bench.KernelShape.of(config), type: type,
+            let wanted = shapes.map { Set($0.split(separator: ",").map(String.init)) }
+            let all = Bench.KernelShape.of(config), chosen = all.filter { wanted?.contains($0.name) ?? true }
+            if let wanted, chosen.count != wanted.count {
+                throw ValidationError("--shapes: unknown name in \(wanted.sorted()); known: \(all.map(\.name).joined(separator: ", "))")
+            }
+            reports = try Bench.kernels(shapes: chosen, type: type,
                                         tokens: (batch ?? 4) * (seq ?? 256), options: o)
         } else {
             let w = try loadWeights(type)

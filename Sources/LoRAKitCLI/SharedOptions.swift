@@ -76,7 +76,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Chat template: chatml, smollm2, llama3, llama3.1 (default: the model's own).") var chatTemplate: String?
     @Option(help: "NUMA: auto (default: distribute when more than one node is allowed), distribute (workers pinned on every node, weights split by rows into node-local memory), isolate (pinned to one node), off. Never changes the results.")
     var numa: NUMAMode?
-    @Option(help: "Arithmetic of the frozen-weight products: auto (default: bf16 on CPUs with AVX512-BF16 — about 2.5x faster, about 2^-8 relative error per product — else fp32), fp32 or bf16. A checkpoint resumes only with its own precision.")
+    @Option(help: "Arithmetic of the frozen-weight products: auto (default: bf16 on CPUs with AVX512-BF16 — about 2.5x faster, about 2^-8 relative error per product — else fp32), fp32, bf16 or int8 (layers on int8 dot products, AVX512-VNNI: see the README for speed and accuracy). A checkpoint resumes only with its own precision.")
     var precision: PrecisionSetting?
     @Option(help: "Memory cap, e.g. 6GB; checkpointing is chosen automatically to stay under it.") var maxMemory: String?
     @Option(help: QuantType.help) var quant: QuantType = .q8_0

@@ -84,7 +84,9 @@ struct TrainCommand: ParsableCommand {
             BudgetCommand.printPlan(d)
             print("")
             let p = d.config.precision
-            print("precision: \(p.rawValue)" + (p == .bf16 ? " (bf16 products with fp32 sums; --precision fp32 for exact fp32)" : ""))
+            let detail: [ComputePrecision: String] = [.bf16: " (bf16 products with fp32 sums; --precision fp32 for exact fp32)",
+                                                      .int8: " (layers on int8 dot products, exact int32 group sums, fp32 scaling; the LM head in bf16)"]
+            print("precision: \(p.rawValue)" + (detail[p] ?? ""))
             warnIfSlowBF16(p)
         case .note(let n): print("note: \(n)")
         case .warning(let w): warn(w)
@@ -109,6 +111,9 @@ func warnLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8
 
 /// bf16 without AVX512-BF16 runs a scalar microkernel, much slower than fp32.
 func warnIfSlowBF16(_ p: ComputePrecision) {
+    if p == .int8, !ComputePrecision.int8IsNative {
+        warn("this CPU has neither AVX512-VNNI nor AVX2: --precision int8 runs a slow scalar kernel (fp32 is much faster here)")
+    }
     guard p == .bf16, !ComputePrecision.bf16IsNative else { return }
     warn("this CPU has no AVX512-BF16: --precision bf16 runs a slow scalar kernel (fp32 is much faster here)")
 }

@@ -191,10 +191,13 @@ extension MemoryBudget {
         add("scratch.dequant", "dequantization tiles", "\(nThreads) thread\(nThreads == 1 ? "" : "s") × panel", g.dequantScratch, .scratch)
         add("scratch.attention", "attention scratch", "transposed K/Q/V + per-thread rows", g.attentionScratch, .scratch)
         if g.bf16Scratch > 0 {
-            add("scratch.bf16", "bf16 product scratch", "left operand as bf16 pairs + \(nThreads) W panels (bf16 precision)", g.bf16Scratch, .scratch)
+            add("scratch.bf16", "bf16 product scratch", "left operand as bf16 pairs + \(nThreads) W panels (bf16 precision; int8: the LM head)", g.bf16Scratch, .scratch)
+        }
+        if g.int8Scratch > 0 {
+            add("scratch.int8", "int8 product scratch", "left operand as int8 + group scales + \(nThreads) W panels (int8 precision)", g.int8Scratch, .scratch)
         }
         if g.bf16Head > 0 {
-            add("scratch.bf16head", "LM head packed to bf16", "forward + backward layouts (bf16 precision)", g.bf16Head, .scratch)
+            add("scratch.bf16head", "LM head packed to bf16", "forward + backward layouts (bf16 and int8 precision)", g.bf16Head, .scratch)
         }
         if g.groupPartials > 0 {
             add("scratch.numa", "per-node partial dX", "\(groups - 1) extra node group\(groups == 2 ? "" : "s") × [T, max(C, F)]",

@@ -36,7 +36,7 @@ extension LlamaGraph {
     /// training with checkpointing, which trades speed for memory).
     static func bf16HeadBytes(config c: LlamaConfig, training: Bool, precision: ComputePrecision,
                               checkpointing: Bool = false) -> Int {
-        guard precision == .bf16, !(training && checkpointing) else { return 0 }
+        guard precision.usesBF16Products, !(training && checkpointing) else { return 0 }
         let V = Int64(c.vocabSize), C = Int64(c.embeddingLength)
         let n = Int(lk_bf16_packed_bytes(V, C, 0)) + (training ? Int(lk_bf16_packed_bytes(V, C, 1)) : 0)
         return n <= bf16HeadPackLimit ? n : 0
@@ -63,7 +63,7 @@ extension LlamaGraph {
     /// chunk through the head (summed over C forward, V backward when training) — and one W panel per thread.
     static func bf16ScratchBytes(config c: LlamaConfig, rows T: Int, chunkRows: Int, training: Bool, threads: Int,
                                  precision: ComputePrecision) -> Int {
-        guard precision == .bf16 else { return 0 }
+        guard precision.usesBF16Products else { return 0 }
         let layers = lk_bf16_scratch_bytes(Int32(threads), Int64(T), Int64(max(c.embeddingLength, c.feedForwardLength, c.kvDim, c.qDim)))
         let head = lk_bf16_scratch_bytes(Int32(threads), Int64(chunkRows), Int64(training ? max(c.vocabSize, c.embeddingLength) : c.embeddingLength))
         return max(layers, head)
@@ -84,7 +84,7 @@ extension LlamaGraph {
 
     /// logits[rows, V] = x[rows, C]·headᵀ in the graph's precision.
     func headForward(y: UnsafeMutablePointer<Float>, ldy: Int64, x: UnsafePointer<Float>, ldx: Int64, rows: Int64) {
-        if precision == .bf16, let p = bf16Head.first {
+        if precision.usesBF16Products, let p = bf16Head.first {
             lk_matmul_fwd_bf16_packed(pool.raw, bf16Scratch, y, ldy, x, ldx, p.ptr, Int64(head.rows), Int64(head.cols), rows, 0)
         } else {
             frozenForward(head, y: y, ldy: ldy, x: x, ldx: ldx, rows: rows)
@@ -93,7 +93,7 @@ extension LlamaGraph {
 
     /// dx[rows, C] = dlogits[rows, V]·head in the graph's precision.
     func headBackwardData(dx: UnsafeMutablePointer<Float>, lddx: Int64, dy: UnsafePointer<Float>, lddy: Int64, rows: Int64) {
-        if precision == .bf16, bf16Head.count == 2 {
+        if precision.usesBF16Products, bf16Head.count == 2 {
             lk_matmul_bwd_data_bf16_packed(pool.raw, bf16Scratch, dx, lddx, dy, lddy, bf16Head[1].ptr, Int64(head.rows), Int64(head.cols), rows, 0)
         } else {
             frozenBackwardData(head, dx: dx, lddx: lddx, dy: dy, lddy: lddy, rows: rows, accumulate: false)

@@ -41,12 +41,13 @@ extension LlamaGraph {
                        rows: Int64) {
         let out = Int64(W.rows), inF = Int64(W.cols), t = lk_type(rawValue: W.type.rawValue)
         W.withUnsafeBytes { w in
-            switch precision {
+            switch productPrecision(W) {
             case .fp32:
                 pool.groupBounds.withUnsafeBufferPointer { g in
                     lk_qmatmul_fwd_grouped(pool.raw, qScratch, y, ldy, x, ldx, t, w, out, inF, rows, 0, g.baseAddress, Int32(g.count - 1))
                 }
             case .bf16: lk_qmatmul_fwd_bf16(pool.raw, bf16Scratch, y, ldy, x, ldx, t, w, out, inF, rows, 0)
+            case .int8: lk_qmatmul_fwd_int8(pool.raw, int8Scratch, y, ldy, x, ldx, t, w, out, inF, rows, 0)
             }
         }
     }
@@ -56,13 +57,14 @@ extension LlamaGraph {
                             lddy: Int64, rows: Int64, accumulate: Bool) {
         let out = Int64(W.rows), inF = Int64(W.cols), t = lk_type(rawValue: W.type.rawValue)
         W.withUnsafeBytes { w in
-            switch precision {
+            switch productPrecision(W, summed: out) {
             case .fp32:
                 pool.groupBounds.withUnsafeBufferPointer { g in
                     lk_qmatmul_bwd_data_grouped(pool.raw, qScratch, buffers.groupPartials.count > 0 ? buffers.groupPartials.ptr : nil, dx, lddx, dy, lddy, t, w, out, inF, rows,
                                                 accumulate ? 1 : 0, g.baseAddress, Int32(g.count - 1))
                 }
             case .bf16: lk_qmatmul_bwd_data_bf16(pool.raw, bf16Scratch, dx, lddx, dy, lddy, t, w, out, inF, rows, accumulate ? 1 : 0)
+            case .int8: lk_qmatmul_bwd_data_int8(pool.raw, int8Scratch, dx, lddx, dy, lddy, t, w, out, inF, rows, accumulate ? 1 : 0)
             }
         }
     }

@@ -31,12 +31,14 @@ struct GraphPlan: Sendable, Equatable {
     var bf16Head = 0
     /// Planned scratch of the bf16 products: bf16 pairs of the left operand and one W panel per thread (0 in fp32).
     var bf16Scratch = 0
+    /// Planned scratch of the int8 products: the quantized left operand and one W panel per thread (0 unless int8).
+    var int8Scratch = 0
     /// Partial dX sums of NUMA row groups 1..<G in backward-data (0 with one group). [G − 1, T, max(C, F)]
     var groupPartials = 0
 
     var total: Int {
         parameters + gradients + smallTensors + layerInputs + activations + head + backwardScratch + dequantScratch
-            + attentionScratch + bf16Head + bf16Scratch + groupPartials
+            + attentionScratch + bf16Head + bf16Scratch + int8Scratch + groupPartials
     }
 }
 
@@ -75,6 +77,7 @@ extension LlamaGraph {
         p.bf16Head = bf16HeadBytes(config: c, training: training, precision: precision, checkpointing: checkpointing)
         p.bf16Scratch = bf16ScratchBytes(config: c, rows: B * S, chunkRows: shape.chunkRows, training: training, threads: threads,
                                          precision: precision)
+        p.int8Scratch = int8ScratchBytes(config: c, rows: B * S, threads: threads, precision: precision)
         return p
     }
 
@@ -105,6 +108,7 @@ extension LlamaGraph {
         p.dequantScratch = qScratchBytes
         p.bf16Head = bf16HeadBytesAllocated
         p.bf16Scratch = bf16ScratchAllocated
+        p.int8Scratch = int8ScratchAllocated
         return p
     }
 }

@@ -32,12 +32,17 @@ final class LlamaGraph: LayerRunner {
     /// When set, wall time per operation kind is added to it (benchmarks; nil costs nothing).
     var profile: OpProfile?
     /// Arithmetic of the frozen-weight products. Setting bf16 packs the LM head once (`updateBF16Head`).
-    var precision: ComputePrecision = .fp32 { didSet { if precision != oldValue { updateBF16Head(); updateBF16Scratch() } } }
+    var precision: ComputePrecision = .fp32 {
+        didSet { if precision != oldValue { updateBF16Head(); updateBF16Scratch(); updateInt8Scratch() } }
+    }
     /// The LM head packed for the bf16 products: [forward] or [forward, backward]; empty in fp32.
     var bf16Head: [BF16PackedMatrix] = []
     /// Planned scratch of the bf16 products (`lk_bf16_scratch_bytes`, `bf16ScratchBytes`); nil in fp32.
     var bf16Scratch: UnsafeMutableRawPointer?
     var bf16ScratchAllocated = 0
+    /// Planned scratch of the int8 products (`lk_int8_scratch_bytes`, `int8ScratchBytes`); nil unless int8.
+    var int8Scratch: UnsafeMutableRawPointer?
+    var int8ScratchAllocated = 0
 
     init(weights: ModelWeights, lora: LoRAParameters?, batch B: Int, sequence S: Int, training: Bool,
          checkpointing: Bool, pool: ThreadPool, logitChunkBytes: Int = 16 << 20) {
@@ -70,6 +75,7 @@ final class LlamaGraph: LayerRunner {
     deinit {
         qScratch.deallocate()
         bf16Scratch?.deallocate()
+        int8Scratch?.deallocate()
     }
 
     static func allMatrices(_ w: ModelWeights) -> [QuantizedMatrix] {

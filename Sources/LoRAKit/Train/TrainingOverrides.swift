@@ -2,9 +2,15 @@ import Foundation
 
 /// A precision as a user chooses it: `auto` resolves on this CPU (`ComputePrecision.preferred`).
 public enum PrecisionSetting: String, Codable, Sendable, CaseIterable {
-    case auto, fp32, bf16
+    case auto, fp32, bf16, int8
 
-    public init(_ p: ComputePrecision) { self = p == .bf16 ? .bf16 : .fp32 }
+    public init(_ p: ComputePrecision) {
+        switch p {
+        case .fp32: self = .fp32
+        case .bf16: self = .bf16
+        case .int8: self = .int8
+        }
+    }
 
     /// The precision a run uses on this CPU.
     public var resolved: ComputePrecision {
@@ -12,6 +18,7 @@ public enum PrecisionSetting: String, Codable, Sendable, CaseIterable {
         case .auto: return .preferred
         case .fp32: return .fp32
         case .bf16: return .bf16
+        case .int8: return .int8
         }
     }
 }

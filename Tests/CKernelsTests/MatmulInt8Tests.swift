@@ -1,0 +1,167 @@
+import CKernels
+import XCTest
+
+/// int8 frozen-weight products: the blocks read as integers equal the dequantization; the products against
+/// the spec (lk_int8_dot_ref, exact integer sums: 1e-5 relative), scalar / AVX2 / AVX512-VNNI and 1-3 threads
+/// bitwise identical, ragged shapes across panel edges, accumulate, and the distance to the fp32 products.
+final class MatmulInt8Tests: XCTestCase {
+    static var pools: [OpaquePointer?] = [nil] + (2...3).map { lk_pool_create(Int32($0), nil) }
+
+    private func relErr(_ got: [Float], _ expect: [Float]) -> Double { MatmulTestData.relErr(got, expect) }
+    private func weights(_ t: lk_type, _ out: Int, _ inn: Int, _ rng: inout SplitMix64) -> ([UInt8], [Float]) {
+        MatmulTestData.weights(t, out, inn, &rng)
+    }
+
+    let types: [lk_type] = [LK_Q8_0, LK_Q4_0, LK_Q4_1, LK_Q5_0, LK_Q5_1, LK_Q4_K, LK_Q5_K, LK_Q6_K]
+    func shapes(_ t: lk_type) -> [(T: Int, out: Int, in: Int)] {
+        lk_type_block_size(t) == 256 ? [(1, 37, 256), (9, 300, 512), (6, 45, 1280)]
+            : [(1, 37, 64), (13, 70, 96), (9, 300, 576), (5, 45, 1056)]
+    }
+    var isas: [lk_isa] { [LK_ISA_SCALAR] + [LK_ISA_AVX2, LK_ISA_AVX512].filter { lk_isa_supported($0) != 0 } }
+
+    /// Per-group quantization of one row (the reference).
+    private func quantize(_ x: ArraySlice<Float>, _ G: Int) -> (q: [Int8], d: [Float], s: [Float]) {
+        let n = x.count
+        var q = [Int8](repeating: 0, count: n), d = [Float](repeating: 0, count: n / G), s = d
+        Array(x).withUnsafeBufferPointer { lk_int8_quantize_row_ref(&q, &d, &s, $0.baseAddress!, Int64(n), Int32(G)) }
+        return (q, d, s)
+    }
+
+    func testTypesAndGroups() {
+        XCTAssertEqual(lk_int8_group(LK_Q6_K), 16)
+        XCTAssertEqual(lk_int8_group(LK_Q4_1), 32)
+        XCTAssertEqual(lk_int8_type_supported(LK_F32), 0)
+        XCTAssertEqual(lk_int8_type_supported(LK_BF16), 0)
+        XCTAssertEqual(lk_int8_scratch_bytes(2, 0, 64), 0)
+    }
+
+    func testQuantizeRow() {
+        var rng = SplitMix64(seed: 5)
+        let x = QuantTestData.randomFloats(96, &rng, scale: 3)
+        for G in [16, 32] {
+            let (q, d, s) = quantize(x[...], G)
+            for g in 0..<(96 / G) {
+                let amax = x[(g * G)..<(g * G + G)].map { abs($0) }.max()!
+                XCTAssertEqual(d[g], amax / 127)
+                var sum = 0
+                for i in 0..<G {
+                    let k = g * G + i
+                    XCTAssertLessThanOrEqual(abs(x[k] - d[g] * Float(q[k])), d[g] * 0.5001)
+                    sum += Int(q[k])
+                }
+                XCTAssertEqual(s[g], d[g] * Float(sum))
+            }
+        }
+    }
+
+    /// The blocks as integers: Sw·wi + Bw is exactly the reference dequantization, for every type.
+    func testUnpackEqualsDequantization() {
+        var rng = SplitMix64(seed: 9)
+        for t in types {
+            let n = 512, G = Int(lk_int8_group(t))
+            let (q, w) = weights(t, 1, n, &rng)
+            var wi = [Int8](repeating: 0, count: n), sw = [Float](repeating: 0, count: n / G), bw = sw
+            q.withUnsafeBytes { XCTAssertEqual(lk_int8_unpack_row(t, &wi, &sw, &bw, $0.baseAddress!, Int64(n)), 0) }
+            for k in 0..<n {
+                let v = Float(wi[k]) * sw[k / G] + bw[k / G]
+                XCTAssertEqual(Double(v), Double(w[k]), accuracy: Double(abs(w[k])) * 1e-6 + 1e-7, "\(t) element \(k)")
+            }
+        }
+    }
+
+    func testForward() {
+        var rng = SplitMix64(seed: 17)
+        for t in types {
+            let G = Int(lk_int8_group(t))
+            var worst = 0.0
+            for s in shapes(t) {
+                let (q, _) = weights(t, s.out, s.in, &rng)
+                let x = QuantTestData.randomFloats(s.T * s.in, &rng), y0 = QuantTestData.randomFloats(s.T * s.out, &rng)
+                var spec = [Float](repeating: 0, count: s.T * s.out), y32 = spec
+                let rowBytes = s.in / Int(lk_type_block_size(t)) * Int(lk_type_block_bytes(t))
+                q.withUnsafeBytes { qp in
+                    let W = qp.baseAddress!
+                    for r in 0..<s.T {
+                        let (xq, d, sm) = quantize(x[(r * s.in)..<((r + 1) * s.in)], G)
+                        for o in 0..<s.out {
+                            spec[r * s.out + o] = Float(lk_int8_dot_ref(t, W + o * rowBytes, xq, d, sm, Int64(s.in)))
+                        }
+                    }
+                    lk_qmatmul_fwd_ref(&y32, Int64(s.out), x, Int64(s.in), t, W, Int64(s.out), Int64(s.in), Int64(s.T))
+                    worst = max(worst, relErr(spec, y32))
+                    var first: [Float]?
+                    for isa in isas {
+                        for pool in Self.pools {
+                            var y = y0
+                            lk_qmatmul_fwd_int8_isa(isa, pool, nil, &y, Int64(s.out), x, Int64(s.in), t, W, Int64(s.out), Int64(s.in), Int64(s.T), 0)
+                            XCTAssertLessThan(relErr(y, spec), 1e-5, "\(t) \(s) \(isa)")
+                            if let first { XCTAssertEqual(y, first, "bitwise \(t) \(s) isa \(isa)") } else { first = y }
+                            var ya = y0
+                            let scratch = UnsafeMutableRawPointer.allocate(byteCount: lk_int8_scratch_bytes(lk_pool_size(pool), Int64(s.T), Int64(s.in)) + 1, alignment: 1)
+                            lk_qmatmul_fwd_int8_isa(isa, pool, scratch + 1, &ya, Int64(s.out), x, Int64(s.in), t, W, Int64(s.out), Int64(s.in), Int64(s.T), 1)
+                            scratch.deallocate()
+                            XCTAssertLessThan(relErr(ya, zip(y0, y).map { $0 + $1 }), 1e-6, "accumulate \(t) \(s)")
+                        }
+                    }
+                }
+            }
+            XCTAssertLessThan(worst, 2e-2, "int8 vs fp32 forward \(t)")
+            print("int8 forward vs fp32, \(String(cString: lk_type_traits_get(t).pointee.name)): max |Δ| / max |y| = \(String(format: "%.2e", worst))")
+        }
+    }
+
+    func testBackwardData() {
+        var rng = SplitMix64(seed: 23)
+        for t in types {
+            var worst = 0.0
+            for s in shapes(t) {
+                let out = (s.out + 31) / 32 * 32
+                let (q, w) = weights(t, out, s.in, &rng)
+                let dy = QuantTestData.randomFloats(s.T * out, &rng), dx0 = QuantTestData.randomFloats(s.T * s.in, &rng)
+                // Spec: W requantized per 32 rows of each column, dY per 32 of each row, exact integer sums.
+                var spec = [Float](repeating: 0, count: s.T * s.in), dx32 = spec
+                var wi = [Int8](repeating: 0, count: out * s.in), sw = [Float](repeating: 0, count: out / 32 * s.in)
+                for g in 0..<(out / 32) {
+                    for i in 0..<s.in {
+                        var amax: Float = 0
+                        for k in 0..<32 { amax = max(amax, abs(w[(g * 32 + k) * s.in + i])) }
+                        let d = amax / 127, id: Float = d != 0 ? 1 / d : 0
+                        sw[g * s.in + i] = d
+                        for k in 0..<32 { wi[(g * 32 + k) * s.in + i] = Int8((w[(g * 32 + k) * s.in + i] * id).rounded(.toNearestOrEven)) }
+                    }
+                }
+                for r in 0..<s.T {
+                    let (yq, d, _) = quantize(dy[(r * out)..<((r + 1) * out)], 32)
+                    for i in 0..<s.in {
+                        var a = 0.0
+                        for g in 0..<(out / 32) {
+                            var isum = 0
+                            for k in 0..<32 { isum += Int(yq[g * 32 + k]) * Int(wi[(g * 32 + k) * s.in + i]) }
+                            a += Double(d[g]) * Double(sw[g * s.in + i]) * Double(isum)
+                        }
+                        spec[r * s.in + i] = Float(a)
+                    }
+                }
+                q.withUnsafeBytes { qp in
+                    let W = qp.baseAddress!
+                    lk_qmatmul_bwd_data_ref(&dx32, Int64(s.in), dy, Int64(out), t, W, Int64(out), Int64(s.in), Int64(s.T))
+                    worst = max(worst, relErr(spec, dx32))
+                    var first: [Float]?
+                    for isa in isas {
+                        for pool in Self.pools {
+                            var dx = dx0
+                            lk_qmatmul_bwd_data_int8_isa(isa, pool, nil, &dx, Int64(s.in), dy, Int64(out), t, W, Int64(out), Int64(s.in), Int64(s.T), 0)
+                            XCTAssertLessThan(relErr(dx, spec), 1e-5, "\(t) \(s) \(isa)")
+                            if let first { XCTAssertEqual(dx, first, "bitwise \(t) \(s) isa \(isa)") } else { first = dx }
+                            var da = dx0
+                            lk_qmatmul_bwd_data_int8_isa(isa, pool, nil, &da, Int64(s.in), dy, Int64(out), t, W, Int64(out), Int64(s.in), Int64(s.T), 1)
+                            XCTAssertLessThan(relErr(da, zip(dx0, dx).map { $0 + $1 }), 1e-6, "accumulate \(t) \(s)")
+                        }
+                    }
+                }
+            }
+            XCTAssertLessThan(worst, 3e-2, "int8 vs fp32 backward-data \(t)")
+            print("int8 backward-data vs fp32, \(String(cString: lk_type_traits_get(t).pointee.name)): max |Δ| / max |dx| = \(String(format: "%.2e", worst))")
+        }
+    }
+}
