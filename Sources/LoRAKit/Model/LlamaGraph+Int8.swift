@@ -7,7 +7,7 @@ extension LlamaGraph {
     /// head never runs in int8 (`productPrecision`).
     static func int8ScratchBytes(config c: LlamaConfig, rows T: Int, threads: Int, precision: ComputePrecision) -> Int {
         guard precision == .int8 else { return 0 }
-        return lk_int8_scratch_bytes(Int32(threads), Int64(T), Int64(max(c.embeddingLength, c.feedForwardLength, c.kvDim)))
+        return lk_int8_scratch_bytes(Int32(threads), Int64(T), Int64(max(c.embeddingLength, c.feedForwardLength, c.kvDim, c.qDim)))
     }
 
     /// Allocates (int8) or frees (other precisions) the planned scratch after a precision change.
