@@ -144,6 +144,20 @@ final class QuantAwareLoRATests: XCTestCase {
             }
             print("offset merge \(type): survival \(dot / dd), error / change \((err / dd).squareRoot())")
             XCTAssertGreaterThan(dot / dd, 0.8)
+            // Transcoded to Q4_1/Q5_1: exact up to the fp16 roundings of d·sc_j and of the new m.
+            let to: GGMLType = type == .q4_K ? .q4_1 : .q5_1
+            XCTAssertTrue(QuantOffsetMerge.canMerge(from: type, to: to))
+            XCTAssertFalse(QuantOffsetMerge.canMerge(from: type, to: .q8_0))
+            let t = try XCTUnwrap(QuantOffsetMerge.merge(base, delta: gd, as: to))
+            XCTAssertEqual(t.type, to)
+            let bd = base.dequantized(), td = t.dequantized()
+            var worst: Float = 0
+            for i in bd.indices {
+                let e = abs(td[i] - (bd[i] + gd[i / 32]))
+                worst = max(worst, e)
+                XCTAssertLessThanOrEqual(e, (abs(bd[i]) + 2 * abs(gd[i / 32]) + 0.2) * 0x1p-11, "\(type) → \(to) element \(i)")
+            }
+            print("transcode \(type) → \(to): worst |merged − (W0 + ΔW)| \(worst)")
         }
     }
 

@@ -9,7 +9,7 @@ extension LoRAMerge {
     /// of its change (`LoRAMerge.autoType`, one extra merge per matrix before writing). `onMatrix` is called after
     /// each merged matrix. Returns the per-matrix reports in file order.
     @discardableResult
-    public static func writeGGUF(model: ModelWeights, adapter: LoRAParameters, to path: String, type: MergeType = .same,
+    public static func writeGGUF(model: ModelWeights, adapter: LoRAParameters, to path: String, type: MergeType = .auto,
                                  pool: ThreadPool, onMatrix: ((MergedMatrixReport) -> Void)? = nil) throws -> [MergedMatrixReport] {
         guard let gguf = model.gguf else { throw MergeError.needsGGUFBase(path: model.source.path) }
         try check(adapter, model: model.config)

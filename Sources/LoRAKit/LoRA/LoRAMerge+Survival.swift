@@ -31,8 +31,8 @@ extension LoRAMerge {
         let (w, base, relDelta) = try mergedWithBase(base: W0, adapter: adapter, slot: s, pool: pool)
         let q: QuantizedMatrix
         var offsets = false
-        if QuantOffsetMerge.offsetType(for: W0.type) == t, QuantAwareLoRA.isGroupConstant(adapter, slot: s),
-           let m = QuantOffsetMerge.merge(W0, delta: QuantAwareLoRA.groupDelta(adapter, slot: s)) {
+        if QuantOffsetMerge.canMerge(from: W0.type, to: t), QuantAwareLoRA.isGroupConstant(adapter, slot: s),
+           let m = QuantOffsetMerge.merge(W0, delta: QuantAwareLoRA.groupDelta(adapter, slot: s), as: t) {
             q = m
             offsets = true
         } else {
@@ -55,13 +55,17 @@ extension LoRAMerge {
     }
 
     /// The type `MergeType.auto` stores a matrix in: the base's own type (its offset type for a quant-aware adapter on
-    /// Q4_0/Q5_0) when at least `autoKeepSurvival` of the change survives it or the base is F32/F16/BF16/Q8_0; Q8_0
-    /// otherwise. Measuring costs one extra merge of the matrix.
+    /// Q4_0/Q5_0) when at least `autoKeepSurvival` of the change survives it or the base is F32/F16/BF16/Q8_0; else,
+    /// for a quant-aware adapter on Q4_K/Q5_K, Q4_1/Q5_1 (the exact transcode, `QuantOffsetMerge`); else Q8_0.
+    /// Measuring costs one extra merge of the matrix.
     static func autoType(base W0: QuantizedMatrix, adapter: LoRAParameters, slot s: LoRASlot, pool: ThreadPool) throws -> GGMLType {
         if [.f32, .f16, .bf16, .q8_0].contains(W0.type) { return W0.type }
         var keep = W0.type.storable(cols: W0.cols)
-        if QuantAwareLoRA.isGroupConstant(adapter, slot: s), let o = QuantOffsetMerge.offsetType(for: W0.type) { keep = o }
+        let quantAware = QuantAwareLoRA.isGroupConstant(adapter, slot: s)
+        if quantAware, let o = QuantOffsetMerge.offsetType(for: W0.type) { keep = o }
         let (_, r) = try mergeMatrix(base: W0, adapter: adapter, slot: s, type: keep, name: "", pool: pool)
-        return (r.survived ?? 1) >= autoKeepSurvival ? keep : .q8_0
+        if (r.survived ?? 1) >= autoKeepSurvival { return keep }
+        if quantAware, W0.type == .q4_K || W0.type == .q5_K { return W0.type == .q4_K ? .q4_1 : .q5_1 }
+        return .q8_0
     }
 }

@@ -10,6 +10,8 @@ import Foundation
 ///   offsets −dmin·m_j + Δ_j are refitted — a new dmin' and new m'_j ∈ 0…63 minimizing Σ_j (dmin'·m'_j − wanted)²
 ///   (`fitMins`). Not exact: each sub-block's offset is off by at most about dmin'/2 (the 6-bit grid), which the
 ///   merge report measures.
+/// - Q4_K / Q5_K → Q4_1 / Q5_1: every sub-block becomes one Q4_1/Q5_1 block with d = fp16(d·sc_j), the same codes and
+///   m = fp16(−dmin·m_j + Δ_j): exact up to those two fp16 roundings, at 5.0 (6.0) instead of 4.5 (5.5) bits per weight.
 ///
 /// Other types (Q8_0, Q6_K, floats) have no offset to edit: the merge requantizes them as for plain LoRA.
 public enum QuantOffsetMerge {
@@ -24,10 +26,17 @@ public enum QuantOffsetMerge {
         }
     }
 
+    /// Whether a `from` base can take a group-constant change in its offsets when stored as `to`.
+    public static func canMerge(from: GGMLType, to: GGMLType) -> Bool {
+        offsetType(for: from) == to || ([.q4_K, .q5_K].contains(from) && offsetType(for: from == .q4_K ? .q4_0 : .q5_0) == to)
+    }
+
     /// `base` with `delta` [rows, cols/32] (the value added to every column of group g in row o) written into its
-    /// offsets, as `offsetType(for: base.type)`. Nil when the type has no offsets.
-    public static func merge(_ base: QuantizedMatrix, delta: [Float]) -> QuantizedMatrix? {
-        guard let outType = offsetType(for: base.type), let outRow = outType.rowBytes(base.cols) else { return nil }
+    /// offsets, as `type` (default `offsetType(for: base.type)`; Q4_K/Q5_K may also go to Q4_1/Q5_1). Nil when
+    /// `canMerge(from: base.type, to: type)` is false.
+    public static func merge(_ base: QuantizedMatrix, delta: [Float], as type: GGMLType? = nil) -> QuantizedMatrix? {
+        guard let outType = type ?? offsetType(for: base.type), canMerge(from: base.type, to: outType),
+              let outRow = outType.rowBytes(base.cols) else { return nil }
         let groups = base.cols / 32, inRow = base.rowBytes
         precondition(delta.count == base.rows * groups, "delta must be [rows, cols/32]")
         let storage = ByteStorage.allocate(count: outRow * base.rows) { dst in
@@ -50,8 +59,14 @@ public enum QuantOffsetMerge {
                         }
                     case .q4_K, .q5_K:
                         let bs = base.type.blockBytes
-                        d.copyMemory(from: s, byteCount: inRow)
-                        for b in 0..<(groups / 8) { refitMins(d + b * bs, Array(dl[(8 * b)..<(8 * b + 8)])) }
+                        if outType != base.type {
+                            for b in 0..<(groups / 8) {
+                                transcodeK(s + b * bs, five: base.type == .q5_K, d + b * 8 * outType.blockBytes, Array(dl[(8 * b)..<(8 * b + 8)]))
+                            }
+                        } else {
+                            d.copyMemory(from: s, byteCount: inRow)
+                            for b in 0..<(groups / 8) { refitMins(d + b * bs, Array(dl[(8 * b)..<(8 * b + 8)])) }
+                        }
                     default: break
                     }
                 }
@@ -71,6 +86,37 @@ public enum QuantOffsetMerge {
         let (bits, mins) = fitMins(want, start: dmin)
         block.advanced(by: 2).storeBytes(of: bits.littleEndian, as: UInt16.self)
         packScales(sc, mins, q)
+    }
+
+    /// One Q4_K/Q5_K super-block as eight Q4_1/Q5_1 blocks (d = d·sc_j, m = −dmin·m_j + Δ_j, the same codes).
+    static func transcodeK(_ src: UnsafeRawPointer, five: Bool, _ dst: UnsafeMutableRawPointer, _ delta: [Float]) {
+        let d = half(src), dmin = half(src + 2)
+        let scales = UnsafeMutableRawPointer(mutating: src + 4)
+        let qh = (src + 16).assumingMemoryBound(to: UInt8.self)                 // Q5_K only
+        let qs = (src + (five ? 48 : 16)).assumingMemoryBound(to: UInt8.self)
+        let ob = five ? 24 : 20
+        var codes = [UInt8](repeating: 0, count: 32)
+        for j in 0..<8 {
+            let (sc, m) = scaleMin(j, scales)
+            let pair = j / 2, high = j % 2 == 1
+            for l in 0..<32 {
+                let byte = qs[32 * pair + l]
+                var c = high ? byte >> 4 : byte & 0xF
+                if five, qh[l] & (UInt8(1) << UInt8(j)) != 0 { c |= 16 }
+                codes[l] = c
+            }
+            let o = dst + j * ob
+            setHalf(o, d * Float(sc))
+            setHalf(o + 2, -dmin * Float(m) + delta[j])
+            let q = (o + (five ? 8 : 4)).assumingMemoryBound(to: UInt8.self)
+            var bits: UInt32 = 0
+            for i in 0..<16 {
+                q[i] = (codes[i] & 0xF) | ((codes[i + 16] & 0xF) << 4)
+                if codes[i] & 16 != 0 { bits |= 1 << UInt32(i) }
+                if codes[i + 16] & 16 != 0 { bits |= 1 << UInt32(i + 16) }
+            }
+            if five { (o + 4).storeBytes(of: bits.littleEndian, as: UInt32.self) }
+        }
     }
 
     /// The fp16 scale D and 6-bit m_j minimizing Σ_j (D·m_j − want_j)²: candidates are `start` and every
