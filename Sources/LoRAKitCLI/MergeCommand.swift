@@ -11,7 +11,8 @@ struct MergeCommand: ParsableCommand {
             metadata (tokenizer, chat template) and every untouched tensor as is; merged matrices get --type \
             ("same" = the base's block type; "auto", the default, keeps the base's type for a matrix when at least 90% \
             of the adapter's change survives it, else Q8_0). A quant-aware adapter (train --quant-aware) is written \
-            into the block offsets of Q4_1/Q5_1/Q4_K/Q5_K bases (Q4_0/Q5_0 become Q4_1/Q5_1). HF output (--format hf) \
+            into the block offsets: exactly into Q4_1/Q5_1 (auto turns Q4_0/Q5_0 and Q4_K/Q5_K into Q4_1/Q5_1 with the \
+            same codes; --type same refits Q4_K/Q5_K's 6-bit mins in place, which loses part of it). HF output (--format hf) \
             is a folder with config.json, model.safetensors (F32, F16 or BF16; q/k rows in HF order) and tokenizer \
             files. Prints each merged matrix's relative Frobenius error and how much of the adapter's change \
             survived: <Wmerged - W0, dW> / |dW|^2 (1 = all of it), per matrix and overall.
@@ -20,7 +21,7 @@ struct MergeCommand: ParsableCommand {
     @Option(help: "Base model: a .gguf file (or a Hugging Face folder for --format hf).") var model: String
     @Option(help: "PEFT adapter folder.") var adapter: String
     @Option(help: "Output .gguf file or HF folder.") var out: String
-    @Option(help: "Type of the merged matrices: auto (default for GGUF: the base's type where ≥ 90% of the adapter's change survives it, else q8_0), same, q8_0, q6_k, q5_k, q5_1, q5_0, q4_k, q4_1, q4_0, f16, bf16, f32 (K-quants fall back to q5_0/q5_1/q8_0 for rows not of 256, as llama-quantize does; HF: f32, f16, bf16).") var type: String?
+    @Option(help: "Type of the merged matrices: auto (default for GGUF: the base's type where ≥ 90% of the adapter's change survives it, else q8_0; a quant-aware adapter goes into q4_1/q5_1 offsets), same, q8_0, q6_k, q5_k, q5_1, q5_0, q4_k, q4_1, q4_0, f16, bf16, f32 (K-quants fall back to q5_0/q5_1/q8_0 for rows not of 256, as llama-quantize does; HF: f32, f16, bf16).") var type: String?
     @Option(help: "gguf or hf (default: gguf when --out ends in .gguf, else hf).") var format: String?
     @OptionGroup var threads: ThreadsOption
     @Flag(help: "Print one JSON object with the per-matrix reports.") var json = false

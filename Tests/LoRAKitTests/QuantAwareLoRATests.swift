@@ -14,8 +14,8 @@ final class QuantAwareLoRATests: XCTestCase {
     }
 
     /// A 2-layer synthetic Llama with 64-wide inputs (two groups per row) in `type`.
-    func model(_ type: GGMLType, dir: String, std: Float = 0.05) throws -> ModelWeights {
-        let c = LlamaConfig(blockCount: 2, embeddingLength: 64, feedForwardLength: 128, headCount: 4, headCountKV: 2,
+    func model(_ type: GGMLType, dir: String, std: Float = 0.05, dim: Int = 64) throws -> ModelWeights {
+        let c = LlamaConfig(blockCount: 2, embeddingLength: dim, feedForwardLength: 2 * dim, headCount: 4, headCountKV: 2,
                             vocabSize: 50, contextLength: 64, ropeFreqBase: 10000, rmsNormEps: 1e-5, tiedEmbeddings: false)
         let path = dir + "/m-\(type).gguf"
         _ = try SynthModel.write(SynthOptions(config: c, type: type, seed: 5, weightStd: std), to: path)
@@ -193,6 +193,19 @@ final class QuantAwareLoRATests: XCTestCase {
                  MergedMatrixReport(name: "b", type: "Q4_1", relativeError: 0, relativeDelta: 0, survived: 0, deltaNorm: 3)]
         XCTAssertEqual(try XCTUnwrap(LoRAMerge.overallSurvival(r)), 0.1, accuracy: 1e-12)
         XCTAssertEqual(try MergeType(name: "AUTO"), .auto)
+        // On a Q4_K base a quant-aware adapter goes exactly into Q4_1 (same codes); `same` refits the mins in place.
+        // (the synthetic writer has no K-quants: the f32 matrix quantized here)
+        let k = try model(.f32, dir: dir, dim: 256)
+        let pk = try params(k, quantAware: true, bScale: 0.002)
+        let s = try XCTUnwrap(pk.slot(layer: 0, target: .q_proj))
+        let wf = k.layers[0].matrix(.q_proj)
+        let W0 = try QuantizedMatrix.quantize(wf.dequantized(), rows: wf.rows, cols: wf.cols, as: .q4_K)
+        XCTAssertEqual(try LoRAMerge.autoType(base: W0, adapter: pk, slot: s, pool: pool), .q4_1)
+        let (_, auto) = try LoRAMerge.mergeMatrix(base: W0, adapter: pk, slot: s, type: .q4_1, name: "q", pool: pool)
+        let (_, same) = try LoRAMerge.mergeMatrix(base: W0, adapter: pk, slot: s, type: .q4_K, name: "q", pool: pool)
+        XCTAssertTrue(auto.offsets && same.offsets)
+        XCTAssertGreaterThan(auto.survived ?? 0, 0.99)
+        print("Q4_K base, quant-aware: auto (Q4_1) survived \(auto.survived ?? .nan), same (refit) \(same.survived ?? .nan)")
     }
 
     func testSettingPlumbing() throws {
