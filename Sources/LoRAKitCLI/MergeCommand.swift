@@ -9,15 +9,19 @@ struct MergeCommand: ParsableCommand {
         discussion: """
             One matrix at a time is dequantized, merged and stored (memory stays bounded). GGUF output copies all \
             metadata (tokenizer, chat template) and every untouched tensor as is; merged matrices get --type \
-            ("same" = the base's block type). HF output (--format hf) is a folder with config.json, model.safetensors \
-            (F32, F16 or BF16; q/k rows in HF order) and tokenizer files. Prints each merged matrix's relative \
-            Frobenius error of storing it in the chosen type.
+            ("same" = the base's block type; "auto", the default, keeps the base's type for a matrix when at least 90% \
+            of the adapter's change survives it, else Q8_0). A quant-aware adapter (train --quant-aware) is written \
+            into the block offsets: exactly into Q4_1/Q5_1 (auto turns Q4_0/Q5_0 and Q4_K/Q5_K into Q4_1/Q5_1 with the \
+            same codes; --type same refits Q4_K/Q5_K's 6-bit mins in place, which loses part of it). HF output (--format hf) \
+            is a folder with config.json, model.safetensors (F32, F16 or BF16; q/k rows in HF order) and tokenizer \
+            files. Prints each merged matrix's relative Frobenius error and how much of the adapter's change \
+            survived: <Wmerged - W0, dW> / |dW|^2 (1 = all of it), per matrix and overall.
             """)
 
     @Option(help: "Base model: a .gguf file (or a Hugging Face folder for --format hf).") var model: String
     @Option(help: "PEFT adapter folder.") var adapter: String
     @Option(help: "Output .gguf file or HF folder.") var out: String
-    @Option(help: "Type of the merged matrices: same, q8_0, q6_k, q5_k, q5_1, q5_0, q4_k, q4_1, q4_0, f16, bf16, f32 (K-quants fall back to q5_0/q5_1/q8_0 for rows not of 256, as llama-quantize does; HF: f32, f16, bf16).") var type: String?
+    @Option(help: "Type of the merged matrices: auto (default for GGUF: the base's type where ≥ 90% of the adapter's change survives it, else q8_0; a quant-aware adapter goes into q4_1/q5_1 offsets), same, q8_0, q6_k, q5_k, q5_1, q5_0, q4_k, q4_1, q4_0, f16, bf16, f32 (K-quants fall back to q5_0/q5_1/q8_0 for rows not of 256, as llama-quantize does; HF: f32, f16, bf16).") var type: String?
     @Option(help: "gguf or hf (default: gguf when --out ends in .gguf, else hf).") var format: String?
     @OptionGroup var threads: ThreadsOption
     @Flag(help: "Print one JSON object with the per-matrix reports.") var json = false
@@ -38,7 +42,8 @@ struct MergeCommand: ParsableCommand {
             if !json {
                 let name = r.name.padding(toLength: max(44, r.name.count), withPad: " ", startingAt: 0)
                 let type = r.type.padding(toLength: 5, withPad: " ", startingAt: 0)
-                print(name + " " + type + String(format: " rel.err %.3e   |dW|/|W0| %.3e", r.relativeError, r.relativeDelta))
+                let kept = r.survived.map { String(format: "   survived %5.1f%%", 100 * $0) + (r.offsets ? " (offsets)" : "") } ?? ""
+                print(name + " " + type + String(format: " rel.err %.3e   |dW|/|W0| %.3e", r.relativeError, r.relativeDelta) + kept)
             }
         }
         let start = Date()
@@ -46,7 +51,7 @@ struct MergeCommand: ParsableCommand {
         do {
             switch fmt {
             case .gguf:
-                let t = try MergeType(name: type ?? "same")
+                let t = try MergeType(name: type ?? "auto")
                 reports = try LoRAMerge.writeGGUF(model: w, adapter: p, to: out, type: t, pool: pool, onMatrix: show)
             case .hf:
                 let name = (type ?? "f32").lowercased()
@@ -58,16 +63,25 @@ struct MergeCommand: ParsableCommand {
         } catch let e as MergeError {
             throw ValidationError(e.description)
         }
+        let overall = LoRAMerge.overallSurvival(reports)
         let worst = reports.map(\.relativeError).max() ?? 0
         let mean = reports.isEmpty ? 0 : reports.map(\.relativeError).reduce(0, +) / Double(reports.count)
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
-            struct Summary: Encodable { var out: String; var format: String; var matrices: [MergedMatrixReport] }
-            print(String(decoding: try enc.encode(Summary(out: out, format: fmt.rawValue, matrices: reports)), as: UTF8.self))
+            struct Summary: Encodable { var out: String; var format: String; var survived: Double?; var matrices: [MergedMatrixReport] }
+            print(String(decoding: try enc.encode(Summary(out: out, format: fmt.rawValue, survived: overall, matrices: reports)), as: UTF8.self))
         } else {
+            if let overall {
+                let types = Set(reports.map(\.type)).sorted().joined(separator: ", ")
+                print("adapter change survived: " + String(format: "%.1f%%", 100 * overall) + " overall (types: \(types))")
+            }
             print("merged \(reports.count) matrices into \(out) (\(fmt.rawValue)) in "
                 + String(format: "%.1f s; relative error mean %.3e, max %.3e", Date().timeIntervalSince(start), mean, worst))
+        }
+        if let overall, overall < LoRAMerge.mostLostSurvival {
+            FileHandle.standardError.write(Data(String(format: "warning: only %.0f%% of the adapter's change survived requantization; "
+                + "merge with --type q8_0 or f16, or train with --quant-aware to merge into 4-bit offsets\n", 100 * overall).utf8))
         }
     }
 }

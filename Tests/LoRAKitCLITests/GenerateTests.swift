@@ -52,7 +52,10 @@ final class GenerateTests: XCTestCase {
         let r = try runLorakit(["merge", "--model", model, "--adapter", adapter, "--out", out, "--type", "q8_0", "--threads", "2"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = r.stdout.split(separator: "\n")
-        XCTAssertEqual(lines.filter { $0.hasPrefix("blk.") && $0.contains(" Q8_0 ") && $0.contains("rel.err") }.count, 120, r.stdout)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("blk.") && $0.contains(" Q8_0 ") && $0.contains("rel.err") && $0.contains("survived") }.count,
+                       120, r.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("adapter change survived: ") }, r.stdout)
+        XCTAssertFalse(r.stderr.contains("warning"), r.stderr)   // Q8_0 keeps the change
         XCTAssertTrue(lines.last?.hasPrefix("merged 120 matrices into") ?? false, r.stdout)
         let data = try Data(contentsOf: URL(fileURLWithPath: out), options: .alwaysMapped)
         XCTAssertEqual(Array(data.prefix(4)), Array("GGUF".utf8))

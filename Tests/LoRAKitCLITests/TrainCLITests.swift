@@ -51,4 +51,29 @@ final class TrainCLITests: XCTestCase {
         XCTAssertTrue(t.stderr.contains("qq_proj"), t.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/tmp/lorakit-never/adapter"))
     }
+
+    /// `--quant-aware` reaches the run's configuration, survives a resume without the flag, and its adapter merges
+    /// into the Q4_1 base's offsets by default (same type, same file size, all of the change kept).
+    func testQuantAwareTrainResumeAndMerge() throws {
+        let model = try modelPath
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-qa-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let data = repoRoot.appendingPathComponent("Examples/data/veloria").path
+        let common = ["train", "--model", model, "--data", data, "--out", out, "--batch-size", "2", "--seq-len", "64",
+                      "--eval-batches", "1", "--rank", "2", "--targets", "q_proj", "--threads", "2", "--lr", "1e-2"]
+        let r = try runLorakit(common + ["--steps", "1", "--quant-aware"])
+        XCTAssertEqual(r.status, 0, r.stderr + r.stdout)
+        XCTAssertTrue(try String(contentsOfFile: out + "/run_config.json", encoding: .utf8).contains("\"quantAware\" : true"))
+        let c = try runLorakit(common + ["--steps", "2"])   // continues the quant-aware run
+        XCTAssertEqual(c.status, 0, c.stderr + c.stdout)
+        XCTAssertTrue(c.stdout.contains("step 2/2"), c.stdout)
+        let merged = out + "/merged.gguf"
+        let m = try runLorakit(["merge", "--model", model, "--adapter", out + "/adapter", "--out", merged, "--threads", "2"])
+        XCTAssertEqual(m.status, 0, m.stderr)
+        let lines = m.stdout.split(separator: "\n").filter { $0.hasPrefix("blk.") }
+        XCTAssertEqual(lines.count, 30, m.stdout)
+        XCTAssertTrue(lines.allSatisfy { $0.contains(" Q4_1 ") && $0.contains("(offsets)") }, m.stdout)
+        let size = { (p: String) in (try FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? -1 }
+        XCTAssertEqual(try size(merged), try size(model))
+    }
 }

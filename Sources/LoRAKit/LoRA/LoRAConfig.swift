@@ -49,6 +49,7 @@ public enum LoRAConfigError: Error, CustomStringConvertible, Equatable {
     case invalidDropout(Float)
     case unknownTarget(String, known: [String])
     case noTargets
+    case quantAwareColumns(target: LoRATarget, in: Int, group: Int)
 
     public var description: String {
         switch self {
@@ -60,6 +61,8 @@ public enum LoRAConfigError: Error, CustomStringConvertible, Equatable {
         case .unknownTarget(let n, let known):
             return "unknown LoRA target module '\(n)'; known: \(known.joined(separator: ", ")), all-linear"
         case .noTargets: return "no LoRA target modules given"
+        case .quantAwareColumns(let t, let i, let g):
+            return "quant-aware LoRA needs input features in whole \(g)-wide groups; \(t.rawValue) has \(i)"
         }
     }
 }
@@ -74,6 +77,9 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
     public var targets: [LoRATarget]
     /// Seed of the A initialization (and of dropout masks).
     public var seed: UInt64
+    /// Quant-aware LoRA (QuantAwareLoRA.swift): A is constant over each `QuantAwareLoRA.groupSize`-wide group
+    /// of input columns, so B·A merges exactly into the offsets of a quantized base.
+    public var quantAware = false
 
     public init(rank: Int = 8, alpha: Float = 16, dropout: Float = 0, useRSLoRA: Bool = false,
                 targets: [LoRATarget] = [.q_proj, .v_proj], seed: UInt64 = 0) {
@@ -85,7 +91,7 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         self.seed = seed
     }
 
-    enum CodingKeys: String, CodingKey { case rank, alpha, dropout, useRSLoRA, targets, seed }
+    enum CodingKeys: String, CodingKey { case rank, alpha, dropout, useRSLoRA, targets, seed, quantAware }
 
     /// Decodes a possibly partial configuration (missing keys keep their defaults); `targets` may
     /// also be `"all-linear"` or a comma-separated string.
@@ -97,6 +103,7 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? dropout
         useRSLoRA = try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA) ?? useRSLoRA
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
+        quantAware = try c.decodeIfPresent(Bool.self, forKey: .quantAware) ?? quantAware
         if let list = try? c.decodeIfPresent([String].self, forKey: .targets) {
             targets = try LoRAConfig.parseTargets(list)
         } else if let one = try c.decodeIfPresent(String.self, forKey: .targets) {
@@ -132,5 +139,6 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
             let s = t.shape(model)
             if rank > min(s.out, s.in) { throw LoRAConfigError.rankTooLarge(rank: rank, target: t, out: s.out, in: s.in) }
         }
+        if quantAware { try QuantAwareLoRA.validate(targets: targets, model: model) }
     }
 }

@@ -4,10 +4,12 @@ extension LoRAMerge {
     /// Writes `model` (loaded from a GGUF file) with `adapter` folded in as a new GGUF at `path`.
     /// All metadata (tokenizer, chat template, …) and every tensor the adapter does not touch are copied
     /// as they are; each targeted matrix is dequantized, merged and stored as `type`, one at a time while
-    /// the file is written (memory: one fp32 matrix). `onMatrix` is called after each merged matrix.
-    /// Returns the per-matrix reports in file order.
+    /// the file is written (memory: one fp32 matrix). A quant-aware adapter's change is written into the blocks'
+    /// offsets where the type has them (`LoRAMerge.mergeMatrix`); `.auto` picks each matrix's type from the survival
+    /// of its change (`LoRAMerge.autoType`, one extra merge per matrix before writing). `onMatrix` is called after
+    /// each merged matrix. Returns the per-matrix reports in file order.
     @discardableResult
-    public static func writeGGUF(model: ModelWeights, adapter: LoRAParameters, to path: String, type: MergeType = .same,
+    public static func writeGGUF(model: ModelWeights, adapter: LoRAParameters, to path: String, type: MergeType = .auto,
                                  pool: ThreadPool, onMatrix: ((MergedMatrixReport) -> Void)? = nil) throws -> [MergedMatrixReport] {
         guard let gguf = model.gguf else { throw MergeError.needsGGUFBase(path: model.source.path) }
         try check(adapter, model: model.config)
@@ -22,12 +24,12 @@ extension LoRAMerge {
         for info in gguf.tensors {
             if let s = bySlot[info.name] {
                 let W0 = try gguf.matrix(named: info.name)
-                let t = type.resolve(base: info.type, cols: info.dims[0])
+                let t = type == .auto ? try autoType(base: W0, adapter: adapter, slot: s, pool: pool)
+                                      : type.resolve(base: info.type, cols: info.dims[0])
                 try writer.addTensor(name: info.name, dims: info.dims, type: t) { emit in
-                    let (w, delta) = try merged(base: W0, adapter: adapter, slot: s, pool: pool)
-                    let (q, err) = try store(w, rows: W0.rows, cols: W0.cols, as: t)
+                    let (q, report) = try mergeMatrix(base: W0, adapter: adapter, slot: s, type: t, name: info.name, pool: pool)
                     try q.withUnsafeBytes { try emit(UnsafeRawBufferPointer(start: $0, count: q.byteCount)) }
-                    box.add(MergedMatrixReport(name: info.name, type: t.description, relativeError: err, relativeDelta: delta))
+                    box.add(report)
                 }
             } else {
                 let bytes = try gguf.tensorBytes(named: info.name)

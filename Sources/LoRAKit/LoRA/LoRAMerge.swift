@@ -5,12 +5,15 @@ import Foundation
 public enum MergeType: Sendable, Equatable, CustomStringConvertible {
     /// The base matrix's own block type (K-quants and Q5 blocks included).
     case same
+    /// Chosen per matrix from how much of the adapter's change survives (`LoRAMerge.autoType`).
+    case auto
     /// A type the user picks: any GGMLType (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K).
     case type(GGMLType)
 
     /// Parses "same" or a type name ("f32", "q8_0", "q4_k", …; case-insensitive).
     public init(name: String) throws {
         if name.lowercased() == "same" { self = .same; return }
+        if name.lowercased() == "auto" { self = .auto; return }
         guard let t = GGMLType(name: name) else { throw MergeError.invalidType(name) }
         self = .type(t)
     }
@@ -21,7 +24,7 @@ public enum MergeType: Sendable, Equatable, CustomStringConvertible {
         let t: GGMLType
         switch self {
         case .type(let picked): t = picked
-        case .same: t = base
+        case .same, .auto: t = base   // auto's choice is the merge's (`LoRAMerge.autoType`); this is its starting point
         }
         return cols.map { t.storable(cols: $0) } ?? t
     }
@@ -29,6 +32,7 @@ public enum MergeType: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .same: return "same"
+        case .auto: return "auto"
         case .type(let t): return t.description.lowercased()
         }
     }
@@ -53,7 +57,7 @@ public enum MergeError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .invalidType(let s):
-            return "unknown merge type '\(s)' (use same, \(GGMLType.allCases.map { $0.description.lowercased() }.joined(separator: ", ")))"
+            return "unknown merge type '\(s)' (use auto, same, \(GGMLType.allCases.map { $0.description.lowercased() }.joined(separator: ", ")))"
         case .typeNotForHF(let t): return "a Hugging Face folder stores F32, F16 or BF16 weights, not \(t)"
         case .needsGGUFBase(let p): return "merging to GGUF needs a GGUF base model (\(p) is not one)"
         case .adapterMismatch(let m): return "the adapter does not fit the model: \(m)"
@@ -71,6 +75,16 @@ public struct MergedMatrixReport: Sendable, Codable, Equatable {
     public var relativeError: Double
     /// ‖s·B·A‖_F / ‖W0‖_F: how much the adapter changed the matrix.
     public var relativeDelta: Double
+    /// Survival of the adapter's change: ⟨Wstored − W0, ΔW⟩ / ‖ΔW‖² (W0 the base as stored, dequantized; ΔW = s·B·A):
+    /// 1 when the stored matrix moved from W0 by exactly ΔW, 0 when requantization rounded the change away.
+    /// nil where not measured (HF output).
+    public var survived: Double? = nil
+    /// ‖Wstored − (W0 + ΔW)‖ / ‖ΔW‖: the storage error relative to the change (nil where not measured).
+    public var deltaError: Double? = nil
+    /// ‖ΔW‖_F (the weight of this matrix in the overall survival).
+    public var deltaNorm: Double? = nil
+    /// True when the change was written into the blocks' offsets (`QuantOffsetMerge`) instead of requantized.
+    public var offsets: Bool = false
 }
 
 /// Folding LoRA adapters into the base weights: W = W0 + scale·B·A per targeted matrix, one matrix
@@ -78,6 +92,13 @@ public struct MergedMatrixReport: Sendable, Codable, Equatable {
 public enum LoRAMerge {
     /// W0 + scale·B·A in fp32, [rows, cols] row-major, rows in GGUF order (q/k permuted), with ‖ΔW‖/‖W0‖.
     static func merged(base W0: QuantizedMatrix, adapter: LoRAParameters, slot s: LoRASlot, pool: ThreadPool) throws -> (w: [Float], relDelta: Double) {
+        let m = try mergedWithBase(base: W0, adapter: adapter, slot: s, pool: pool)
+        return (m.w, m.relDelta)
+    }
+
+    /// `merged`, also returning W0 dequantized.
+    static func mergedWithBase(base W0: QuantizedMatrix, adapter: LoRAParameters, slot s: LoRASlot,
+                               pool: ThreadPool) throws -> (w: [Float], base: [Float], relDelta: Double) {
         guard W0.rows == s.outFeatures, W0.cols == s.inFeatures else {
             throw MergeError.adapterMismatch(message: "layer \(s.layer) \(s.target.rawValue): adapter [\(s.outFeatures), \(s.inFeatures)], model [\(W0.rows), \(W0.cols)]")
         }
@@ -97,7 +118,7 @@ public enum LoRAMerge {
             dn += d * d
             bn += Double(base[i]) * Double(base[i])
         }
-        return (w, (dn / max(bn, 1e-300)).squareRoot())
+        return (w, base, (dn / max(bn, 1e-300)).squareRoot())
     }
 
     /// Quantizes the merged matrix; returns the stored matrix and its relative Frobenius error.

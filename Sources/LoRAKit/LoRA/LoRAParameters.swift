@@ -45,6 +45,7 @@ public struct LoRAParameters: Sendable, Equatable {
             let bound = 1 / Float(s.inFeatures).squareRoot()
             for j in 0..<n { v[s.aOffset + j] = a[j] * bound }
         }
+        if config.quantAware { QuantAwareLoRA.makeGroupConstant(&v, slots: slots, rank: config.rank) }
         self.values = v
     }
 

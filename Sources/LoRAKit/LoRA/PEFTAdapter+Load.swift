@@ -55,8 +55,14 @@ extension LoRAParameters {
         guard !targets.isEmpty else {
             throw AdapterError.invalidConfig(path: configPath, field: "target_modules", message: "the adapter adapts no module")
         }
-        let config = LoRAConfig(rank: parsed.rank, alpha: parsed.alpha, dropout: parsed.dropout, useRSLoRA: parsed.useRSLoRA,
+        var config = LoRAConfig(rank: parsed.rank, alpha: parsed.alpha, dropout: parsed.dropout, useRSLoRA: parsed.useRSLoRA,
                                 targets: targets, seed: file.metadata[PEFTAdapter.seedMetadataKey].flatMap { UInt64($0) } ?? 0)
+        if let g = file.metadata[PEFTAdapter.quantAwareMetadataKey] {
+            guard g == String(QuantAwareLoRA.groupSize) else {
+                throw AdapterError.unsupported(path: weightsPath, message: "quant-aware group width \(g) (only \(QuantAwareLoRA.groupSize) is known)")
+            }
+            config.quantAware = true
+        }
         var params: LoRAParameters
         do { params = try LoRAParameters(config: config, model: model) } catch let e as LoRAConfigError {
             throw AdapterError.invalidConfig(path: configPath, field: "r/lora_alpha/lora_dropout", message: e.description)
@@ -89,6 +95,10 @@ extension LoRAParameters {
                     for j in 0 ..< v.count { dst[off + j] = v[j] }
                 }
             }
+        }
+        if config.quantAware, QuantAwareLoRA.maxGroupDeviation(params) != 0 {
+            throw AdapterError.unsupported(path: weightsPath, message: "the adapter is marked quant-aware but its lora_A is not constant "
+                + "over \(QuantAwareLoRA.groupSize)-column groups (edited after training?)")
         }
         return params
     }

@@ -7,6 +7,9 @@ public enum PEFTAdapter {
     public static let weightsFileName = "adapter_model.safetensors"
     /// Safetensors metadata key holding LoRAKit's initialization seed (ignored by PEFT).
     static let seedMetadataKey = "lorakit.seed"
+    /// Safetensors metadata key of a quant-aware adapter: its group width ("32"; absent for plain LoRA). Kept out of
+    /// adapter_config.json, whose unknown keys PEFT warns about (older versions refuse them).
+    static let quantAwareMetadataKey = "lorakit.quant_aware_group"
 
     /// The key PEFT's `save_pretrained` gives a factor, e.g.
     /// `base_model.model.model.layers.3.self_attn.q_proj.lora_B.weight`.
@@ -56,6 +59,7 @@ extension LoRAParameters {
         try checkLayout(model: model, path: dir)
         let writer = SafetensorsWriter()
         writer.metadata = ["format": "pt", PEFTAdapter.seedMetadataKey: String(config.seed)]
+        if config.quantAware { writer.metadata[PEFTAdapter.quantAwareMetadataKey] = String(QuantAwareLoRA.groupSize) }
         let r = config.rank
         // Each tensor is cut out (and q/k rows permuted) only while the file is written: saving holds
         // one tensor beyond the factors, not a second copy of the adapter.

@@ -26,6 +26,7 @@ final class LoRAStepper {
     /// Steps AdamW with the accumulated gradients, then clears them. Returns the gradient norm.
     @discardableResult
     func applyUpdate(learningRate: Float) -> Double {
+        projectQuantAware()
         let norm = optimizer.update(params: graph.params, grads: graph.grads, lr: learningRate)
         graph.grads.zero()
         return norm
@@ -34,6 +35,7 @@ final class LoRAStepper {
     /// Steps AdamW unless the loss or the gradient norm is not finite; then the gradients are dropped
     /// and the parameters stay as they were (a non-finite value never reaches the adapter).
     func applyUpdateIfFinite(learningRate: Float, lossIsFinite: Bool) -> (gradNorm: Double, skipped: Bool) {
+        projectQuantAware()
         let norm = AdamWState.gradNorm(graph.grads)
         guard lossIsFinite, norm.isFinite else {
             graph.grads.zero()
@@ -42,6 +44,12 @@ final class LoRAStepper {
         optimizer.update(params: graph.params, grads: graph.grads, lr: learningRate, gradNorm: norm)
         graph.grads.zero()
         return (norm, false)
+    }
+
+    /// Quant-aware LoRA: keeps A group-constant by stepping with the group-mean gradient (QuantAwareLoRA.swift).
+    private func projectQuantAware() {
+        guard let lora = graph.lora, lora.quantAware else { return }
+        QuantAwareLoRA.projectGradients(graph.grads.ptr, slots: graph.slots, rank: lora.rank)
     }
 
     /// Loss of a batch without gradients (same buffers; no state changes).

@@ -75,7 +75,7 @@ enum ConfigSchema {
 
     static let lora: [String: Kind] = [
         "rank": .integer, "alpha": .number, "dropout": .number, "useRSLoRA": .bool, "targets": .targets,
-        "seed": .nonNegativeInteger,
+        "seed": .nonNegativeInteger, "quantAware": .bool,
     ]
     static let optimizer: [String: Kind] = [
         "beta1": .number, "beta2": .number, "eps": .number, "weightDecay": .number, "maxGradNorm": .optional(.number),
@@ -100,7 +100,7 @@ enum ConfigSchema {
         "warmup": "warmupSteps", "weight-decay": "optimizer.weightDecay", "max-grad-norm": "optimizer.maxGradNorm",
         "eval-interval": "evalInterval", "eval-batches": "evalBatches", "save-interval": "saveInterval",
         "keep-checkpoints": "keepCheckpoints", "non-finite-limit": "nonFiniteLimit", "mask-prompt": "maskPrompt",
-        "bad-lines": "badLines", "chat-template": "chatTemplate", "max_steps": "steps", "num_train_epochs": "epochs",
+        "bad-lines": "badLines", "quant-aware": "lora.quantAware", "chat-template": "chatTemplate", "max_steps": "steps", "num_train_epochs": "epochs",
     ]
 
     static func allPaths(_ schema: [String: Kind], _ prefix: String = "") -> [String] {

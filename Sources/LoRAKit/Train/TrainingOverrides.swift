@@ -31,6 +31,8 @@ public struct TrainingOverrides: Sendable, Equatable {
     public var alpha: Float?
     public var dropout: Float?
     public var useRSLoRA: Bool?
+    /// Quant-aware LoRA (`LoRAConfig.quantAware`).
+    public var quantAware: Bool?
     public var targets: [LoRATarget]?
     public var learningRate: Float?
     public var schedule: LRSchedule.Kind?
@@ -68,6 +70,7 @@ public struct TrainingOverrides: Sendable, Equatable {
         if let alpha { c.lora.alpha = alpha }
         if let dropout { c.lora.dropout = dropout }
         if let useRSLoRA { c.lora.useRSLoRA = useRSLoRA }
+        if let quantAware { c.lora.quantAware = quantAware }
         if let targets { c.lora.targets = targets.sorted() }
         if let seed { c.seed = seed; c.lora.seed = seed }
         if let learningRate { c.learningRate = learningRate }
