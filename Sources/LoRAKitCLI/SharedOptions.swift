@@ -49,6 +49,8 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "LoRA alpha (scale = alpha/rank).") var alpha: Float?
     @Option(help: "LoRA dropout probability.") var dropout: Float?
     @Flag(help: "rsLoRA scaling (alpha/√rank).") var rslora = false
+    @Flag(help: "DoRA (PEFT use_dora): also train a magnitude per output row; no dropout.") var dora = false
+    @Option(help: "LoRA+: learning rate of B (and DoRA magnitudes) = this × lr (paper: ~16; 0: off).") var loraPlusRatio: Float?
     @Option(help: "Target modules, comma-separated PEFT names (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj) or all-linear.")
     var targets: String?
     @Option(help: "Peak learning rate.") var lr: Float?
@@ -87,6 +89,8 @@ struct TrainingOptions: ParsableArguments {
         var o = TrainingOverrides()
         o.rank = rank; o.alpha = alpha; o.dropout = dropout
         if rslora { o.useRSLoRA = true }
+        if dora { o.useDoRA = true }
+        o.loraPlusRatio = loraPlusRatio
         if let targets { o.targets = try LoRAConfig.parseTargets([targets]) }
         o.learningRate = lr; o.schedule = schedule; o.warmupSteps = warmup; o.steps = steps; o.epochs = epochs
         o.batchSize = batchSize; o.sequenceLength = seqLen; o.gradientAccumulation = gradAccum

@@ -47,6 +47,7 @@ public enum LoRAConfigError: Error, CustomStringConvertible, Equatable {
     case rankTooLarge(rank: Int, target: LoRATarget, out: Int, in: Int)
     case invalidAlpha(Float)
     case invalidDropout(Float)
+    case doraWithDropout(Float)
     case unknownTarget(String, known: [String])
     case noTargets
 
@@ -57,6 +58,8 @@ public enum LoRAConfigError: Error, CustomStringConvertible, Equatable {
             return "LoRA rank \(r) is larger than \(t.rawValue)'s dimensions (\(o)×\(i)), the smallest of the targets; use a rank ≤ \(min(o, i))"
         case .invalidAlpha(let a): return "LoRA alpha must be a positive finite number (got \(a))"
         case .invalidDropout(let p): return "LoRA dropout must be in [0, 1) (got \(p))"
+        case .doraWithDropout(let p):
+            return "DoRA is implemented without LoRA dropout (got dropout \(p)); set the dropout to 0"
         case .unknownTarget(let n, let known):
             return "unknown LoRA target module '\(n)'; known: \(known.joined(separator: ", ")), all-linear"
         case .noTargets: return "no LoRA target modules given"
@@ -74,18 +77,21 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
     public var targets: [LoRATarget]
     /// Seed of the A initialization (and of dropout masks).
     public var seed: UInt64
+    /// DoRA (PEFT `use_dora`): a trained magnitude per output row rescales W0 + s·B·A to m/‖W0 + s·B·A‖ per row.
+    public var useDoRA: Bool
 
     public init(rank: Int = 8, alpha: Float = 16, dropout: Float = 0, useRSLoRA: Bool = false,
-                targets: [LoRATarget] = [.q_proj, .v_proj], seed: UInt64 = 0) {
+                targets: [LoRATarget] = [.q_proj, .v_proj], seed: UInt64 = 0, useDoRA: Bool = false) {
         self.rank = rank
         self.alpha = alpha
         self.dropout = dropout
         self.useRSLoRA = useRSLoRA
         self.targets = targets.sorted()
         self.seed = seed
+        self.useDoRA = useDoRA
     }
 
-    enum CodingKeys: String, CodingKey { case rank, alpha, dropout, useRSLoRA, targets, seed }
+    enum CodingKeys: String, CodingKey { case rank, alpha, dropout, useRSLoRA, targets, seed, useDoRA }
 
     /// Decodes a possibly partial configuration (missing keys keep their defaults); `targets` may
     /// also be `"all-linear"` or a comma-separated string.
@@ -97,6 +103,7 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? dropout
         useRSLoRA = try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA) ?? useRSLoRA
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
+        useDoRA = try c.decodeIfPresent(Bool.self, forKey: .useDoRA) ?? useDoRA
         if let list = try? c.decodeIfPresent([String].self, forKey: .targets) {
             targets = try LoRAConfig.parseTargets(list)
         } else if let one = try c.decodeIfPresent(String.self, forKey: .targets) {
@@ -126,6 +133,7 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         guard rank >= 1 else { throw LoRAConfigError.invalidRank(rank) }
         guard alpha.isFinite, alpha > 0 else { throw LoRAConfigError.invalidAlpha(alpha) }
         guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw LoRAConfigError.invalidDropout(dropout) }
+        guard !useDoRA || dropout == 0 else { throw LoRAConfigError.doraWithDropout(dropout) }
         guard !targets.isEmpty else { throw LoRAConfigError.noTargets }
         // The tightest limit over all targets at once, so one correction is enough.
         if let t = targets.min(by: { min($0.shape(model).out, $0.shape(model).in) < min($1.shape(model).out, $1.shape(model).in) }) {

@@ -107,7 +107,10 @@ public struct MemoryBudget: Codable, Sendable, Equatable {
     /// Trainable LoRA parameters, exact for grouped-query attention (k/v projections are kvDim wide):
     /// Σ over layers and targets of rank · (in + out).
     public static func trainableCount(lora: LoRAConfig, model c: LlamaConfig) -> Int {
-        c.blockCount * lora.targets.reduce(0) { s, t in let sh = t.shape(c); return s + lora.rank * (sh.in + sh.out) }
+        c.blockCount * lora.targets.reduce(0) { s, t in
+            let sh = t.shape(c)
+            return s + lora.rank * (sh.in + sh.out) + (lora.useDoRA ? sh.out : 0)   // + DoRA's magnitudes
+        }
     }
 }
 

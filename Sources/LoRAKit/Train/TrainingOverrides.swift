@@ -24,6 +24,9 @@ public struct TrainingOverrides: Sendable, Equatable {
     public var alpha: Float?
     public var dropout: Float?
     public var useRSLoRA: Bool?
+    public var useDoRA: Bool?
+    /// LoRA+ learning-rate ratio of B; ≤ 0 turns LoRA+ off.
+    public var loraPlusRatio: Float?
     public var targets: [LoRATarget]?
     public var learningRate: Float?
     public var schedule: LRSchedule.Kind?
@@ -61,6 +64,8 @@ public struct TrainingOverrides: Sendable, Equatable {
         if let alpha { c.lora.alpha = alpha }
         if let dropout { c.lora.dropout = dropout }
         if let useRSLoRA { c.lora.useRSLoRA = useRSLoRA }
+        if let useDoRA { c.lora.useDoRA = useDoRA }
+        if let loraPlusRatio { c.optimizer.loraPlusRatio = loraPlusRatio > 0 ? loraPlusRatio : nil }
         if let targets { c.lora.targets = targets.sorted() }
         if let seed { c.seed = seed; c.lora.seed = seed }
         if let learningRate { c.learningRate = learningRate }
