@@ -191,6 +191,23 @@ final class DoRATests: XCTestCase {
         }
     }
 
+    /// A DoRA adapter trained and saved by LoRAKit (`lorakit train --dora`, Tests/Fixtures/dora/trained): PEFT loads it with
+    /// use_dora (scripts/fixtures/peft_dora_check.py, every tensor held exactly) and its loss is ours.
+    func testTrainedAdapterLossMatchesPEFT() throws {
+        let w = try GoldenFixture.smolLM2()
+        let meta = try GoldenFixture.json("dora/trained.json")
+        let grads = try GoldenFixture.json("dora/grads.json")
+        let p = try LoRAParameters.loadPEFT(from: GoldenFixture.directory.appendingPathComponent("dora/trained").path, model: w.config)
+        XCTAssertTrue(p.config.useDoRA)
+        let targets = GoldenFixture.ints2(grads["targets_ids"]).map { $0 < 0 ? Int32(-1) : $0 }
+        let g = LlamaGraph(weights: w, lora: p, batch: 2, sequence: 24, training: false, checkpointing: false, pool: ThreadPool(threads: 2))
+        g.setBatch(tokens: GoldenFixture.ints2(grads["tokens"]), targets: targets)
+        let loss = g.run(backward: false, gradScale: 0).mean, ref = meta["loss"] as! Double, base = meta["base_loss"] as! Double
+        print("LoRAKit-trained DoRA adapter: our loss \(loss), PEFT's \(ref) (base \(base)), relative \(abs(loss - ref) / ref)")
+        XCTAssertGreaterThan(abs(ref - base), 1e-3, "the adapter should matter")
+        XCTAssertEqual(loss, ref, accuracy: 1e-4 * ref)
+    }
+
     /// Merged into F32 weights, a DoRA adapter gives the unmerged logits.
     func testMergeEqualsUnmerged() throws {
         let dir = try tempDir()
