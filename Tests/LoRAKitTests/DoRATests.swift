@@ -208,6 +208,25 @@ final class DoRATests: XCTestCase {
         XCTAssertEqual(loss, ref, accuracy: 1e-4 * ref)
     }
 
+    /// A fresh DoRA adapter (B = 0, m = ‖W0 row‖) leaves the model exactly as it was, in both precisions.
+    func testFreshAdapterIsTheBase() throws {
+        let w = try GoldenFixture.smolLM2()
+        let grads = try GoldenFixture.json("dora/grads.json")
+        let tokens = Array(GoldenFixture.ints2(grads["tokens"])[0..<24])
+        let p = try LoRAParameters(config: LoRAConfig(rank: 8, targets: [.q_proj, .v_proj], useDoRA: true), weights: w)
+        let pool = ThreadPool(threads: 2)
+        for precision in ComputePrecision.allCases {
+            func logits(_ l: LoRAParameters?) -> [Float] {
+                let g = LlamaGraph(weights: w, lora: l, batch: 1, sequence: 24, training: true, checkpointing: false, pool: pool)
+                g.precision = precision
+                g.setBatch(tokens: tokens, targets: [Int32](repeating: -1, count: 24))
+                return g.computeLogits()
+            }
+            // Exactly: bf16 products round their inputs, so even a 1-ulp scale would show as bf16 noise (~5e-3).
+            XCTAssertEqual(logits(p), logits(nil), "\(precision)")
+        }
+    }
+
     /// Merged into F32 weights, a DoRA adapter gives the unmerged logits.
     func testMergeEqualsUnmerged() throws {
         let dir = try tempDir()

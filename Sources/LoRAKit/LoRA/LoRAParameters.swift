@@ -68,7 +68,8 @@ public struct LoRAParameters: Sendable, Equatable {
         for s in slots {
             guard let mo = s.magnitudeOffset else { continue }
             let n2 = weights.layers[s.layer].matrix(s.target).rowSquaredNorms()
-            for j in 0..<s.outFeatures { values[mo + j] = Float(n2[j].squareRoot()) }
+            // Rounded as the runners' norms are (‖W0 row‖² cached in fp32), so m/‖W0 + s·B·A‖ is exactly 1 at B = 0.
+            for j in 0..<s.outFeatures { values[mo + j] = Float(Double(Float(n2[j])).squareRoot()) }
         }
     }
 

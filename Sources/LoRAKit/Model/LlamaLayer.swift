@@ -18,7 +18,8 @@ struct LoRAFactors {
         rank = config.rank
         scale = config.scale
         dora = s.magnitudeOffset.map { mo in
-            DoRASlotValues(m: values + mo, norm: rows.map { $0.norm + s.rowOffset! }, scale: rows.map { $0.scale + s.rowOffset! })
+            let ro = s.rowOffset ?? 0
+            return DoRASlotValues(m: values + mo, norm: rows.map { $0.norm + ro }, scale: rows.map { $0.scale + ro })
         }
     }
 }
