@@ -63,6 +63,44 @@ final class LoRAPlusTests: XCTestCase {
     }
 }
 
+extension LoRAPlusTests {
+    /// A DoRA + LoRA+ run stopped after step 3 and resumed from its checkpoint ends bitwise where the uninterrupted
+    /// run does; the checkpoint carries both settings.
+    func testDoRAWithLoRAPlusResumesBitwise() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-dora-ckpt-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = try CheckpointTests.synthModel(dir: dir, seed: 3)
+        let lines = (0..<24).map { i in "{\"text\": \"Veloria note \(i): the moon Kest rises \(i % 5) hours after Pell.\"}" }
+        try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: dir + "/train.jsonl"))
+        var cfg = CheckpointTests.config()
+        cfg.lora.dropout = 0
+        cfg.lora.useDoRA = true
+        cfg.optimizer.loraPlusRatio = 4
+        let data = try TrainingData(path: dir + "/train.jsonl", tokenizer: try XCTUnwrap(FixtureTokenizers.smollm),
+                                    options: cfg.datasetOptions)
+        let full = try LoRATrainer(model: model, config: cfg)
+        try full.train(data)
+        let first = try LoRATrainer(model: model, config: cfg)
+        first.checkpointStore = try CheckpointStore(folder: dir + "/ckpt", keep: 2)
+        _ = try first.train(data) { e in
+            if case .step(let m) = e, m.step == 3 { first.stopRequest.request(reason: "test") }
+            return .proceed
+        }
+        var warnings: [String] = []
+        let ckpt = try XCTUnwrap(try CheckpointStore.latest(in: dir + "/ckpt", warnings: &warnings))
+        XCTAssertTrue(ckpt.header.config.lora.useDoRA)
+        XCTAssertEqual(ckpt.header.config.optimizer.loraPlusRatio, 4)
+        let second = try LoRATrainer(model: model, config: ckpt.header.config)
+        try second.restore(from: ckpt, data: data.train)
+        try second.train(data)
+        XCTAssertEqual(second.parameters.values, full.parameters.values)
+        let fresh = try LoRATrainer(model: model, config: cfg).parameters
+        let m = try XCTUnwrap(fresh.slots.first?.magnitudeOffset)
+        XCTAssertNotEqual(full.parameters.values[m], fresh.values[m], "the magnitudes trained")
+    }
+}
+
 extension LlamaConfig {
     /// Shapes only (no weights): 2 layers, dim 32, ffn 48.
     static var tinyForLoRAPlus: LlamaConfig {
