@@ -23,6 +23,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "LoRA rank.") var rank: Int = 8
     @Option(help: "LoRA alpha.") var alpha: Float = 16
     @Option(help: "Target modules, comma-separated PEFT names or all-linear.") var targets: String = "q_proj,v_proj"
+    @Flag(help: "DoRA adapters (PEFT use_dora).") var dora = false
     @OptionGroup var precision: PrecisionOption
     @Flag(help: "Skip measuring raw cblas_sgemm on the same shapes.") var noCeiling = false
     @Option(help: "Gradient checkpointing in `bench train`: on (least memory, one more forward) or off (default).") var checkpointing: Switch = .off
@@ -44,7 +45,7 @@ struct BenchCommand: ParsableCommand {
         o.precision = precision.precision.resolved
         o.threads = threads; o.repeats = repeats; o.warmup = warmup; o.measureCeiling = !noCeiling; o.checkpointing = checkpointing.isOn
         let ts = try LoRAConfig.parseTargets([targets])
-        o.lora = LoRAConfig(rank: rank, alpha: alpha, targets: ts)
+        o.lora = LoRAConfig(rank: rank, alpha: alpha, targets: ts, useDoRA: dora)
         var reports: [BenchReport] = []
         if what == "curve" {
             let w = try loadWeights(type)

@@ -149,8 +149,7 @@ final class PEFTAdapterErrorTests: XCTestCase {
 
     func testUnsupportedConfigs() throws {
         let original = try String(contentsOfFile: dir + "/adapter_config.json", encoding: .utf8)
-        for (from, to, needle) in [("\"use_dora\": false", "\"use_dora\": true", "DoRA"),
-                                   ("\"bias\": \"none\"", "\"bias\": \"all\"", "bias"),
+        for (from, to, needle) in [("\"bias\": \"none\"", "\"bias\": \"all\"", "bias"),
                                    ("\"peft_type\": \"LORA\"", "\"peft_type\": \"IA3\"", "IA3"),
                                    ("\"rank_pattern\": {}", "\"rank_pattern\": {\"q_proj\": 8}", "rank_pattern"),
                                    ("\"modules_to_save\": null", "\"modules_to_save\": [\"lm_head\"]", "modules_to_save")] {
@@ -159,6 +158,13 @@ final class PEFTAdapterErrorTests: XCTestCase {
                 guard case .unsupported = e else { return XCTFail("\(from): \(e)") }
                 XCTAssertTrue(text.contains(needle), text)
             }
+        }
+        // DoRA is read, and then every magnitude must be there.
+        try original.replacingOccurrences(of: "\"use_dora\": false", with: "\"use_dora\": true")
+            .write(toFile: dir + "/adapter_config.json", atomically: false, encoding: .utf8)
+        expectError { e, text in
+            guard case .missingTensor = e else { return XCTFail("\(e)") }
+            XCTAssertTrue(text.contains("lora_magnitude_vector"), text)
         }
         try "[1, 2]".write(toFile: dir + "/adapter_config.json", atomically: false, encoding: .utf8)
         expectError { e, _ in guard case .invalidConfig = e else { return XCTFail("\(e)") } }

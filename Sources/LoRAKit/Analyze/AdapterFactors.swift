@@ -101,12 +101,14 @@ public struct AdapterFactors: Sendable {
             throw AdapterError.io(path: dir, message: "no \(PEFTAdapter.weightsFileName)")
         }
         let cfg = try PEFTConfigFile.parse(data, path: configPath)
+        if cfg.useDoRA { throw AdapterError.unsupported(path: configPath, message: "DoRA (use_dora: true): this reads the B·A of plain LoRA adapters") }
         let file = try wrapFormat { try SafetensorsFile(path: weightsPath) }
         let r = cfg.rank
         var halves: [PEFTAdapter.FactorKey: (name: String, shape: [Int])] = [:]
         for t in file.tensors {
             switch PEFTAdapter.parseKey(t.name) {
             case .invalid(let why): throw AdapterError.unexpectedTensor(path: weightsPath, key: t.name, message: why)
+            case .magnitude: throw AdapterError.unexpectedTensor(path: weightsPath, key: t.name, message: "a DoRA magnitude, but use_dora is not true")
             case .factor(let k):
                 if halves[k] != nil { throw AdapterError.unexpectedTensor(path: weightsPath, key: t.name, message: "names a factor twice") }
                 guard t.dtype.ggmlType != nil else {

@@ -47,7 +47,7 @@ public enum Bench {
     /// GFLOP/s of the frozen products (forward + backward-data), the sgemm ceiling, peak RSS and
     /// a per-op profile of one extra step.
     public static func train(weights: ModelWeights, options o: BenchOptions) throws -> BenchReport {
-        let params = try LoRAParameters(config: o.lora, model: weights.config)
+        let params = try LoRAParameters(config: o.lora, weights: weights)
         let pool = ThreadPool(threads: o.threads)
         let stepper = LoRAStepper(weights: weights, parameters: params, batch: o.batch, sequence: o.sequence,
                                   checkpointing: o.checkpointing, optimizer: AdamWConfig(), pool: pool)
@@ -153,7 +153,7 @@ extension Bench {
     /// Losses of `steps` AdamW steps (lr 1e-3) on one fixed seeded batch from the same initial adapter,
     /// for comparing precisions: the fp32 and bf16 curves of one model side by side.
     public static func lossCurve(weights: ModelWeights, options o: BenchOptions, steps: Int, seed: UInt64 = 5) throws -> [Double] {
-        let params = try LoRAParameters(config: o.lora, model: weights.config)
+        let params = try LoRAParameters(config: o.lora, weights: weights)
         let pool = ThreadPool(threads: o.threads)
         let stepper = LoRAStepper(weights: weights, parameters: params, batch: o.batch, sequence: o.sequence,
                                   checkpointing: false, optimizer: AdamWConfig(), pool: pool)

@@ -27,6 +27,11 @@ extension LoRAParameters {
     /// nearest even). The file is written atomically.
     public func exportLlamaCppGGUF(to path: String, model: LlamaConfig, type: GGMLType = .f32) throws {
         try checkLayout(model: model, path: path)
+        guard !config.useDoRA else {
+            // A llama.cpp adapter only adds s·B·A; DoRA rescales whole rows of W0 + s·B·A (a full-rank change).
+            throw AdapterError.unsupported(path: path, message: "a DoRA adapter cannot be written as a llama.cpp LoRA adapter "
+                + "(llama.cpp adds B·A and has no DoRA row scaling); merge it into the model instead")
+        }
         guard type == .f32 || type == .f16 || type == .bf16 else {
             throw AdapterError.unsupported(path: path, message: "adapter tensors are written as F32, F16 or BF16, not \(type)")
         }

@@ -47,9 +47,11 @@ public enum LoRAConfigError: Error, CustomStringConvertible, Equatable {
     case rankTooLarge(rank: Int, target: LoRATarget, out: Int, in: Int)
     case invalidAlpha(Float)
     case invalidDropout(Float)
+    case doraWithDropout(Float)
     case unknownTarget(String, known: [String])
     case noTargets
     case quantAwareColumns(target: LoRATarget, in: Int, group: Int)
+    case quantAwareWithDoRA
 
     public var description: String {
         switch self {
@@ -58,11 +60,15 @@ public enum LoRAConfigError: Error, CustomStringConvertible, Equatable {
             return "LoRA rank \(r) is larger than \(t.rawValue)'s dimensions (\(o)×\(i)), the smallest of the targets; use a rank ≤ \(min(o, i))"
         case .invalidAlpha(let a): return "LoRA alpha must be a positive finite number (got \(a))"
         case .invalidDropout(let p): return "LoRA dropout must be in [0, 1) (got \(p))"
+        case .doraWithDropout(let p):
+            return "DoRA is implemented without LoRA dropout (got dropout \(p)); set the dropout to 0"
         case .unknownTarget(let n, let known):
             return "unknown LoRA target module '\(n)'; known: \(known.joined(separator: ", ")), all-linear"
         case .noTargets: return "no LoRA target modules given"
         case .quantAwareColumns(let t, let i, let g):
             return "quant-aware LoRA needs input features in whole \(g)-wide groups; \(t.rawValue) has \(i)"
+        case .quantAwareWithDoRA:
+            return "quant-aware LoRA and DoRA cannot be combined: DoRA's per-row rescaling is not constant inside a quantization group, so it cannot merge into the block offsets"
         }
     }
 }
@@ -80,18 +86,21 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
     /// Quant-aware LoRA (QuantAwareLoRA.swift): A is constant over each `QuantAwareLoRA.groupSize`-wide group
     /// of input columns, so B·A merges exactly into the offsets of a quantized base.
     public var quantAware = false
+    /// DoRA (PEFT `use_dora`): a trained magnitude per output row rescales W0 + s·B·A to m/‖W0 + s·B·A‖ per row.
+    public var useDoRA: Bool
 
     public init(rank: Int = 8, alpha: Float = 16, dropout: Float = 0, useRSLoRA: Bool = false,
-                targets: [LoRATarget] = [.q_proj, .v_proj], seed: UInt64 = 0) {
+                targets: [LoRATarget] = [.q_proj, .v_proj], seed: UInt64 = 0, useDoRA: Bool = false) {
         self.rank = rank
         self.alpha = alpha
         self.dropout = dropout
         self.useRSLoRA = useRSLoRA
         self.targets = targets.sorted()
         self.seed = seed
+        self.useDoRA = useDoRA
     }
 
-    enum CodingKeys: String, CodingKey { case rank, alpha, dropout, useRSLoRA, targets, seed, quantAware }
+    enum CodingKeys: String, CodingKey { case rank, alpha, dropout, useRSLoRA, targets, seed, quantAware, useDoRA }
 
     /// Decodes a possibly partial configuration (missing keys keep their defaults); `targets` may
     /// also be `"all-linear"` or a comma-separated string.
@@ -104,6 +113,7 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         useRSLoRA = try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA) ?? useRSLoRA
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
         quantAware = try c.decodeIfPresent(Bool.self, forKey: .quantAware) ?? quantAware
+        useDoRA = try c.decodeIfPresent(Bool.self, forKey: .useDoRA) ?? useDoRA
         if let list = try? c.decodeIfPresent([String].self, forKey: .targets) {
             targets = try LoRAConfig.parseTargets(list)
         } else if let one = try c.decodeIfPresent(String.self, forKey: .targets) {
@@ -133,12 +143,14 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         guard rank >= 1 else { throw LoRAConfigError.invalidRank(rank) }
         guard alpha.isFinite, alpha > 0 else { throw LoRAConfigError.invalidAlpha(alpha) }
         guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw LoRAConfigError.invalidDropout(dropout) }
+        guard !useDoRA || dropout == 0 else { throw LoRAConfigError.doraWithDropout(dropout) }
         guard !targets.isEmpty else { throw LoRAConfigError.noTargets }
         // The tightest limit over all targets at once, so one correction is enough.
         if let t = targets.min(by: { min($0.shape(model).out, $0.shape(model).in) < min($1.shape(model).out, $1.shape(model).in) }) {
             let s = t.shape(model)
             if rank > min(s.out, s.in) { throw LoRAConfigError.rankTooLarge(rank: rank, target: t, out: s.out, in: s.in) }
         }
+        guard !(quantAware && useDoRA) else { throw LoRAConfigError.quantAwareWithDoRA }
         if quantAware { try QuantAwareLoRA.validate(targets: targets, model: model) }
     }
 }

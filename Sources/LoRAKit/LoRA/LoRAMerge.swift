@@ -112,6 +112,7 @@ public enum LoRAMerge {
                          v.baseAddress! + s.aOffset, inF, 1, wp.baseAddress!, inF)
             }
         }
+        if let mo = s.magnitudeOffset { doraRescale(&w, m: adapter.values[mo ..< mo + s.outFeatures], cols: s.inFeatures) }
         var dn = 0.0, bn = 0.0
         for i in w.indices {
             let d = Double(w[i]) - Double(base[i])
@@ -119,6 +120,17 @@ public enum LoRAMerge {
             bn += Double(base[i]) * Double(base[i])
         }
         return (w, base, (dn / max(bn, 1e-300)).squareRoot())
+    }
+
+    /// DoRA: W ← (m/‖W row‖) ⊙ W per row, W = W0 + s·B·A (PEFT's merge: the norm of the unmerged sum).
+    static func doraRescale(_ w: inout [Float], m: ArraySlice<Float>, cols: Int) {
+        w.withUnsafeMutableBufferPointer { wp in
+            for (j, mj) in m.enumerated() {
+                let row = wp.baseAddress! + j * cols
+                let g = Float(Double(mj) / lk_sum_squares(row, Int64(cols)).squareRoot())
+                for i in 0..<cols { row[i] *= g }
+            }
+        }
     }
 
     /// Quantizes the merged matrix; returns the stored matrix and its relative Frobenius error.

@@ -10,10 +10,15 @@ public struct LoRASlot: Sendable, Codable, Equatable {
     public var aOffset: Int
     /// Offset of B [out, r] in the flat vector (rows in the model's GGUF order: q/k permuted).
     public var bOffset: Int
+    /// DoRA only: offset of the magnitude m [out] in the flat vector (GGUF row order), and of this slot's first row
+    /// among the adapted rows of all slots (index into the runners' per-row DoRA norms).
+    public var magnitudeOffset: Int? = nil
+    public var rowOffset: Int? = nil
 }
 
 /// The trainable LoRA factors of a model, in one flat fp32 vector (so the optimizer, clipping and
-/// checkpoints treat them as one array). Layout: for each layer, for each target in order, A then B.
+/// checkpoints treat them as one array). Layout: for each layer, for each target in order, A then B (then the
+/// DoRA magnitude m [out] with `useDoRA`).
 public struct LoRAParameters: Sendable, Equatable {
     public let config: LoRAConfig
     public let slots: [LoRASlot]
@@ -24,17 +29,25 @@ public struct LoRAParameters: Sendable, Equatable {
     public var count: Int { values.count }
 
     /// Lays out and initializes the factors as PEFT does: A ~ U(±1/√in) (kaiming-uniform with a=√5),
-    /// drawn from a seeded generator; B = 0.
+    /// drawn from a seeded generator; B = 0. DoRA magnitudes are left 0: `init(config:weights:)` sets them to the
+    /// base's row norms (a loader overwrites them).
     public init(config: LoRAConfig, model: LlamaConfig) throws {
         try config.validate(for: model)
         self.config = config
         var slots: [LoRASlot] = []
-        var off = 0
+        var off = 0, row = 0
         for layer in 0..<model.blockCount {
             for t in config.targets {
                 let (o, i) = t.shape(model)
-                slots.append(LoRASlot(layer: layer, target: t, outFeatures: o, inFeatures: i, aOffset: off, bOffset: off + config.rank * i))
+                var s = LoRASlot(layer: layer, target: t, outFeatures: o, inFeatures: i, aOffset: off, bOffset: off + config.rank * i)
                 off += config.rank * (i + o)
+                if config.useDoRA {
+                    s.magnitudeOffset = off
+                    s.rowOffset = row
+                    off += o
+                    row += o
+                }
+                slots.append(s)
             }
         }
         self.slots = slots
@@ -48,6 +61,21 @@ public struct LoRAParameters: Sendable, Equatable {
         if config.quantAware { QuantAwareLoRA.makeGroupConstant(&v, slots: slots, rank: config.rank) }
         self.values = v
     }
+
+    /// A new adapter for training on `weights`: as `init(config:model:)`, with DoRA magnitudes m = ‖W0 row‖ (PEFT's
+    /// initialization: with B = 0 that is ‖W0 + s·B·A‖, so the adapted model starts equal to the base).
+    public init(config: LoRAConfig, weights: ModelWeights) throws {
+        try self.init(config: config, model: weights.config)
+        for s in slots {
+            guard let mo = s.magnitudeOffset else { continue }
+            let n2 = weights.layers[s.layer].matrix(s.target).rowSquaredNorms()
+            // Rounded as the runners' norms are (‖W0 row‖² cached in fp32), so m/‖W0 + s·B·A‖ is exactly 1 at B = 0.
+            for j in 0..<s.outFeatures { values[mo + j] = Float(Double(Float(n2[j])).squareRoot()) }
+        }
+    }
+
+    /// Rows adapted by DoRA over all slots (0 without DoRA): the length of the runners' per-row DoRA buffers.
+    static func doraRows(_ slots: [LoRASlot]) -> Int { slots.reduce(0) { $0 + ($1.magnitudeOffset == nil ? 0 : $1.outFeatures) } }
 
     /// Seed of one factor: `1000·layer + 10·module + (0 for A, 1 for B)`, mixed with the run seed.
     public static func seed(_ runSeed: UInt64, _ layer: Int, _ target: LoRATarget, isB: Bool) -> UInt64 {

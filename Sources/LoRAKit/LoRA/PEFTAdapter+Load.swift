@@ -30,9 +30,18 @@ extension LoRAParameters {
 
         // Map every tensor key to a factor; refuse anything else.
         var found: [PEFTAdapter.FactorKey: String] = [:]
+        var magnitudes: [PEFTAdapter.MagnitudeKey: String] = [:]
         for t in file.tensors {
             switch PEFTAdapter.parseKey(t.name) {
             case .invalid(let why): throw AdapterError.unexpectedTensor(path: weightsPath, key: t.name, message: why)
+            case .magnitude(let k):
+                guard parsed.useDoRA else {
+                    throw AdapterError.unexpectedTensor(path: weightsPath, key: t.name, message: "a DoRA magnitude, but use_dora is not true")
+                }
+                guard magnitudes[k] == nil else {
+                    throw AdapterError.unexpectedTensor(path: weightsPath, key: t.name, message: "names the same magnitude twice")
+                }
+                magnitudes[k] = t.name
             case .factor(let k):
                 if let other = found[k] {
                     throw AdapterError.unexpectedTensor(path: weightsPath, key: t.name, message: "names the same factor as '\(other)'")
@@ -63,6 +72,12 @@ extension LoRAParameters {
             }
             config.quantAware = true
         }
+        if parsed.useDoRA {
+            // PEFT trains DoRA with dropout too; LoRAKit evaluates and continues it without (dropout is inactive in
+            // evaluation, so the adapter's outputs are the same).
+            config.useDoRA = true
+            config.dropout = 0
+        }
         var params: LoRAParameters
         do { params = try LoRAParameters(config: config, model: model) } catch let e as LoRAConfigError {
             throw AdapterError.invalidConfig(path: configPath, field: "r/lora_alpha/lora_dropout", message: e.description)
@@ -76,9 +91,32 @@ extension LoRAParameters {
         let r = config.rank
         for s in params.slots {
             if let layers = parsed.layers, !layers.contains(s.layer) {
+                if s.magnitudeOffset != nil {
+                    throw AdapterError.unsupported(path: configPath, message: "layers_to_transform with DoRA (use_dora: true)")
+                }
                 for j in 0 ..< r * s.inFeatures { params.values[s.aOffset + j] = 0 }
                 for j in 0 ..< r * s.outFeatures { params.values[s.bOffset + j] = 0 }
                 continue
+            }
+            if let mo = s.magnitudeOffset {
+                let key = PEFTAdapter.magnitudeKey(layer: s.layer, target: s.target)
+                guard let name = magnitudes[PEFTAdapter.MagnitudeKey(layer: s.layer, target: s.target)] else {
+                    throw AdapterError.missingTensor(path: weightsPath, key: key)
+                }
+                guard let info = file.tensorInfo(named: name), info.dtype.ggmlType != nil else {
+                    throw AdapterError.unsupportedDType(path: weightsPath, key: name, dtype: file.tensorInfo(named: name)?.dtype.rawValue ?? "?")
+                }
+                guard info.shape == [s.outFeatures] else {
+                    throw AdapterError.wrongBase(path: weightsPath, key: name, expected: [s.outFeatures], actual: info.shape)
+                }
+                var m = try wrapFormat { try file.floats(named: name) }
+                if let heads = QKPermutation.heads(for: s.target, model: model) {
+                    m = try QKPermutation.hfToGGUF(m, rows: s.outFeatures, cols: 1, heads: heads)
+                }
+                guard m.allSatisfy({ $0.isFinite }) else {
+                    throw AdapterError.unexpectedTensor(path: weightsPath, key: name, message: "holds a value that is not finite")
+                }
+                params.values.replaceSubrange(mo ..< mo + s.outFeatures, with: m)
             }
             for isB in [false, true] {
                 let k = PEFTAdapter.FactorKey(layer: s.layer, target: s.target, isB: isB)
@@ -127,6 +165,7 @@ struct PEFTConfigFile {
     var alpha: Float
     var dropout: Float
     var useRSLoRA: Bool
+    var useDoRA: Bool
     /// nil when `target_modules` is a regular expression: targets then come from the tensor keys.
     var targets: [LoRATarget]?
     /// `layers_to_transform`, nil for all layers.
@@ -170,7 +209,6 @@ struct PEFTConfigFile {
         let dropout = try number("lora_dropout", default: 0)
         guard dropout >= 0, dropout < 1 else { throw bad("lora_dropout", "\(dropout) is not in [0, 1)") }
         if let b = present("bias") as? String, b != "none" { throw unsupported("bias '\(b)' (only bias \"none\" is supported)") }
-        if try flag("use_dora") { throw unsupported("DoRA (use_dora: true)") }
         if try flag("fan_in_fan_out") { throw unsupported("fan_in_fan_out: true (Llama linear layers store [out, in])") }
         if try flag("lora_bias") { throw unsupported("lora_bias: true") }
         for k in ["rank_pattern", "alpha_pattern"] where !isEmpty(k) { throw unsupported("\(k) (per-module ranks/alphas)") }
@@ -211,6 +249,6 @@ struct PEFTConfigFile {
         case let v?: throw bad("layers_to_transform", "\(v) is neither an integer nor a list of integers")
         }
         return PEFTConfigFile(rank: Int(rD), alpha: Float(alpha), dropout: Float(dropout),
-                              useRSLoRA: try flag("use_rslora"), targets: targets, layers: layers)
+                              useRSLoRA: try flag("use_rslora"), useDoRA: try flag("use_dora"), targets: targets, layers: layers)
     }
 }

@@ -17,6 +17,12 @@ public enum PEFTAdapter {
         "base_model.model.model.layers.\(layer).\(target.peftPath).lora_\(isB ? "B" : "A").weight"
     }
 
+    /// The key PEFT's `save_pretrained` gives a DoRA magnitude, e.g.
+    /// `base_model.model.model.layers.3.self_attn.q_proj.lora_magnitude_vector`.
+    public static func magnitudeKey(layer: Int, target: LoRATarget) -> String {
+        "base_model.model.model.layers.\(layer).\(target.peftPath).lora_magnitude_vector"
+    }
+
     /// A factor named by a tensor key.
     struct FactorKey: Hashable {
         var layer: Int
@@ -24,7 +30,13 @@ public enum PEFTAdapter {
         var isB: Bool
     }
 
-    enum KeyParse { case factor(FactorKey), invalid(String) }
+    /// A DoRA magnitude named by a tensor key.
+    struct MagnitudeKey: Hashable {
+        var layer: Int
+        var target: LoRATarget
+    }
+
+    enum KeyParse { case factor(FactorKey), magnitude(MagnitudeKey), invalid(String) }
 
     /// Parses a PEFT key: optional `base_model.model.` and `model.` prefixes, then
     /// `layers.L.{self_attn|mlp}.NAME.lora_{A|B}[.default].weight`. Returns the reason on failure.
@@ -35,14 +47,17 @@ public enum PEFTAdapter {
         guard parts.count >= 2, parts[0] == "layers", let layer = Int(parts[1]), layer >= 0 else {
             return .invalid("not a LoRA factor of a decoder layer (expected base_model.model.model.layers.N.…)")
         }
-        if parts.count == 7, parts[5] == "default" { parts.remove(at: 5) }
-        guard parts.count == 6, parts[5] == "weight", parts[4] == "lora_A" || parts[4] == "lora_B" else {
-            return .invalid("not a lora_A/lora_B weight (LoRAKit reads plain LoRA: no DoRA magnitudes, biases, embeddings or saved modules)")
+        if parts.count >= 6, parts[5] == "default" { parts.remove(at: 5) }
+        // DoRA's magnitude: `…lora_magnitude_vector` (PEFT ≥ 0.12 saves it without `.weight`).
+        let isMagnitude = parts.count >= 5 && parts[4] == "lora_magnitude_vector" && (parts.count == 5 || parts[5...] == ["weight"])
+        guard isMagnitude || (parts.count == 6 && parts[5] == "weight" && (parts[4] == "lora_A" || parts[4] == "lora_B")) else {
+            return .invalid("not a lora_A/lora_B weight or DoRA magnitude (LoRAKit reads LoRA and DoRA: no biases, embeddings or saved modules)")
         }
         guard let target = LoRATarget(rawValue: parts[3]), target.peftPath == parts[2] + "." + parts[3] else {
             return .invalid("unknown module '\(parts[2]).\(parts[3])'; known: "
                 + LoRATarget.allCases.map(\.peftPath).joined(separator: ", "))
         }
+        if isMagnitude { return .magnitude(MagnitudeKey(layer: layer, target: target)) }
         return .factor(FactorKey(layer: layer, target: target, isB: parts[4] == "lora_B"))
     }
 }
@@ -73,6 +88,14 @@ extension LoRAParameters {
                     let b = Array(self.values[s.bOffset ..< s.bOffset + s.outFeatures * r])
                     guard let heads else { return b }
                     return try QKPermutation.ggufToHF(b, rows: s.outFeatures, cols: r, heads: heads)
+                }
+                if let mo = s.magnitudeOffset {
+                    try writer.add(name: PEFTAdapter.magnitudeKey(layer: s.layer, target: s.target), dtype: .f32,
+                                   shape: [s.outFeatures]) {
+                        let m = Array(self.values[mo ..< mo + s.outFeatures])
+                        guard let heads else { return m }
+                        return try QKPermutation.ggufToHF(m, rows: s.outFeatures, cols: 1, heads: heads)
+                    }
                 }
             }
         }
@@ -107,7 +130,7 @@ extension LoRAParameters {
             ("revision", "null"),
             ("target_modules", "[" + config.targets.map(\.rawValue).sorted().map { JSONText.string($0) }.joined(separator: ", ") + "]"),
             ("task_type", "\"CAUSAL_LM\""),
-            ("use_dora", "false"),
+            ("use_dora", config.useDoRA ? "true" : "false"),
             ("use_rslora", config.useRSLoRA ? "true" : "false"),
         ]
         return "{\n" + fields.map { "  \(JSONText.string($0.0)): \($0.1)" }.joined(separator: ",\n") + "\n}\n"
@@ -126,7 +149,7 @@ extension LoRAParameters {
                                              expected: [o, i], actual: [s.outFeatures, s.inFeatures])
             }
         }
-        let need = slots.map { $0.bOffset + $0.outFeatures * config.rank }.max() ?? 0
+        let need = slots.map { s in s.magnitudeOffset.map { $0 + s.outFeatures } ?? s.bOffset + s.outFeatures * config.rank }.max() ?? 0
         guard values.count >= need else {
             throw AdapterError.unsupported(path: path, message: "the parameter vector holds \(values.count) values, the layout needs \(need)")
         }

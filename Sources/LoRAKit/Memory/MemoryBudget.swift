@@ -107,7 +107,10 @@ public struct MemoryBudget: Codable, Sendable, Equatable {
     /// Trainable LoRA parameters, exact for grouped-query attention (k/v projections are kvDim wide):
     /// Σ over layers and targets of rank · (in + out).
     public static func trainableCount(lora: LoRAConfig, model c: LlamaConfig) -> Int {
-        c.blockCount * lora.targets.reduce(0) { s, t in let sh = t.shape(c); return s + lora.rank * (sh.in + sh.out) }
+        c.blockCount * lora.targets.reduce(0) { s, t in
+            let sh = t.shape(c)
+            return s + lora.rank * (sh.in + sh.out) + (lora.useDoRA ? sh.out : 0)   // + DoRA's magnitudes
+        }
     }
 }
 
@@ -182,9 +185,9 @@ extension MemoryBudget {
         // Activations.
         add("act.inputs", "layer inputs", "\(L + 1) × [T=\(T), C=\(c.embeddingLength)]", g.layerInputs, .activations)
         let keptDetail = config.checkpointing ? "1 set, layers recomputed in backward (checkpointing on)"
-            : "\(g.activationSets) layers × [T, 5C+2kv+3F+r·\(lora.targets.count)] (checkpointing off)"
+            : "\(g.activationSets) layers × [T, 5C+2kv+3F+r·\(lora.targets.count)\(lora.useDoRA ? " + DoRA Σout" : "")] (checkpointing off)"
         add("act.kept", "activations kept for backward", keptDetail, g.activations, .activations)
-        add("act.backward", "per-layer backward working set", "dx, dq…du [T, C|kv|F]\(lora.dropout > 0 ? " + dropout" : "")",
+        add("act.backward", "per-layer backward working set", "dx, dq…du [T, C|kv|F]\(lora.dropout > 0 ? " + dropout" : "")\(lora.useDoRA ? " + DoRA dy" : "")",
             g.backwardScratch, .activations)
         add("act.head", "LM head / loss chunk", "\(g.chunkRows) rows × V=\(c.vocabSize) logits + final norm", g.head, .activations)
         // Scratch.

@@ -21,13 +21,16 @@ struct LayerBuffers<F> {
     let h: F       // [T, F]  silu(g)·u (input of down_proj)
     /// x·Aᵀ of each adapted projection, [T, r].
     let loraU: [LoRATarget: F]
+    /// DoRA: each projection's output before the row scaling, [T, out] (training only).
+    let doraZ: [LoRATarget: F]
 
     /// - Parameters:
     ///   - B, S: the pass's rows as B sequences of S tokens (T = B·S).
     ///   - ownKV: K and V rows live in this set (training graph); false when they go to a KV cache (decoder).
     ///   - keepsLSE: the attention's log-sum-exp is saved (for backward).
+    ///   - keepsDoRA: DoRA projections keep their unscaled outputs (for backward).
     init<I>(B: Int, S: Int, config c: LlamaConfig, lora: LoRAConfig?, ownKV: Bool = true, keepsLSE: Bool = true,
-            _ b: inout BufferBuilder<F, I>) {
+            keepsDoRA: Bool = true, _ b: inout BufferBuilder<F, I>) {
         let T = B * S, C = c.embeddingLength, kv = ownKV ? c.kvDim : 0, F = c.feedForwardLength
         let qd = c.headCount * c.headDim
         xn1 = b.float("xn1", T * C, .activations); rstd1 = b.float("rstd1", T, .activations)
@@ -44,6 +47,11 @@ struct LayerBuffers<F> {
         var lu: [LoRATarget: F] = [:]
         if let lora { for t in lora.targets { lu[t] = b.float("lora_u.\(t.rawValue)", T * lora.rank, .activations) } }
         loraU = lu
+        var dz: [LoRATarget: F] = [:]
+        if let lora, lora.useDoRA, keepsDoRA {
+            for t in lora.targets { dz[t] = b.float("dora_z.\(t.rawValue)", T * t.shape(c).out, .activations) }
+        }
+        doraZ = dz
     }
 }
 

@@ -50,8 +50,16 @@ extension LlamaDecoder {
 
     func loraFactors(_ layer: Int, _ t: LoRATarget) -> LoRAFactors? {
         guard let a = adapter else { return nil }
-        return LoRAFactors(a.values.ptr, slots: a.slots, config: a.config, layer: layer, target: t)
+        return LoRAFactors(a.values.ptr, slots: a.slots, config: a.config, layer: layer, target: t, rows: doraRows)
     }
+
+    var doraRows: DoRARows? {
+        guard let b = doraBuffer else { return nil }
+        let n = b.count / 3
+        return DoRARows(w0Norm2: b.ptr, norm: b.ptr + n, scale: b.ptr + 2 * n)
+    }
+
+    func doraSaved(_ a: LayerActivations, _ t: LoRATarget) -> UnsafeMutablePointer<Float>? { nil }
 
     func loraInput(_ x: UnsafeMutablePointer<Float>, count: Int, layer: Int, target: LoRATarget) -> UnsafeMutablePointer<Float> { x }
     func loraU(_ a: LayerActivations, _ t: LoRATarget) -> UnsafeMutablePointer<Float> { buffers.loraU.ptr }

@@ -94,8 +94,21 @@ public final class LlamaDecoder: LayerRunner, @unchecked Sendable {
             }
         }
         adapter = a
+        doraBuffer = nil
+        if let a, a.config.useDoRA {
+            // DoRA's row scales are fixed while an adapter is set: computed once here.
+            let n = LoRAParameters.doraRows(a.slots), buf = FloatBuffer(3 * n)
+            let rows = DoRARows(w0Norm2: buf.ptr, norm: buf.ptr + n, scale: buf.ptr + 2 * n)
+            rows.loadBaseNorms(weights, slots: a.slots)
+            doraBuffer = buf
+            let scratch = FloatBuffer(DoRARows.scratchFloats(a.config, model: config))
+            updateDoRANorms(slots: a.slots, scratch: scratch.ptr)
+        }
         reset()
     }
+
+    /// DoRA's per-row values of the adapter ([3, rows]; nil without DoRA).
+    private(set) var doraBuffer: FloatBuffer?
 
     /// Empties the cache (a new sequence starts at position 0).
     public func reset() { position = 0 }

@@ -48,6 +48,9 @@ struct GraphBuffers<F, I> {
     let dh: F, dg: F, du: F                     // [T, F]
     let dU: F                                   // [T, r]
     let dropScratch: F                          // [T, max(C, F, Hq·hd)] when dropout > 0
+    /// DoRA (empty without): per-row ‖W0 row‖², ‖W0 + s·B·A‖, m/‖·‖ ([3, rows of all slots]), the norm update's
+    /// scratch, and backward's scaled dy and per-column sums ([T, max out], [max out]; training only).
+    let doraRows: F, doraScratch: F, doraDy: F, doraRowAcc: F
     /// Attention forward and backward scratch (transposed copies and per-thread rows).
     let attScratch: F, attBwdScratch: F
     /// Partial dX of row groups 1..<G in backward-data (`lk_qmatmul_bwd_data_grouped`); empty with one group.
@@ -65,7 +68,7 @@ struct GraphBuffers<F, I> {
         losses = b.float("losses", T, .smallTensors)
         xs = (0..<(s.training ? L + 1 : 2)).map { b.float("x\($0)", T * C, .layerInputs) }
         acts = (0..<s.activationSets).map { l in
-            b.scoped("layer\(l)") { LayerBuffers(B: s.B, S: s.S, config: c, lora: s.lora, &$0) }
+            b.scoped("layer\(l)") { LayerBuffers(B: s.B, S: s.S, config: c, lora: s.lora, keepsDoRA: s.training, &$0) }
         }
         xf = b.float("xf", T * C, .head); rstdf = b.float("rstdf", T, .head)
         logits = b.float("logits", s.chunkRows * c.vocabSize, .head)
@@ -80,6 +83,12 @@ struct GraphBuffers<F, I> {
         dU = b.float("dU", tr * T * (s.lora?.rank ?? 0), .backwardScratch)
         let dropout = (s.lora?.dropout ?? 0) > 0
         dropScratch = b.float("dropout", dropout ? T * max(C, F, qd) : 0, .backwardScratch)
+        let dora = s.lora.flatMap { $0.useDoRA ? $0 : nil }
+        let doraOut = dora.map { d in d.targets.map { $0.shape(c).out }.max() ?? 0 } ?? 0
+        doraRows = b.float("dora_rows", 3 * L * (dora?.targets.reduce(0) { $0 + $1.shape(c).out } ?? 0), .smallTensors)
+        doraScratch = b.float("dora_scratch", dora.map { DoRARows.scratchFloats($0, model: c) } ?? 0, .smallTensors)
+        doraDy = b.float("dora_dy", tr * T * doraOut, .backwardScratch)
+        doraRowAcc = b.float("dora_row_sums", tr * doraOut, .backwardScratch)
         let Hq = Int64(c.headCount), Hkv = Int64(c.headCountKV), hd = Int64(c.headDim), S = Int64(s.S)
         attScratch = b.float("attention", GraphBuffers.perThreadScaled(s.threads) {
             lk_attention_scratch_floats(nil, $0, S, Hq, Hkv, hd)

@@ -18,8 +18,17 @@ extension LlamaGraph {
     }
 
     func loraFactors(_ layer: Int, _ t: LoRATarget) -> LoRAFactors? {
-        LoRAFactors(params.ptr, slots: slots, config: lora, layer: layer, target: t)
+        LoRAFactors(params.ptr, slots: slots, config: lora, layer: layer, target: t, rows: doraRows)
     }
+
+    var doraRows: DoRARows? {
+        let b = buffers.doraRows
+        guard b.count > 0 else { return nil }
+        let n = b.count / 3
+        return DoRARows(w0Norm2: b.ptr, norm: b.ptr + n, scale: b.ptr + 2 * n)
+    }
+
+    func doraSaved(_ a: LayerActivations, _ t: LoRATarget) -> UnsafeMutablePointer<Float>? { a.doraZ[t]?.ptr }
 
     func loraU(_ a: LayerActivations, _ t: LoRATarget) -> UnsafeMutablePointer<Float> { a.loraU[t]!.ptr }
     func loraPool(rows: Int) -> OpaquePointer? { pool.raw }

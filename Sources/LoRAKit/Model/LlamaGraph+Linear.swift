@@ -10,6 +10,11 @@ extension LlamaGraph {
                         dx: UnsafeMutablePointer<Float>, accumulate: Bool, u: FloatBuffer?, needInput: Bool = true) {
         let W = weights.layers[layer].matrix(t), dU = buffers.dU, dropScratch = buffers.dropScratch
         let out = Int64(W.rows), inF = Int64(W.cols), T64 = Int64(T)
+        var dy = dy
+        if let f = loraFactors(layer, t), let d = f.dora, let gm = LoRAFactors(grads.ptr, slots: slots, config: lora, layer: layer,
+                                                                             target: t)?.dora?.m, let z = doraSaved(activations(layer), t) {
+            dy = timed("dora bwd") { doraBackward(d, grad: gm, z: z, dy: dy, out: W.rows) }          // dy ← ∂/∂(x·W0ᵀ + s·u·Bᵀ)
+        }
         if needInput {
             timed("frozen bwd_data") {
                 frozenBackwardData(W, dx: dx, lddx: inF, dy: dy, lddy: out, rows: T64, accumulate: accumulate)

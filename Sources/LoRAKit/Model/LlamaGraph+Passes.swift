@@ -13,6 +13,9 @@ extension LlamaGraph {
     /// Embeds `ids` and runs every layer; leaves the final normed hidden state in `xf`.
     func forwardHidden() {
         let c = config, b = buffers
+        if doraRows != nil {
+            timed("dora norms") { updateDoRANorms(slots: slots, scratch: b.doraScratch.ptr, keepNorms: doraNormsFrozen) }
+        }
         embedAndRunLayers()
         timed("rmsnorm fwd") {
             lk_rmsnorm_fwd(pool.raw, b.xf.ptr, b.rstdf.ptr, layerOutput(c.blockCount - 1), b.frozen.outputNorm.ptr, Int64(T),

@@ -29,6 +29,9 @@ final class LlamaGraph: LayerRunner {
     var dropoutActive = false
     /// The batch's rows hold several segments (packed examples): attention uses `firstKey`.
     private(set) var segmented = false
+    /// DoRA's row norms are recomputed from the parameters at every pass unless this is set (only m/‖·‖ then; tests:
+    /// finite differences of the detached-norm gradient hold the norms fixed).
+    var doraNormsFrozen = false
     /// When set, wall time per operation kind is added to it (benchmarks; nil costs nothing).
     var profile: OpProfile?
     /// Arithmetic of the frozen-weight products. Setting bf16 packs the LM head once (`updateBF16Head`).
@@ -67,6 +70,7 @@ final class LlamaGraph: LayerRunner {
         qScratchBytes = LlamaGraph.dequantScratchBytes(weights, pool: pool)
         qScratch = UnsafeMutableRawPointer.allocate(byteCount: qScratchBytes, alignment: 64)
         fillWindowFirstKeys()
+        doraRows?.loadBaseNorms(weights, slots: slots)
         let Hq = Int64(c.headCount), Hkv = Int64(c.headCountKV), hd = Int64(c.headDim)
         assert(buffers.attScratch.count == lk_attention_scratch_floats(pool.raw, Int64(B), Int64(S), Hq, Hkv, hd))
         assert(!training || buffers.attBwdScratch.count == lk_attention_bwd_scratch_floats(pool.raw, Int64(B), Int64(S), Hq, Hkv, hd))

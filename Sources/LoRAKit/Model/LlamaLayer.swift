@@ -6,14 +6,21 @@ struct LoRAFactors {
     let b: UnsafeMutablePointer<Float>
     let rank: Int
     let scale: Float
+    /// DoRA's magnitude (and, given `rows`, the slot's norms and scales); nil without DoRA.
+    let dora: DoRASlotValues?
 
     /// The factors of (layer, target) in `values` (LoRAParameters layout of `slots`); nil when not adapted.
-    init?(_ values: UnsafeMutablePointer<Float>, slots: [LoRASlot], config: LoRAConfig?, layer: Int, target: LoRATarget) {
+    init?(_ values: UnsafeMutablePointer<Float>, slots: [LoRASlot], config: LoRAConfig?, layer: Int, target: LoRATarget,
+          rows: DoRARows? = nil) {
         guard let config, let s = LoRAParameters.slot(in: slots, config: config, layer: layer, target: target) else { return nil }
         a = values + s.aOffset
         b = values + s.bOffset
         rank = config.rank
         scale = config.scale
+        dora = s.magnitudeOffset.map { mo in
+            let ro = s.rowOffset ?? 0
+            return DoRASlotValues(m: values + mo, norm: rows.map { $0.norm + ro }, scale: rows.map { $0.scale + ro })
+        }
     }
 }
 
@@ -45,6 +52,10 @@ protocol LayerRunner: AnyObject {
     func loraU(_ a: LayerActivations, _ t: LoRATarget) -> UnsafeMutablePointer<Float>
     /// The pool for the LoRA products of a pass of `rows` rows (nil: the calling thread).
     func loraPool(rows: Int) -> OpaquePointer?
+    /// DoRA's per-row norms and scales of the current adapter (nil without DoRA), and where a DoRA projection keeps
+    /// its output before the row scaling ([rows, out]; nil when there is no backward).
+    var doraRows: DoRARows? { get }
+    func doraSaved(_ a: LayerActivations, _ t: LoRATarget) -> UnsafeMutablePointer<Float>?
     /// Where the pass's K and V rows are written ([rows, kv] each, roped in place).
     func kvRows(_ l: Int, _ a: LayerActivations) -> (k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>)
     /// a.att = attention of a.q over the keys and values the runner holds for layer l.
@@ -109,7 +120,8 @@ extension LayerRunner {
         timed("residual") { lk_axpy(pool.raw, y, 1, a.x2.ptr, n * C) }                              // y = x2 + mlp
     }
 
-    /// y[rows, out] = x[rows, in]·W0ᵀ + s·(drop(x)·Aᵀ)·Bᵀ, keeping x·Aᵀ in `loraU` (backward: `LlamaGraph.linearBackward`).
+    /// y[rows, out] = x[rows, in]·W0ᵀ + s·(drop(x)·Aᵀ)·Bᵀ, keeping x·Aᵀ in `loraU` (backward: `LlamaGraph.linearBackward`);
+    /// with DoRA, each output column is then scaled by m/‖W0 + s·B·A‖ (DoRA.swift).
     func linear(_ t: LoRATarget, _ l: Int, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, _ a: LayerActivations) {
         let W = weights.layers[l].matrix(t), rows = passRows
         timed("frozen fwd") { frozenProduct(W, x: x, y: y, rows: rows) }
@@ -120,6 +132,7 @@ extension LayerRunner {
             lk_sgemm(p, 0, 1, n, r, inF, 1, xd, inF, f.a, inF, 0, u, r)                              // u = x·Aᵀ
             lk_sgemm(p, 0, 1, n, out, r, f.scale, u, r, f.b, r, 1, y, out)                         // y += s·u·Bᵀ
         }
+        if let d = f.dora { timed("dora fwd") { doraForward(d, y: y, rows: rows, out: W.rows, save: doraSaved(a, t)) } }
     }
 }
 

@@ -8,18 +8,23 @@ public struct AdamWConfig: Codable, Sendable, Equatable {
     public var weightDecay: Float
     /// Clip the global gradient norm to this value (nil or ≤ 0: no clipping).
     public var maxGradNorm: Float?
+    /// LoRA+: B (and DoRA's magnitudes, as PEFT's `create_loraplus_optimizer` groups them) learn at this multiple of
+    /// the learning rate; nil: one learning rate for all.
+    public var loraPlusRatio: Float?
 
-    public init(beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01, maxGradNorm: Float? = 1.0) {
+    public init(beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01, maxGradNorm: Float? = 1.0,
+                loraPlusRatio: Float? = nil) {
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
         self.weightDecay = weightDecay
         self.maxGradNorm = maxGradNorm
+        self.loraPlusRatio = loraPlusRatio
     }
 }
 
 extension AdamWConfig {
-    enum CodingKeys: String, CodingKey { case beta1, beta2, eps, weightDecay, maxGradNorm }
+    enum CodingKeys: String, CodingKey { case beta1, beta2, eps, weightDecay, maxGradNorm, loraPlusRatio }
 
     /// Decodes a possibly partial configuration: missing keys keep their defaults.
     public init(from decoder: Decoder) throws {
@@ -30,6 +35,7 @@ extension AdamWConfig {
         eps = try c.decodeIfPresent(Float.self, forKey: .eps) ?? eps
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? weightDecay
         if c.contains(.maxGradNorm) { maxGradNorm = try c.decodeIfPresent(Float.self, forKey: .maxGradNorm) }
+        loraPlusRatio = try c.decodeIfPresent(Float.self, forKey: .loraPlusRatio)
     }
 }
 
@@ -39,11 +45,28 @@ final class AdamWState {
     let m: FloatBuffer
     let v: FloatBuffer
     private(set) var step: Int = 0
+    /// Runs of the parameter vector and their learning-rate multipliers (one run of ×1 without LoRA+).
+    let runs: [(range: Range<Int>, lrScale: Float)]
 
-    init(count: Int, config: AdamWConfig) {
+    /// `slots`: the parameters' layout, for LoRA+ (B and DoRA's m at `config.loraPlusRatio` × lr).
+    init(count: Int, config: AdamWConfig, slots: [LoRASlot] = []) {
         self.config = config
         m = FloatBuffer(count)
         v = FloatBuffer(count)
+        runs = AdamWState.runs(count: count, slots: slots, ratio: config.loraPlusRatio)
+    }
+
+    /// The learning-rate runs of a LoRAParameters layout: A at ×1, B and m (which follow it) at ×ratio.
+    static func runs(count: Int, slots: [LoRASlot], ratio: Float?) -> [(range: Range<Int>, lrScale: Float)] {
+        guard let ratio, ratio != 1, !slots.isEmpty else { return [(0 ..< count, 1)] }
+        var out: [(range: Range<Int>, lrScale: Float)] = []
+        let starts = slots.map(\.aOffset).sorted()
+        for (i, s) in slots.sorted(by: { $0.aOffset < $1.aOffset }).enumerated() {
+            let end = i + 1 < starts.count ? starts[i + 1] : count
+            out.append((s.aOffset ..< s.bOffset, 1))
+            out.append((s.bOffset ..< end, ratio))
+        }
+        return out
     }
 
     /// Global L2 norm of the gradients.
@@ -59,8 +82,10 @@ final class AdamWState {
             scale = Float(Double(maxNorm) / (norm + 1e-6))
         }
         step += 1
-        lk_adamw_step(params.ptr, m.ptr, v.ptr, grads.ptr, Int64(params.count), lr, config.beta1, config.beta2, config.eps,
-                      config.weightDecay, Int64(step), scale)
+        for (r, k) in runs {
+            lk_adamw_step(params.ptr + r.lowerBound, m.ptr + r.lowerBound, v.ptr + r.lowerBound, grads.ptr + r.lowerBound,
+                          Int64(r.count), lr * k, config.beta1, config.beta2, config.eps, config.weightDecay, Int64(step), scale)
+        }
         return norm
     }
 

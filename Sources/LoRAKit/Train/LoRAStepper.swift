@@ -10,7 +10,7 @@ final class LoRAStepper {
          optimizer config: AdamWConfig, pool: ThreadPool) {
         graph = LlamaGraph(weights: weights, lora: parameters, batch: batch, sequence: sequence, training: true,
                            checkpointing: checkpointing, pool: pool)
-        optimizer = AdamWState(count: parameters.count, config: config)
+        optimizer = AdamWState(count: parameters.count, config: config, slots: parameters.slots)
     }
 
     /// Runs forward and backward on one micro-batch; gradients of `gradScale · Σ token losses` are added

@@ -98,9 +98,10 @@ public final class LoRATrainer {
         if config.sequenceLength > model.config.contextLength && model.config.contextLength > 0 {
             throw TrainingError.invalidConfig("sequence length \(config.sequenceLength) exceeds the model's context length \(model.config.contextLength)")
         }
-        let params = try adapter ?? LoRAParameters(config: config.lora, model: model.config)
-        if let adapter, adapter.config.rank != config.lora.rank || adapter.config.targets != config.lora.targets {
-            throw TrainingError.modelMismatch("the adapter (rank \(adapter.config.rank), targets \(adapter.config.targets.map(\.rawValue))) does not match the run's LoRA config")
+        let params = try adapter ?? LoRAParameters(config: config.lora, weights: model)
+        if let adapter, adapter.config.rank != config.lora.rank || adapter.config.targets != config.lora.targets
+            || adapter.config.useDoRA != config.lora.useDoRA {
+            throw TrainingError.modelMismatch("the adapter (rank \(adapter.config.rank), targets \(adapter.config.targets.map(\.rawValue))\(adapter.config.useDoRA ? ", DoRA" : "")) does not match the run's LoRA config")
         }
         self.model = model
         self.config = config

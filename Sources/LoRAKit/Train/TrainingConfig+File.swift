@@ -75,10 +75,11 @@ enum ConfigSchema {
 
     static let lora: [String: Kind] = [
         "rank": .integer, "alpha": .number, "dropout": .number, "useRSLoRA": .bool, "targets": .targets,
-        "seed": .nonNegativeInteger, "quantAware": .bool,
+        "seed": .nonNegativeInteger, "quantAware": .bool, "useDoRA": .bool,
     ]
     static let optimizer: [String: Kind] = [
         "beta1": .number, "beta2": .number, "eps": .number, "weightDecay": .number, "maxGradNorm": .optional(.number),
+        "loraPlusRatio": .optional(.number),
     ]
     static let training: [String: Kind] = [
         "lora": .object(lora), "optimizer": .object(optimizer), "learningRate": .number,
@@ -100,7 +101,8 @@ enum ConfigSchema {
         "warmup": "warmupSteps", "weight-decay": "optimizer.weightDecay", "max-grad-norm": "optimizer.maxGradNorm",
         "eval-interval": "evalInterval", "eval-batches": "evalBatches", "save-interval": "saveInterval",
         "keep-checkpoints": "keepCheckpoints", "non-finite-limit": "nonFiniteLimit", "mask-prompt": "maskPrompt",
-        "bad-lines": "badLines", "quant-aware": "lora.quantAware", "chat-template": "chatTemplate", "max_steps": "steps", "num_train_epochs": "epochs",
+        "dora": "lora.useDoRA", "use_dora": "lora.useDoRA", "lora-plus-ratio": "optimizer.loraPlusRatio",
+        "loraplus_lr_ratio": "optimizer.loraPlusRatio", "bad-lines": "badLines", "quant-aware": "lora.quantAware", "chat-template": "chatTemplate", "max_steps": "steps", "num_train_epochs": "epochs",
     ]
 
     static func allPaths(_ schema: [String: Kind], _ prefix: String = "") -> [String] {

@@ -129,6 +129,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         guard optimizer.beta1 >= 0, optimizer.beta1 < 1, optimizer.beta2 >= 0, optimizer.beta2 < 1 else {
             throw bad("AdamW betas must be in [0, 1)")
         }
+        if let k = optimizer.loraPlusRatio, !(k.isFinite && k > 0) { throw bad("LoRA+ learning-rate ratio must be positive (got \(k))") }
     }
 }
 

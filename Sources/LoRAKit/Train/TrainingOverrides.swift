@@ -33,6 +33,9 @@ public struct TrainingOverrides: Sendable, Equatable {
     public var useRSLoRA: Bool?
     /// Quant-aware LoRA (`LoRAConfig.quantAware`).
     public var quantAware: Bool?
+    public var useDoRA: Bool?
+    /// LoRA+ learning-rate ratio of B; ≤ 0 turns LoRA+ off.
+    public var loraPlusRatio: Float?
     public var targets: [LoRATarget]?
     public var learningRate: Float?
     public var schedule: LRSchedule.Kind?
@@ -71,6 +74,8 @@ public struct TrainingOverrides: Sendable, Equatable {
         if let dropout { c.lora.dropout = dropout }
         if let useRSLoRA { c.lora.useRSLoRA = useRSLoRA }
         if let quantAware { c.lora.quantAware = quantAware }
+        if let useDoRA { c.lora.useDoRA = useDoRA }
+        if let loraPlusRatio { c.optimizer.loraPlusRatio = loraPlusRatio > 0 ? loraPlusRatio : nil }
         if let targets { c.lora.targets = targets.sorted() }
         if let seed { c.seed = seed; c.lora.seed = seed }
         if let learningRate { c.learningRate = learningRate }
