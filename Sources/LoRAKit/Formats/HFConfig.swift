@@ -70,16 +70,14 @@ public enum HFConfig {
         let dim = try int("hidden_size")
         let heads = try int("num_attention_heads")
         let kvHeads = try int("num_key_value_heads", default: heads)
-        guard dim % heads == 0 else {
+        let headDim = top["head_dim"] is NSNull ? nil : top["head_dim"] == nil ? nil : try int("head_dim")
+        guard headDim != nil || dim % heads == 0 else {
             throw FormatError.invalidValue(path: path, field: "hidden_size", offset: 0,
                                            message: "\(dim) is not a multiple of num_attention_heads \(heads)")
         }
         guard heads % kvHeads == 0 else {
             throw FormatError.invalidValue(path: path, field: "num_key_value_heads", offset: 0,
                                            message: "\(kvHeads) does not divide num_attention_heads \(heads)")
-        }
-        if let hd = top["head_dim"], let h = SafetensorsFile.jsonInt(hd), h != dim / heads {
-            throw FormatError.unsupported(path: path, message: "head_dim \(h) differs from hidden_size / num_attention_heads = \(dim / heads)")
         }
         var tied = false
         if let t = top["tie_word_embeddings"], !(t is NSNull) {
@@ -102,11 +100,16 @@ public enum HFConfig {
                 highFreqFactor: try float("high_freq_factor", in: o),
                 originalContextLength: try int("original_max_position_embeddings", in: o))
         }
-        return LlamaConfig(
+        var c = LlamaConfig(
             blockCount: try int("num_hidden_layers"), embeddingLength: dim,
             feedForwardLength: try int("intermediate_size"), headCount: heads, headCountKV: kvHeads,
             vocabSize: try int("vocab_size"), contextLength: try int("max_position_embeddings", default: 2048),
             ropeFreqBase: try float("rope_theta", default: 10000), rmsNormEps: try float("rms_norm_eps", default: 1e-6),
-            tiedEmbeddings: tied, ropeScaling: scaling)
+            tiedEmbeddings: tied, ropeScaling: scaling, headDim: headDim)
+        // Mistral is Llama with a sliding window (null or absent: none); `use_sliding_window` false turns it off.
+        if let w = top["sliding_window"], !(w is NSNull), (top["use_sliding_window"] as? Bool) != false {
+            c.slidingWindow = try int("sliding_window")
+        }
+        return c
     }
 }

@@ -32,9 +32,9 @@ public enum LoRATarget: String, Codable, Sendable, CaseIterable, Comparable {
     /// (out, in) features of this projection for a model.
     public func shape(_ c: LlamaConfig) -> (out: Int, in: Int) {
         switch self {
-        case .q_proj: return (c.embeddingLength, c.embeddingLength)
+        case .q_proj: return (c.qDim, c.embeddingLength)
         case .k_proj, .v_proj: return (c.kvDim, c.embeddingLength)
-        case .o_proj: return (c.embeddingLength, c.embeddingLength)
+        case .o_proj: return (c.embeddingLength, c.qDim)
         case .gate_proj, .up_proj: return (c.feedForwardLength, c.embeddingLength)
         case .down_proj: return (c.embeddingLength, c.feedForwardLength)
         }

@@ -88,7 +88,10 @@ extension LlamaConfig {
     /// Parameters of the base model as PEFT counts them (tied embeddings counted once).
     public var parameterCount: Int {
         let c = embeddingLength, f = feedForwardLength
-        let perLayer = 2 * c * c + 2 * c * kvDim + 3 * c * f + 2 * c
+        var perLayer = 2 * c * qDim + 2 * c * kvDim + 3 * c * f + 2 * c
+        if attentionBias { perLayer += qDim + 2 * kvDim }
+        if qkNorm { perLayer += 2 * headDim }
+        if postNorms { perLayer += 2 * c }
         return vocabSize * c * (tiedEmbeddings ? 1 : 2) + blockCount * perLayer + c
     }
 }

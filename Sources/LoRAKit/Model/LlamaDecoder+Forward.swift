@@ -67,6 +67,6 @@ extension LlamaDecoder {
         let c = config
         lk_decode_attention(pool.raw, buffers.attScratch.ptr, a.att.ptr, a.q.ptr, buffers.kCache[l].ptr, buffers.vCache[l].ptr,
                             Int64(position), Int64(passRows), Int64(c.headCount), Int64(c.headCountKV), Int64(c.headDim),
-                            1 / Float(c.headDim).squareRoot())
+                            c.attentionScale)
     }
 }

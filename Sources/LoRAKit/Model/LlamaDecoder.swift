@@ -68,7 +68,7 @@ public final class LlamaDecoder: LayerRunner, @unchecked Sendable {
         var b = BufferBuilder.allocating()
         buffers = DecoderBuffers(config: c, context: ctx, chunk: self.maxChunk, maxRank: self.maxRank,
                                  attentionScratch: lk_decode_attention_scratch_floats(pool.raw, Int64(ctx)),
-                                 matvecScratch: lk_decode_qmatvec_scratch_floats(pool.raw, Int64(max(c.embeddingLength, c.feedForwardLength))),
+                                 matvecScratch: lk_decode_qmatvec_scratch_floats(pool.raw, Int64(max(c.embeddingLength, c.feedForwardLength, c.qDim))),
                                  &b)
         buffers.frozen.load(weights)
         let qBytes = LlamaGraph.dequantScratchBytes(weights, pool: pool)

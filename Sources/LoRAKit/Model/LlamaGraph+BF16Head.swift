@@ -64,7 +64,7 @@ extension LlamaGraph {
     static func bf16ScratchBytes(config c: LlamaConfig, rows T: Int, chunkRows: Int, training: Bool, threads: Int,
                                  precision: ComputePrecision) -> Int {
         guard precision == .bf16 else { return 0 }
-        let layers = lk_bf16_scratch_bytes(Int32(threads), Int64(T), Int64(max(c.embeddingLength, c.feedForwardLength, c.kvDim)))
+        let layers = lk_bf16_scratch_bytes(Int32(threads), Int64(T), Int64(max(c.embeddingLength, c.feedForwardLength, c.kvDim, c.qDim)))
         let head = lk_bf16_scratch_bytes(Int32(threads), Int64(chunkRows), Int64(training ? max(c.vocabSize, c.embeddingLength) : c.embeddingLength))
         return max(layers, head)
     }

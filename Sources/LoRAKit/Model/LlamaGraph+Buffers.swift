@@ -38,16 +38,17 @@ struct GraphBuffers<F, I> {
     let xf: F, rstdf: F                         // [T, C], [T]
     let logits: F                               // [chunkRows, V]
     // Backward scratch (training only; empty otherwise).
-    let dx: F, dxn: F, dxf: F, datt: F          // [T, C]
+    let dx: F, dxn: F, dxf: F                   // [T, C]
+    let datt: F                                 // [T, Hq·hd]
     let dq: F                                   // [T, Hq·hd]
     let dk: F, dv: F                            // [T, kv]
     let dh: F, dg: F, du: F                     // [T, F]
     let dU: F                                   // [T, r]
-    let dropScratch: F                          // [T, max(C, F)] when dropout > 0
+    let dropScratch: F                          // [T, max(C, F, Hq·hd)] when dropout > 0
     /// Attention forward and backward scratch (transposed copies and per-thread rows).
     let attScratch: F, attBwdScratch: F
     /// Partial dX of row groups 1..<G in backward-data (`lk_qmatmul_bwd_data_grouped`); empty with one group.
-    let groupPartials: F                        // [G − 1, T, max(C, F)]
+    let groupPartials: F                        // [G − 1, T, max(C, F, Hq·hd)]
 
     init(_ s: GraphShape, _ b: inout BufferBuilder<F, I>) {
         let c = s.config, T = s.T, C = c.embeddingLength, kv = c.kvDim, F = c.feedForwardLength, L = c.blockCount
@@ -65,14 +66,14 @@ struct GraphBuffers<F, I> {
         xf = b.float("xf", T * C, .head); rstdf = b.float("rstdf", T, .head)
         logits = b.float("logits", s.chunkRows * c.vocabSize, .head)
         dx = b.float("dx", tr * T * C, .backwardScratch); dxn = b.float("dxn", tr * T * C, .backwardScratch)
-        dxf = b.float("dxf", tr * T * C, .backwardScratch); datt = b.float("datt", tr * T * C, .backwardScratch)
+        dxf = b.float("dxf", tr * T * C, .backwardScratch); datt = b.float("datt", tr * T * qd, .backwardScratch)
         dq = b.float("dq", tr * T * qd, .backwardScratch)
         dk = b.float("dk", tr * T * kv, .backwardScratch); dv = b.float("dv", tr * T * kv, .backwardScratch)
         dh = b.float("dh", tr * T * F, .backwardScratch); dg = b.float("dg", tr * T * F, .backwardScratch)
         du = b.float("du", tr * T * F, .backwardScratch)
         dU = b.float("dU", tr * T * (s.lora?.rank ?? 0), .backwardScratch)
         let dropout = (s.lora?.dropout ?? 0) > 0
-        dropScratch = b.float("dropout", dropout ? T * max(C, F) : 0, .backwardScratch)
+        dropScratch = b.float("dropout", dropout ? T * max(C, F, qd) : 0, .backwardScratch)
         let Hq = Int64(c.headCount), Hkv = Int64(c.headCountKV), hd = Int64(c.headDim), S = Int64(s.S)
         attScratch = b.float("attention", GraphBuffers.perThreadScaled(s.threads) {
             lk_attention_scratch_floats(nil, $0, S, Hq, Hkv, hd)
@@ -81,7 +82,7 @@ struct GraphBuffers<F, I> {
             lk_attention_bwd_scratch_floats(nil, $0, S, Hq, Hkv, hd)
         }(Int64(s.B)), .attentionScratch)
         groupPartials = b.float("group_partials", tr * lk_qmatmul_partial_floats(Int32(max(s.rowGroups, 1)), Int64(T),
-                                                                                 Int64(max(C, F))), .groupPartials)
+                                                                                 Int64(max(C, F, qd))), .groupPartials)
     }
 
     /// Attention scratch sizes are `shared(B) + threads · perThread`; with no pool (one thread) and

@@ -85,7 +85,7 @@ final class LlamaGraph: LayerRunner {
     var frozen: FrozenVectors<FloatBuffer> { buffers.frozen }
     var chunkRows: Int { shape.chunkRows }
     /// 1/√hd.
-    var attentionScale: Float { 1 / Float(config.headDim).squareRoot() }
+    var attentionScale: Float { config.attentionScale }
     /// Per-token first keys for the attention kernels: nil (plain causal) unless the batch is segmented.
     var firstKeys: UnsafePointer<Int32>? { segmented ? UnsafePointer(buffers.firstKey.ptr) : nil }
 

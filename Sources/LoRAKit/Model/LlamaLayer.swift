@@ -94,8 +94,8 @@ extension LayerRunner {
         linear(.q_proj, l, x: a.xn1.ptr, y: a.q.ptr, a)
         linear(.k_proj, l, x: a.xn1.ptr, y: k, a)
         linear(.v_proj, l, x: a.xn1.ptr, y: v, a)
-        timed("rope fwd") { lk_rope_fwd(pool.raw, a.q.ptr, passPositions, fz.invFreq.ptr, n, Int64(c.headCount), hd) }
-        timed("rope fwd") { lk_rope_fwd(pool.raw, k, passPositions, fz.invFreq.ptr, n, Int64(c.headCountKV), hd) }
+        timed("rope fwd") { lk_rope_fwd(pool.raw, a.q.ptr, passPositions, fz.invFreq(l).ptr, n, Int64(c.headCount), hd) }
+        timed("rope fwd") { lk_rope_fwd(pool.raw, k, passPositions, fz.invFreq(l).ptr, n, Int64(c.headCountKV), hd) }
         timed("attention fwd") { attend(l, a) }
         linear(.o_proj, l, x: a.att.ptr, y: a.x2.ptr, a)
         timed("residual") { lk_axpy(pool.raw, a.x2.ptr, 1, x, n * C) }                              // x2 = x + o
@@ -147,10 +147,10 @@ extension LlamaGraph {
                              a.q.ptr, a.k.ptr, a.v.ptr, firstKeys, Int64(B), Int64(S), Hq, Hkv, hd, attentionScale)
         }
         timed("rope bwd") {
-            lk_rope_bwd(pool.raw, b.dq.ptr, b.pos.ptr, fz.invFreq.ptr, T64, Hq, hd)
+            lk_rope_bwd(pool.raw, b.dq.ptr, b.pos.ptr, fz.invFreq(l).ptr, T64, Hq, hd)
         }
         timed("rope bwd") {
-            lk_rope_bwd(pool.raw, b.dk.ptr, b.pos.ptr, fz.invFreq.ptr, T64, Hkv, hd)
+            lk_rope_bwd(pool.raw, b.dk.ptr, b.pos.ptr, fz.invFreq(l).ptr, T64, Hkv, hd)
         }
         linearBackward(.q_proj, layer: l, x: a.xn1.ptr, dy: b.dq.ptr, dx: b.dxn.ptr, accumulate: false, u: a.loraU[.q_proj], needInput: needInputGrad)
         linearBackward(.k_proj, layer: l, x: a.xn1.ptr, dy: b.dk.ptr, dx: b.dxn.ptr, accumulate: true, u: a.loraU[.k_proj], needInput: needInputGrad)

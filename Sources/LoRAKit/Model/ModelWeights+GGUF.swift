@@ -24,10 +24,10 @@ extension ModelWeights {
             let p = "blk.\(i)."
             layers.append(LayerWeights(
                 attnNorm: try vec(p + "attn_norm.weight", dim), ffnNorm: try vec(p + "ffn_norm.weight", dim),
-                q: try mat(p + "attn_q.weight", rows: dim, cols: dim),
+                q: try mat(p + "attn_q.weight", rows: c.qDim, cols: dim),
                 k: try mat(p + "attn_k.weight", rows: kvDim, cols: dim),
                 v: try mat(p + "attn_v.weight", rows: kvDim, cols: dim),
-                o: try mat(p + "attn_output.weight", rows: dim, cols: dim),
+                o: try mat(p + "attn_output.weight", rows: dim, cols: c.qDim),
                 gate: try mat(p + "ffn_gate.weight", rows: ffn, cols: dim),
                 up: try mat(p + "ffn_up.weight", rows: ffn, cols: dim),
                 down: try mat(p + "ffn_down.weight", rows: dim, cols: ffn)))

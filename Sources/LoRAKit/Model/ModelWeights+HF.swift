@@ -76,10 +76,10 @@ extension ModelWeights {
             layers.append(LayerWeights(
                 attnNorm: try vec(p + "input_layernorm.weight", dim),
                 ffnNorm: try vec(p + "post_attention_layernorm.weight", dim),
-                q: try mat(p + "self_attn.q_proj.weight", rows: dim, cols: dim, permuteHeads: true),
+                q: try mat(p + "self_attn.q_proj.weight", rows: c.qDim, cols: dim, permuteHeads: true),
                 k: try mat(p + "self_attn.k_proj.weight", rows: kvDim, cols: dim, permuteHeads: true),
                 v: try mat(p + "self_attn.v_proj.weight", rows: kvDim, cols: dim),
-                o: try mat(p + "self_attn.o_proj.weight", rows: dim, cols: dim),
+                o: try mat(p + "self_attn.o_proj.weight", rows: dim, cols: c.qDim),
                 gate: try mat(p + "mlp.gate_proj.weight", rows: ffn, cols: dim),
                 up: try mat(p + "mlp.up_proj.weight", rows: ffn, cols: dim),
                 down: try mat(p + "mlp.down_proj.weight", rows: dim, cols: ffn)))

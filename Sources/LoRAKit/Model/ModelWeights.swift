@@ -7,13 +7,13 @@ public struct LayerWeights: @unchecked Sendable {
     public let attnNorm: [Float]
     /// RMSNorm weight before the feed-forward block. [dim]
     public let ffnNorm: [Float]
-    /// [dim, dim]
+    /// [Hq·hd, dim]
     public let q: QuantizedMatrix
     /// [kvDim, dim]
     public let k: QuantizedMatrix
     /// [kvDim, dim]
     public let v: QuantizedMatrix
-    /// [dim, dim]
+    /// [dim, Hq·hd]
     public let o: QuantizedMatrix
     /// [ffn, dim]
     public let gate: QuantizedMatrix
@@ -21,9 +21,25 @@ public struct LayerWeights: @unchecked Sendable {
     public let up: QuantizedMatrix
     /// [dim, ffn]
     public let down: QuantizedMatrix
+    /// Frozen q/k/v biases (Qwen2; nil otherwise). [Hq·hd], [kvDim], [kvDim]
+    public let qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
+    /// Per-head RMSNorm weights of q and k (Qwen3, Gemma 3; nil otherwise). [hd]
+    public let qNorm: [Float]?, kNorm: [Float]?
+    /// RMSNorm weights after attention and after the FFN (Gemma 3; nil otherwise). [dim]
+    public let postAttentionNorm: [Float]?, postFFNNorm: [Float]?
 
     public init(attnNorm: [Float], ffnNorm: [Float], q: QuantizedMatrix, k: QuantizedMatrix, v: QuantizedMatrix,
-                o: QuantizedMatrix, gate: QuantizedMatrix, up: QuantizedMatrix, down: QuantizedMatrix) {
+                o: QuantizedMatrix, gate: QuantizedMatrix, up: QuantizedMatrix, down: QuantizedMatrix,
+                qBias: [Float]? = nil, kBias: [Float]? = nil, vBias: [Float]? = nil,
+                qNorm: [Float]? = nil, kNorm: [Float]? = nil,
+                postAttentionNorm: [Float]? = nil, postFFNNorm: [Float]? = nil) {
+        self.qBias = qBias
+        self.kBias = kBias
+        self.vBias = vBias
+        self.qNorm = qNorm
+        self.kNorm = kNorm
+        self.postAttentionNorm = postAttentionNorm
+        self.postFFNNorm = postFFNNorm
         self.attnNorm = attnNorm
         self.ffnNorm = ffnNorm
         self.q = q
