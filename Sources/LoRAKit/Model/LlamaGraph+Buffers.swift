@@ -43,6 +43,7 @@ struct GraphBuffers<F, I> {
     let dq: F                                   // [T, Hq·hd]
     let dk: F, dv: F                            // [T, kv]
     let dh: F, dg: F, du: F                     // [T, F]
+    let dpost: F                                // [T, C] gradient below a post-norm (Gemma 3; empty otherwise)
     let dU: F                                   // [T, r]
     let dropScratch: F                          // [T, max(C, F, Hq·hd)] when dropout > 0
     /// Attention forward and backward scratch (transposed copies and per-thread rows).
@@ -71,6 +72,7 @@ struct GraphBuffers<F, I> {
         dk = b.float("dk", tr * T * kv, .backwardScratch); dv = b.float("dv", tr * T * kv, .backwardScratch)
         dh = b.float("dh", tr * T * F, .backwardScratch); dg = b.float("dg", tr * T * F, .backwardScratch)
         du = b.float("du", tr * T * F, .backwardScratch)
+        dpost = b.float("dpost", c.postNorms ? tr * T * C : 0, .backwardScratch)
         dU = b.float("dU", tr * T * (s.lora?.rank ?? 0), .backwardScratch)
         let dropout = (s.lora?.dropout ?? 0) > 0
         dropScratch = b.float("dropout", dropout ? T * max(C, F, qd) : 0, .backwardScratch)

@@ -30,7 +30,11 @@ extension ModelWeights {
                 o: try mat(p + "attn_output.weight", rows: dim, cols: c.qDim),
                 gate: try mat(p + "ffn_gate.weight", rows: ffn, cols: dim),
                 up: try mat(p + "ffn_up.weight", rows: ffn, cols: dim),
-                down: try mat(p + "ffn_down.weight", rows: dim, cols: ffn)))
+                down: try mat(p + "ffn_down.weight", rows: dim, cols: ffn),
+                qNorm: c.qkNorm ? try vec(p + "attn_q_norm.weight", c.headDim) : nil,
+                kNorm: c.qkNorm ? try vec(p + "attn_k_norm.weight", c.headDim) : nil,
+                postAttentionNorm: c.postNorms ? try vec(p + "post_attention_norm.weight", dim) : nil,
+                postFFNNorm: c.postNorms ? try vec(p + "post_ffw_norm.weight", dim) : nil))
         }
         let emb = try mat("token_embd.weight", rows: c.vocabSize, cols: dim)
         let out = c.tiedEmbeddings ? nil : try mat("output.weight", rows: c.vocabSize, cols: dim)
