@@ -12,11 +12,7 @@ extension LlamaConfig {
     /// The pattern, local RoPE base and other fixed Gemma 3 facts, read from (or defaulted for) GGUF metadata `md`.
     mutating func applyGemma3(metadata md: [String: GGUFValue], path: String) throws {
         let pre = "gemma3."
-        ropeStyle = .neox
-        qkNorm = true
-        postNorms = true
-        activation = .geluTanh
-        embeddingScale = Float(embeddingLength).squareRoot()
+        setGemma3Architecture()
         queryScale = blockCount == 62 ? 1 / Float(embeddingLength / headCount).squareRoot() : nil
         if let v = md[pre + "final_logit_softcapping"], let cap = v.float, cap != 0 {
             throw FormatError.unsupported(path: path, message: "\(pre)final_logit_softcapping \(cap): logit soft-capping is not implemented")
@@ -41,6 +37,32 @@ extension LlamaConfig {
         } else {
             ropeLocalBase = 10000
         }
+    }
+
+    /// What every Gemma 3 has: NEOX RoPE, q/k norms, post-norms, GeGLU, embeddings × √C.
+    mutating func setGemma3Architecture() {
+        architecture = .gemma3
+        ropeStyle = .neox
+        qkNorm = true
+        postNorms = true
+        activation = .geluTanh
+        embeddingScale = Float(embeddingLength).squareRoot()
+    }
+
+    /// A Gemma 3 text model as its published config states it (head_dim 256 = query_pre_attn_scalar, vocabulary
+    /// 262,144, RoPE bases 1e6 global / 1e4 local, a global layer every 6, RMSNorm eps 1e-6, tied head). The
+    /// 4B and 12B configs also scale the global layers' RoPE positions linearly by 8, which this does not model
+    /// (it matters beyond 32k tokens, not for sizing a run).
+    static func gemma3(blockCount: Int, embeddingLength: Int, feedForwardLength: Int, headCount: Int, headCountKV: Int,
+                       contextLength: Int, slidingWindow: Int) -> LlamaConfig {
+        var c = LlamaConfig(blockCount: blockCount, embeddingLength: embeddingLength, feedForwardLength: feedForwardLength,
+                            headCount: headCount, headCountKV: headCountKV, vocabSize: 262_144, contextLength: contextLength,
+                            ropeFreqBase: 1_000_000, rmsNormEps: 1e-6, tiedEmbeddings: true, architecture: .gemma3, headDim: 256)
+        c.setGemma3Architecture()
+        c.slidingWindow = slidingWindow
+        c.slidingWindowPattern = 6
+        c.ropeLocalBase = 10000
+        return c
     }
 
     /// The period p of per-layer "is windowed" flags of the form (layer + 1) % p != 0 (p = 0: every layer windowed).
