@@ -79,7 +79,12 @@ extension LoRAMerge {
         let vocab = try? BPEVocabulary(modelPath: model.source.path)
         try writeJSON(hfConfig(c, dtype: st, vocabulary: vocab), to: dir + "/config.json")
         if let vocab {
-            try writeJSON(tokenizerJSON(vocab), to: dir + "/tokenizer.json")
+            if vocab.isSentencePiece {
+                let data = SentencePieceTokenizerFile(vocab).json()
+                try AtomicFileWriter.write(path: dir + "/tokenizer.json") { emit in try data.withUnsafeBytes { try emit($0) } }
+            } else {
+                try writeJSON(tokenizerJSON(vocab), to: dir + "/tokenizer.json")
+            }
             try writeJSON(tokenizerConfigJSON(vocab), to: dir + "/tokenizer_config.json")
         }
         return box.reports
