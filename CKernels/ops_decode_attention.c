@@ -11,15 +11,27 @@ size_t lk_decode_attention_scratch_floats(const lk_pool *p, int64_t n_ctx) {
     return (size_t)lk_pool_size(p) * (size_t)pad16(n_ctx > 0 ? n_ctx : 1);
 }
 
+/// First cache row query row `t` attends to: 0, or the start of its window of `window` keys (its own included).
+static int64_t first_row(int64_t past, int64_t t, int64_t window) {
+    const int64_t f = past + t + 1 - window;
+    return window > 0 && f > 0 ? f : 0;
+}
+
 void lk_decode_attention_ref(float *out, const float *q, const float *kc, const float *vc, int64_t past, int64_t Tq,
                              int64_t Hq, int64_t Hkv, int64_t hd, float scale) {
+    lk_decode_attention_window_ref(out, q, kc, vc, past, Tq, Hq, Hkv, hd, scale, 0);
+}
+
+void lk_decode_attention_window_ref(float *out, const float *q, const float *kc, const float *vc, int64_t past,
+                                    int64_t Tq, int64_t Hq, int64_t Hkv, int64_t hd, float scale, int64_t window) {
     if (Hkv <= 0 || Hq <= 0 || hd <= 0 || Tq <= 0 || past < 0 || Hq % Hkv != 0) return;
     const int64_t G = Hq / Hkv, qs = Hq * hd, ks = Hkv * hd;
     for (int64_t t = 0; t < Tq; t++)
         for (int64_t h = 0; h < Hq; h++) {
             const float *qi = q + t * qs + h * hd;
-            const float *k = kc + (h / G) * hd, *v = vc + (h / G) * hd;
-            const int64_t n = past + t + 1;
+            const int64_t f = first_row(past, t, window);
+            const float *k = kc + f * ks + (h / G) * hd, *v = vc + f * ks + (h / G) * hd;
+            const int64_t n = past + t + 1 - f;
             double m = -INFINITY, l = 0.0;
             for (int64_t j = 0; j < n; j++) {
                 double s = 0.0;
@@ -68,7 +80,7 @@ typedef struct decode_ctx {
     lk_decode_head_fn head;
     float *scratch, *out;
     const float *q, *kc, *vc;
-    int64_t past, Tq, Hq, Hkv, hd, sp;
+    int64_t past, Tq, Hq, Hkv, hd, sp, window;
     float scale;
 } decode_ctx;
 
@@ -79,14 +91,20 @@ static void decode_task(void *c, int ti, int nt) {
     lk_ops_split(a->Tq * a->Hq, ti, nt, &i0, &i1);
     float *scores = a->scratch + (int64_t)ti * a->sp;
     for (int64_t i = i0; i < i1; i++) {
-        const int64_t t = i / a->Hq, h = i % a->Hq;
-        a->head(a->out + t * qs + h * a->hd, scores, a->q + t * qs + h * a->hd, a->kc + (h / G) * a->hd,
-                a->vc + (h / G) * a->hd, a->past + t + 1, ks, a->hd, a->scale);
+        const int64_t t = i / a->Hq, h = i % a->Hq, f = first_row(a->past, t, a->window);
+        a->head(a->out + t * qs + h * a->hd, scores, a->q + t * qs + h * a->hd, a->kc + f * ks + (h / G) * a->hd,
+                a->vc + f * ks + (h / G) * a->hd, a->past + t + 1 - f, ks, a->hd, a->scale);
     }
 }
 
 void lk_decode_attention_isa(lk_isa isa, lk_pool *p, float *scratch, float *out, const float *q, const float *kc,
                              const float *vc, int64_t past, int64_t Tq, int64_t Hq, int64_t Hkv, int64_t hd, float scale) {
+    lk_decode_attention_window_isa(isa, p, scratch, out, q, kc, vc, past, Tq, Hq, Hkv, hd, scale, 0);
+}
+
+void lk_decode_attention_window_isa(lk_isa isa, lk_pool *p, float *scratch, float *out, const float *q, const float *kc,
+                                    const float *vc, int64_t past, int64_t Tq, int64_t Hq, int64_t Hkv, int64_t hd,
+                                    float scale, int64_t window) {
     if (Hkv <= 0 || Hq <= 0 || hd <= 0 || Tq <= 0 || past < 0 || Hq % Hkv != 0) return;
     lk_decode_head_fn head = decode_head_scalar;
 #if defined(__x86_64__)
@@ -95,7 +113,7 @@ void lk_decode_attention_isa(lk_isa isa, lk_pool *p, float *scratch, float *out,
         else if (isa == LK_ISA_AVX2) head = lk_decode_head_avx2;
     }
 #endif
-    decode_ctx c = {head, scratch, out, q, kc, vc, past, Tq, Hq, Hkv, hd, pad16(past + Tq), scale};
+    decode_ctx c = {head, scratch, out, q, kc, vc, past, Tq, Hq, Hkv, hd, pad16(past + Tq), window, scale};
     // One row of a small model is a few microseconds of work: below ~8 (row, head) pairs stay on one thread.
     lk_pool_run(Tq * Hq < 8 ? NULL : p, decode_task, &c);
 }
@@ -103,4 +121,9 @@ void lk_decode_attention_isa(lk_isa isa, lk_pool *p, float *scratch, float *out,
 void lk_decode_attention(lk_pool *p, float *scratch, float *out, const float *q, const float *kc, const float *vc,
                          int64_t past, int64_t Tq, int64_t Hq, int64_t Hkv, int64_t hd, float scale) {
     lk_decode_attention_isa(lk_active_isa(), p, scratch, out, q, kc, vc, past, Tq, Hq, Hkv, hd, scale);
+}
+
+void lk_decode_attention_window(lk_pool *p, float *scratch, float *out, const float *q, const float *kc, const float *vc,
+                                int64_t past, int64_t Tq, int64_t Hq, int64_t Hkv, int64_t hd, float scale, int64_t window) {
+    lk_decode_attention_window_isa(lk_active_isa(), p, scratch, out, q, kc, vc, past, Tq, Hq, Hkv, hd, scale, window);
 }

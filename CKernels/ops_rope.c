@@ -1,4 +1,5 @@
-// Rotary position embedding in GGUF's interleaved layout (pairs 2i, 2i+1 of each head), forward and backward.
+// Rotary position embedding, forward and backward, in GGUF's interleaved layout (pairs 2i, 2i+1 of each head: llama)
+// and in NEOX / HF rotate-half layout (pairs i, i + hd/2: qwen2, qwen3, gemma3).
 #include "ops_internal.h"
 #include <math.h>
 
@@ -22,29 +23,41 @@ static inline void rope_cs(int32_t pos, float inv_freq, float sign, float *c, fl
     *s = sign * sinf(angle);
 }
 
-static inline void rotate(float *x, float c, float s) {
-    const float x0 = x[0], x1 = x[1];
+/// Rotates the pair (x[0], x[off]): off = 1 for interleaved pairs, hd/2 for NEOX pairs.
+static inline void rotate(float *x, int64_t off, float c, float s) {
+    const float x0 = x[0], x1 = x[off];
     x[0] = x0 * c - x1 * s;
-    x[1] = x0 * s + x1 * c;
+    x[off] = x0 * s + x1 * c;
 }
 
+/// neox = 0: pair i is (2i, 2i+1); neox = 1: pair i is (i, i + hd/2).
 static void rope_ref(float *x, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd,
-                     float sign) {
+                     float sign, int neox) {
     for (int64_t t = 0; t < T; t++)
         for (int64_t h = 0; h < H; h++)
             for (int64_t i = 0; i < hd / 2; i++) {
                 float c, s;
                 rope_cs(pos[t], inv_freq[i], sign, &c, &s);
-                rotate(x + t * H * hd + h * hd + 2 * i, c, s);
+                float *xh = x + t * H * hd + h * hd;
+                if (neox) rotate(xh + i, hd / 2, c, s);
+                else rotate(xh + 2 * i, 1, c, s);
             }
 }
 
 void lk_rope_fwd_ref(float *x, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd) {
-    rope_ref(x, pos, inv_freq, T, H, hd, 1.0f);
+    rope_ref(x, pos, inv_freq, T, H, hd, 1.0f, 0);
 }
 
 void lk_rope_bwd_ref(float *dx, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd) {
-    rope_ref(dx, pos, inv_freq, T, H, hd, -1.0f);
+    rope_ref(dx, pos, inv_freq, T, H, hd, -1.0f, 0);
+}
+
+void lk_rope_neox_fwd_ref(float *x, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd) {
+    rope_ref(x, pos, inv_freq, T, H, hd, 1.0f, 1);
+}
+
+void lk_rope_neox_bwd_ref(float *dx, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd) {
+    rope_ref(dx, pos, inv_freq, T, H, hd, -1.0f, 1);
 }
 
 typedef struct {
@@ -53,6 +66,7 @@ typedef struct {
     const float *inv_freq;
     int64_t H, hd;
     float sign;
+    int neox;
 } rope_ctx;
 
 // Rows [r0, r1): cos/sin computed once per (row, frequency) in chunks of 64 and applied to every head.
@@ -66,19 +80,34 @@ static void rope_range(void *ctx, int64_t r0, int64_t r1) {
             const int64_t n = half - i0 < 64 ? half - i0 : 64;
             for (int64_t i = 0; i < n; i++) rope_cs(a->pos[t], a->inv_freq[i0 + i], a->sign, &cs[i], &sn[i]);
             for (int64_t h = 0; h < a->H; h++) {
-                float *xh = row + h * a->hd + 2 * i0;
-                for (int64_t i = 0; i < n; i++) rotate(xh + 2 * i, cs[i], sn[i]);
+                if (a->neox) {
+                    float *xh = row + h * a->hd + i0;
+                    for (int64_t i = 0; i < n; i++) rotate(xh + i, half, cs[i], sn[i]);
+                } else {
+                    float *xh = row + h * a->hd + 2 * i0;
+                    for (int64_t i = 0; i < n; i++) rotate(xh + 2 * i, 1, cs[i], sn[i]);
+                }
             }
         }
     }
 }
 
 void lk_rope_fwd(lk_pool *p, float *x, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd) {
-    rope_ctx c = {x, pos, inv_freq, H, hd, 1.0f};
+    rope_ctx c = {x, pos, inv_freq, H, hd, 1.0f, 0};
     lk_ops_parallel_for(p, T, 1, 2, rope_range, &c);
 }
 
 void lk_rope_bwd(lk_pool *p, float *dx, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd) {
-    rope_ctx c = {dx, pos, inv_freq, H, hd, -1.0f};
+    rope_ctx c = {dx, pos, inv_freq, H, hd, -1.0f, 0};
+    lk_ops_parallel_for(p, T, 1, 2, rope_range, &c);
+}
+
+void lk_rope_neox_fwd(lk_pool *p, float *x, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd) {
+    rope_ctx c = {x, pos, inv_freq, H, hd, 1.0f, 1};
+    lk_ops_parallel_for(p, T, 1, 2, rope_range, &c);
+}
+
+void lk_rope_neox_bwd(lk_pool *p, float *dx, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd) {
+    rope_ctx c = {dx, pos, inv_freq, H, hd, -1.0f, 1};
     lk_ops_parallel_for(p, T, 1, 2, rope_range, &c);
 }

@@ -27,6 +27,15 @@ void lk_decode_attention_isa(lk_isa isa, lk_pool *p, float *scratch, float *out,
 /// Reference: single-threaded, scores, softmax and weighted sums in double; no scratch.
 void lk_decode_attention_ref(float *out, const float *q, const float *kc, const float *vc, int64_t past, int64_t Tq,
                              int64_t Hq, int64_t Hkv, int64_t hd, float scale);
+/// The same with a sliding window of `window` keys (0 = none): query row t attends to cache rows
+/// max(0, past+t+1-window) .. past+t (Mistral, Gemma 3 local layers).
+void lk_decode_attention_window(lk_pool *p, float *scratch, float *out, const float *q, const float *kc, const float *vc,
+                                int64_t past, int64_t Tq, int64_t Hq, int64_t Hkv, int64_t hd, float scale, int64_t window);
+void lk_decode_attention_window_isa(lk_isa isa, lk_pool *p, float *scratch, float *out, const float *q, const float *kc,
+                                    const float *vc, int64_t past, int64_t Tq, int64_t Hq, int64_t Hkv, int64_t hd,
+                                    float scale, int64_t window);
+void lk_decode_attention_window_ref(float *out, const float *q, const float *kc, const float *vc, int64_t past,
+                                    int64_t Tq, int64_t Hq, int64_t Hkv, int64_t hd, float scale, int64_t window);
 
 /// scores[j] = expf(scores[j] - m) for j < n; returns their float sum (the softmax denominator, summed in order).
 static inline float lk_decode_exp_sum(float *scores, int64_t n, float m) {

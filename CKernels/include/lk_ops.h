@@ -32,7 +32,7 @@ void lk_rmsnorm_bwd(lk_pool *p, float *dx, const float *dy, const float *x, cons
 void lk_rmsnorm_bwd_isa(lk_isa isa, lk_pool *p, float *dx, const float *dy, const float *x, const float *w, const float *rstd, int64_t T, int64_t C, int accumulate);
 void lk_rmsnorm_bwd_ref(float *dx, const float *dy, const float *x, const float *w, const float *rstd, int64_t T, int64_t C, int accumulate);
 
-// MARK: - RoPE (GGUF interleaved layout)
+// MARK: - RoPE (GGUF interleaved layout and NEOX rotate-half layout)
 
 /// inv_freq[i] = 1 / base^(2i/hd) (rounded like HF's float32 computation), divided by freq_factors[i]
 /// when freq_factors != NULL (GGUF rope_freqs.weight, Llama 3.1 "llama3" scaling). inv_freq: [hd/2].
@@ -44,6 +44,12 @@ void lk_rope_fwd_ref(float *x, const int32_t *pos, const float *inv_freq, int64_
 /// Backward in place on dx: [T, H*hd]: rotates by -angle (the transpose of the forward).
 void lk_rope_bwd(lk_pool *p, float *dx, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd);
 void lk_rope_bwd_ref(float *dx, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd);
+/// NEOX / HF rotate-half layout (qwen2, qwen3, gemma3): for each head the pairs (i, i + hd/2) are rotated by the
+/// same angles; forward and backward as above.
+void lk_rope_neox_fwd(lk_pool *p, float *x, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd);
+void lk_rope_neox_fwd_ref(float *x, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd);
+void lk_rope_neox_bwd(lk_pool *p, float *dx, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd);
+void lk_rope_neox_bwd_ref(float *dx, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H, int64_t hd);
 
 // MARK: - Causal grouped-query attention
 

@@ -32,7 +32,10 @@ struct InspectCommand: ParsableCommand {
         if let n = s.name { row("name", n) }
         row("format", s.format == .gguf ? "GGUF" : "Hugging Face safetensors")
         row("file size", "\(s.fileSize) bytes (\(mib(s.fileSize)))")
-        print("\narchitecture (llama)")
+        if let end = s.dataEnd {
+            row("weights", "absent: header only (the tensor data would end at byte \(end); training and evaluation need the full file)")
+        }
+        print("\narchitecture (\(c.architecture.rawValue))")
         row("  layers", "\(c.blockCount)")
         row("  embedding", "\(c.embeddingLength)")
         row("  feed-forward", "\(c.feedForwardLength)")
@@ -46,6 +49,10 @@ struct InspectCommand: ParsableCommand {
             row("  rope scaling", "llama3 factor \(r.factor), low \(r.lowFreqFactor), high \(r.highFreqFactor), original context \(r.originalContextLength)")
         }
         row("  rms norm eps", "\(c.rmsNormEps)")
+        if c.ropeStyle == .neox { row("  rope pairs", "neox (rotate-half)") }
+        if c.attentionBias { row("  q/k/v bias", "yes") }
+        if c.qkNorm { row("  q/k norm", "per head") }
+        if let w = c.slidingWindow { row("  sliding window", "\(w)") }
         row("  tied embeddings", c.tiedEmbeddings ? "yes" : "no")
         print("\ntensors: \(s.tensorCount), parameters: \(s.parameterCount) (\(String(format: "%.1f", Double(s.parameterCount) / 1e6)) M)")
         print("  " + "type".padding(toLength: 8, withPad: " ", startingAt: 0) + "count".leftPad(8) + "bits/weight".leftPad(13)

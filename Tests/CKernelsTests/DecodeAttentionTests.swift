@@ -105,4 +105,34 @@ final class DecodeAttentionTests: XCTestCase {
             }
         }
     }
+
+    /// A sliding window: the reference equals lk_attention_fwd_ref with first keys max(0, i − w + 1) on the last
+    /// rows, every ISA path equals the windowed reference, and window 0 (or ≥ the context) is the plain kernel.
+    func testSlidingWindow() {
+        var rng = SplitMix64(seed: 93)
+        let pool2 = lk_pool_create(2, nil)
+        defer { lk_pool_destroy(pool2) }
+        for s in Self.shapes {
+            for w in [1, 3, 8, s.S, 0] {
+                let qs = s.Hq * s.hd, ks = s.Hkv * s.hd, sc = 1 / Float(s.hd).squareRoot(), past = s.S - s.Tq
+                let q = random(s.S * qs, &rng), k = random(s.S * ks, &rng), v = random(s.S * ks, &rng)
+                let first = (0..<s.S).map { Int32(w > 0 ? max(0, $0 - w + 1) : 0) }
+                var full = [Float](repeating: 0, count: s.S * qs), lse = [Float](repeating: 0, count: s.Hq * s.S)
+                lk_attention_fwd_ref(&full, &lse, q, k, v, first, 1, Int64(s.S), Int64(s.Hq), Int64(s.Hkv), Int64(s.hd), sc)
+                let qNew = Array(q[(past * qs)...])
+                var ref = [Float](repeating: 0, count: s.Tq * qs)
+                lk_decode_attention_window_ref(&ref, qNew, k, v, Int64(past), Int64(s.Tq), Int64(s.Hq), Int64(s.Hkv),
+                                               Int64(s.hd), sc, Int64(w))
+                let want = Array(full[(past * qs)...])
+                for i in 0..<ref.count { XCTAssertEqual(ref[i], want[i], accuracy: 1e-6, "shape \(s) window \(w) index \(i)") }
+                for isa in [LK_ISA_SCALAR, LK_ISA_AVX2, LK_ISA_AVX512] {
+                    var scratch = [Float](repeating: 0, count: lk_decode_attention_scratch_floats(pool2, Int64(s.S)))
+                    var out = [Float](repeating: .nan, count: s.Tq * qs)
+                    lk_decode_attention_window_isa(isa, pool2, &scratch, &out, qNew, k, v, Int64(past), Int64(s.Tq),
+                                                   Int64(s.Hq), Int64(s.Hkv), Int64(s.hd), sc, Int64(w))
+                    for i in 0..<ref.count { XCTAssertEqual(out[i], ref[i], accuracy: 1e-5, "isa \(isa) shape \(s) window \(w)") }
+                }
+            }
+        }
+    }
 }

@@ -94,7 +94,7 @@ extension GGUFFile {
             }
             guard !o1, !o2, !o3, end <= fileSize else {
                 throw FormatError.badTensor(path: path, tensor: t.name,
-                                            message: "data at file offset \(start) + \(bytes) bytes runs past the end of the file (\(fileSize) bytes)")
+                                            message: "data at file offset \(start) + \(bytes) bytes runs past the end of the file (\(fileSize) bytes): a cut-off download or a header-only file, without the weights")
             }
             out.append(GGUFTensorInfo(name: t.name, dims: t.dims, type: t.type, offset: t.offset,
                                       fileOffset: start, byteCount: bytes))

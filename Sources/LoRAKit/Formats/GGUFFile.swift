@@ -46,18 +46,22 @@ public final class GGUFFile: @unchecked Sendable {
     public let dataOffset: Int
     /// The mapped file.
     public let storage: ByteStorage
+    /// End of the last tensor's data beyond the end of the file (opened with `headerOnly`: a header-only or cut-off
+    /// download, whose metadata and tensor infos are complete); nil when every tensor's data is in the file.
+    public let dataEnd: Int?
     private let index: [String: Int]
 
     /// File size in bytes.
     public var fileSize: Int { storage.count }
 
-    /// Maps and validates the GGUF file at `path`.
-    public convenience init(path: String) throws {
-        try self.init(path: path, storage: try MappedFile.map(path: path))
+    /// Maps and validates the GGUF file at `path`. With `headerOnly`, tensor data may run past the end of the file
+    /// (`dataEnd` says where it would end); reading such a tensor throws.
+    public convenience init(path: String, headerOnly: Bool = false) throws {
+        try self.init(path: path, storage: try MappedFile.map(path: path), headerOnly: headerOnly)
     }
 
     /// Parses and validates GGUF bytes held by `storage` (`path` names them in errors).
-    public init(path: String, storage: ByteStorage) throws {
+    public init(path: String, storage: ByteStorage, headerOnly: Bool = false) throws {
         self.path = path
         self.storage = storage
         var r = ByteReader(path: path, base: storage.base, count: storage.count)
@@ -121,7 +125,9 @@ public final class GGUFFile: @unchecked Sendable {
                                         needed: dataOffset - r.offset, available: r.remaining)
         }
         tensors = try Self.placeTensors(raw, dataOffset: dataOffset, alignment: alignment,
-                                        fileSize: storage.count, path: path)
+                                        fileSize: headerOnly ? Int.max : storage.count, path: path)
+        let end = tensors.map { $0.fileOffset + $0.byteCount }.max() ?? 0
+        dataEnd = end > storage.count ? end : nil
         index = names
     }
 
@@ -149,9 +155,18 @@ public final class GGUFFile: @unchecked Sendable {
         index[name].map { tensors[$0] }
     }
 
+    /// Throws unless tensor `t`'s data is in the file (a header-only file has none).
+    private func checkPresent(_ t: GGUFTensorInfo) throws {
+        guard t.fileOffset + t.byteCount <= storage.count else {
+            throw FormatError.truncated(path: path, field: "tensor '\(t.name)' data (the file holds only its header: the weights are absent)",
+                                        offset: t.fileOffset, needed: t.byteCount, available: max(0, storage.count - t.fileOffset))
+        }
+    }
+
     /// Zero-copy view of tensor `name`'s bytes.
     public func tensorBytes(named name: String) throws -> TensorBytes {
         guard let t = tensorInfo(named: name) else { throw FormatError.missing(path: path, what: "tensor '\(name)'") }
+        try checkPresent(t)
         return TensorBytes(storage: storage, offset: t.fileOffset, count: t.byteCount)
     }
 
@@ -162,6 +177,7 @@ public final class GGUFFile: @unchecked Sendable {
         guard t.dims.count <= 2 || t.dims[2...].allSatisfy({ $0 == 1 }) else {
             throw FormatError.badTensor(path: path, tensor: name, message: "has dims \(t.dims), expected a matrix")
         }
+        try checkPresent(t)
         let cols = t.dims[0], rows = t.dims.count > 1 ? t.dims[1] : 1
         guard let m = QuantizedMatrix(type: t.type, rows: rows, cols: cols, storage: storage, offset: t.fileOffset) else {
             throw FormatError.badTensor(path: path, tensor: name, message: "does not fit its type \(t.type) or the file")
@@ -172,6 +188,7 @@ public final class GGUFFile: @unchecked Sendable {
     /// Copies an F32/F16/BF16 tensor's values to floats (for norm weights and small vectors).
     public func floats(named name: String) throws -> [Float] {
         guard let t = tensorInfo(named: name) else { throw FormatError.missing(path: path, what: "tensor '\(name)'") }
+        try checkPresent(t)
         let bytes = TensorBytes(storage: storage, offset: t.fileOffset, count: t.byteCount)
         guard let out = FloatConversion.toFloats(bytes, type: t.type, count: t.elementCount) else {
             throw FormatError.badTensor(path: path, tensor: name, message: "type \(t.type) is not a float type (F32/F16/BF16)")

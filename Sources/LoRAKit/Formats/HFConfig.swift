@@ -4,7 +4,14 @@ import Foundation
 public enum HFConfig {
     /// `architectures` values accepted (all share the Llama layer layout).
     public static let supportedArchitectures: Set<String> = [
-        "LlamaForCausalLM", "MistralForCausalLM",
+        "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+    ]
+
+    /// `model_type` → architecture (Mistral is Llama with a sliding window).
+    static let modelTypes: [String: ModelArchitecture] = ["llama": .llama, "mistral": .llama, "qwen2": .qwen2, "qwen3": .qwen3]
+    /// `architectures[0]` → architecture.
+    static let architectureClasses: [String: ModelArchitecture] = [
+        "LlamaForCausalLM": .llama, "MistralForCausalLM": .llama, "Qwen2ForCausalLM": .qwen2, "Qwen3ForCausalLM": .qwen3,
     ]
 
     /// Parses the `config.json` at `path`.
@@ -33,6 +40,8 @@ public enum HFConfig {
         guard let top = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw FormatError.invalidValue(path: path, field: "config.json", offset: 0, message: "not a JSON object")
         }
+        var architecture = ModelArchitecture.llama
+        if let mt = top["model_type"] as? String, let a = modelTypes[mt] { architecture = a }
         if let archs = top["architectures"] {
             guard let list = archs as? [String], let a = list.first else {
                 throw FormatError.wrongType(path: path, key: "architectures", expected: "array of strings", found: "\(type(of: archs))")
@@ -40,8 +49,9 @@ public enum HFConfig {
             guard supportedArchitectures.contains(a) else {
                 throw FormatError.unsupported(path: path, message: "architecture \(a) (supported: \(supportedArchitectures.sorted().joined(separator: ", ")))")
             }
-        } else if let mt = top["model_type"] as? String, mt != "llama", mt != "mistral" {
-            throw FormatError.unsupported(path: path, message: "model_type \(mt)")
+            architecture = architectureClasses[a] ?? architecture
+        } else if let mt = top["model_type"] as? String, modelTypes[mt] == nil {
+            throw FormatError.unsupported(path: path, message: "model_type \(mt) (supported: \(modelTypes.keys.sorted().joined(separator: ", ")))")
         }
 
         func int(_ key: String, default def: Int? = nil, in obj: [String: Any]? = nil) throws -> Int {
@@ -86,8 +96,14 @@ public enum HFConfig {
             }
             tied = b
         }
+        // transformers ≥ 5 writes `rope_parameters` {rope_theta, rope_type, …} instead of rope_theta / rope_scaling.
+        let ropeParameters = top["rope_parameters"] as? [String: Any]
         var scaling: RopeScaling? = nil
-        if let rs = top["rope_scaling"], !(rs is NSNull) {
+        var scalingObject = top["rope_scaling"]
+        if scalingObject == nil || scalingObject is NSNull, let rp = ropeParameters, (rp["rope_type"] as? String ?? "default") != "default" {
+            scalingObject = rp
+        }
+        if let rs = scalingObject, !(rs is NSNull) {
             guard let o = rs as? [String: Any] else {
                 throw FormatError.wrongType(path: path, key: "rope_scaling", expected: "object", found: "\(rs)")
             }
@@ -104,10 +120,15 @@ public enum HFConfig {
             blockCount: try int("num_hidden_layers"), embeddingLength: dim,
             feedForwardLength: try int("intermediate_size"), headCount: heads, headCountKV: kvHeads,
             vocabSize: try int("vocab_size"), contextLength: try int("max_position_embeddings", default: 2048),
-            ropeFreqBase: try float("rope_theta", default: 10000), rmsNormEps: try float("rms_norm_eps", default: 1e-6),
-            tiedEmbeddings: tied, ropeScaling: scaling, headDim: headDim)
+            ropeFreqBase: try float("rope_theta", default: ropeParameters == nil ? 10000 : try float("rope_theta", default: 10000, in: ropeParameters)), rmsNormEps: try float("rms_norm_eps", default: 1e-6),
+            tiedEmbeddings: tied, ropeScaling: scaling, architecture: architecture, headDim: headDim)
+        c.applyArchitectureDefaults()
+        if let b = top["attention_bias"] as? Bool { c.attentionBias = b }
         // Mistral is Llama with a sliding window (null or absent: none); `use_sliding_window` false turns it off.
         if let w = top["sliding_window"], !(w is NSNull), (top["use_sliding_window"] as? Bool) != false {
+            guard architecture == .llama else {
+                throw FormatError.unsupported(path: path, message: "use_sliding_window for \(architecture.rawValue) (its window applies from max_window_layers on; only Mistral's all-layer window is supported)")
+            }
             c.slidingWindow = try int("sliding_window")
         }
         return c

@@ -33,7 +33,7 @@ extension LoRAParameters {
         let w = try wrapFormat { try GGUFWriter() }
         let r = config.rank
         try wrapFormat {
-            try w.set("general.architecture", .string("llama"))
+            try w.set("general.architecture", .string(model.architecture.rawValue))   // llama.cpp checks it against the base
             try w.set("general.type", .string("adapter"))
             try w.set("adapter.type", .string("lora"))
             try w.set("adapter.lora.alpha", .float32(LlamaCppAdapter.llamaCppAlpha(config)))
@@ -79,8 +79,8 @@ extension LoRAParameters {
         guard f.metadata["general.type"]?.string == "adapter", f.metadata["adapter.type"]?.string == "lora" else {
             throw AdapterError.invalidConfig(path: path, field: "general.type/adapter.type", message: "not a llama.cpp LoRA adapter")
         }
-        if let arch = f.metadata["general.architecture"]?.string, arch != "llama" {
-            throw AdapterError.unsupported(path: path, message: "general.architecture is '\(arch)', expected 'llama'")
+        if let arch = f.metadata["general.architecture"]?.string, arch != model.architecture.rawValue {
+            throw AdapterError.unsupported(path: path, message: "general.architecture is '\(arch)', expected '\(model.architecture.rawValue)' (the model's)")
         }
         var targets = Set<LoRATarget>()
         var rank: Int?

@@ -64,6 +64,7 @@ extension LoRAMerge {
                     }
                     return w
                 })
+                tensors += hfFrozenVectors(lw, after: t, prefix: p + "self_attn.", model: c)
                 if t == .o_proj {
                     tensors.append(HFTensor(name: p + "post_attention_layernorm.weight", shape: [c.embeddingLength]) { lw.ffnNorm })
                 }
@@ -131,12 +132,12 @@ extension LoRAMerge {
     /// transformers' LlamaConfig for this model.
     static func hfConfig(_ c: LlamaConfig, dtype: SafetensorsDType, vocabulary v: BPEVocabulary?) -> [String: Any] {
         var d: [String: Any] = [
-            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
+            "architectures": [c.hfArchitecture.className], "model_type": c.hfArchitecture.modelType, "hidden_act": "silu",
             "hidden_size": c.embeddingLength, "intermediate_size": c.feedForwardLength,
             "num_attention_heads": c.headCount, "num_key_value_heads": c.headCountKV, "num_hidden_layers": c.blockCount,
             "head_dim": c.headDim, "rms_norm_eps": Double(c.rmsNormEps), "rope_theta": Double(c.ropeFreqBase),
             "vocab_size": c.vocabSize, "max_position_embeddings": c.contextLength, "tie_word_embeddings": c.tiedEmbeddings,
-            "attention_bias": false, "mlp_bias": false, "use_cache": true, "initializer_range": 0.02,
+            "attention_bias": c.attentionBias, "mlp_bias": false, "use_cache": true, "initializer_range": 0.02,
             "torch_dtype": dtype == .f32 ? "float32" : dtype == .f16 ? "float16" : "bfloat16",
         ]
         if let r = c.ropeScaling {
@@ -144,6 +145,8 @@ extension LoRAMerge {
                                  "high_freq_factor": Double(r.highFreqFactor),
                                  "original_max_position_embeddings": r.originalContextLength] as [String: Any]
         }
+        if let w = c.slidingWindow { d["sliding_window"] = w }
+        if c.architecture != .llama { d["use_sliding_window"] = false }
         if let b = v?.bosID { d["bos_token_id"] = b }
         if let e = v?.eosID { d["eos_token_id"] = e }
         if let p = v?.padID { d["pad_token_id"] = p }

@@ -45,8 +45,10 @@ public enum QKPermutation {
     }
 
     /// Heads whose rows a target's output is split into, when the target's rows are permuted
-    /// (q_proj: `headCount`, k_proj: `headCountKV`); nil for the other projections.
+    /// (q_proj: `headCount`, k_proj: `headCountKV`); nil for the other projections and for models whose
+    /// GGUF rows keep HF's order (NEOX RoPE: Qwen, Gemma — the converter permutes only Llama-family q/k).
     public static func heads(for target: LoRATarget, model: LlamaConfig) -> Int? {
+        guard model.ropeStyle == .interleaved else { return nil }
         switch target {
         case .q_proj: return model.headCount
         case .k_proj: return model.headCountKV

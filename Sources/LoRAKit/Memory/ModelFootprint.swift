@@ -48,7 +48,7 @@ public struct ModelFootprint: Codable, Sendable, Equatable {
             throw FormatError.io(path: path, message: "no such file or folder")
         }
         if isDir.boolValue { return try huggingFace(directory: path, quantizeTo: quantizeTo) }
-        return try gguf(GGUFFile(path: path))
+        return try gguf(GGUFFile(path: path, headerOnly: true))   // sizes come from the tensor infos alone
     }
 
     /// From a GGUF file's tensor infos; no tensor data is touched. Every tensor stays mapped in its own block
@@ -66,9 +66,12 @@ public struct ModelFootprint: Codable, Sendable, Equatable {
             typeCount["\(t.type)", default: 0] += t.elementCount
         }
         let tensorBytes = f.tensors.reduce(0) { $0 + $1.byteCount }
+        // A header-only file (weights absent) is budgeted from its tensor infos, as the full file would be.
+        let headerOnly = f.dataEnd != nil
         return ModelFootprint(
-            name: (f.path as NSString).lastPathComponent, source: "gguf", config: c,
-            weights: groups.values.sorted { $0.bytes > $1.bytes }, metadataBytes: max(0, f.fileSize - tensorBytes),
+            name: (f.path as NSString).lastPathComponent + (headerOnly ? " (header only: weights absent)" : ""), source: "gguf", config: c,
+            weights: groups.values.sorted { $0.bytes > $1.bytes },
+            metadataBytes: headerOnly ? f.dataOffset : max(0, f.fileSize - tensorBytes),
             loadOnlyBytes: 0, matrixRows: rows, quantization: typeCount.max { $0.value < $1.value }?.key ?? "?",
             quantizationSelectable: false)
     }
@@ -95,11 +98,14 @@ public struct ModelFootprint: Codable, Sendable, Equatable {
         if !c.tiedEmbeddings { shapes.append((c.vocabSize, c.embeddingLength)) }
         for _ in 0..<c.blockCount { shapes += LoRATarget.allCases.map { ($0.shape(c).out, $0.shape(c).in) } }
         let rows = shapes.map { MatrixRows(rows: $0.rows, rowBytes: q.storable(cols: $0.cols).rowBytes($0.cols) ?? $0.cols * 4) }
-        let norms = (2 * c.blockCount + 1) * c.embeddingLength * 4 + (c.ropeScaling == nil ? 0 : c.headDim / 2 * 4)
+        // Per layer: two norms, plus q/k/v biases (Qwen2) and per-head q/k norms (Qwen3).
+        let perLayer = (2 * c.embeddingLength + (c.attentionBias ? c.qDim + 2 * c.kvDim : 0) + (c.qkNorm ? 2 * c.headDim : 0)) * 4
+        let norms = c.blockCount * perLayer + c.embeddingLength * 4 + (c.ropeScaling == nil ? 0 : c.headDim / 2 * 4)
+        let vectors = c.blockCount * (2 + (c.attentionBias ? 3 : 0) + (c.qkNorm ? 2 : 0)) + 1
         return ModelFootprint(
             name: name, source: "preset", config: c,
             weights: [WeightGroup(type: "\(q)", tensors: shapes.count, bytes: rows.reduce(0) { $0 + $1.rows * $1.rowBytes }, storage: "mapped"),
-                      WeightGroup(type: "F32", tensors: 2 * c.blockCount + 1, bytes: norms, storage: "mapped")],
+                      WeightGroup(type: "F32", tensors: vectors, bytes: norms, storage: "mapped")],
             metadataBytes: c.vocabSize * ModelFootprint.metadataBytesPerToken, loadOnlyBytes: 0, matrixRows: rows,
             quantization: "\(q)", quantizationSelectable: true)
     }

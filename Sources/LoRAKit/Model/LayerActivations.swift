@@ -5,6 +5,10 @@ struct LayerBuffers<F> {
     let xn1: F     // [T, C]  attention RMSNorm output (input of q/k/v)
     let rstd1: F   // [T]
     let q: F       // [T, Hq·hd]  after RoPE
+    let qPre: F    // [T, Hq·hd]  q_proj output before the per-head norm (qkNorm only, else empty)
+    let kPre: F    // [T, kv]     k_proj output before the per-head norm (qkNorm only, else empty)
+    let rstdQ: F   // [T·Hq]      per-head norm statistics (qkNorm only)
+    let rstdK: F   // [T·Hkv]
     let k: F       // [T, kv] after RoPE (empty when K/V go to a cache)
     let v: F       // [T, kv]        (empty when K/V go to a cache)
     let att: F     // [T, Hq·hd]  attention output (input of o_proj)
@@ -32,6 +36,10 @@ struct LayerBuffers<F> {
         xn1 = b.float("xn1", T * C, .activations); rstd1 = b.float("rstd1", T, .activations)
         q = b.float("q", T * qd, .activations); k = b.float("k", T * kv, .activations); v = b.float("v", T * kv, .activations)
         att = b.float("att", T * qd, .activations)
+        let qkn = c.qkNorm ? 1 : 0
+        qPre = b.float("q_pre", qkn * T * qd, .activations); kPre = b.float("k_pre", qkn * T * c.kvDim, .activations)
+        rstdQ = b.float("rstd_q", qkn * T * c.headCount, .activations)
+        rstdK = b.float("rstd_k", qkn * T * c.headCountKV, .activations)
         lse = b.float("lse", keepsLSE ? B * c.headCount * S : 0, .activations)
         x2 = b.float("x2", T * C, .activations); xn2 = b.float("xn2", T * C, .activations)
         rstd2 = b.float("rstd2", T, .activations)

@@ -121,6 +121,17 @@ public struct LlamaConfig: Sendable, Codable, Equatable {
         return ropeFreqBase
     }
 
+    /// Sets the fields an architecture fixes (whatever file it came from): Qwen2 = Llama + q/k/v biases and NEOX
+    /// RoPE; Qwen3 = Llama + per-head q/k RMSNorm and NEOX RoPE.
+    public mutating func applyArchitectureDefaults() {
+        switch architecture {
+        case .llama: break
+        case .qwen2: ropeStyle = .neox; attentionBias = true
+        case .qwen3: ropeStyle = .neox; qkNorm = true
+        case .gemma3: setGemma3Architecture()
+        }
+    }
+
     /// The attention logit scale: `queryScale`, else 1/√headDim.
     public var attentionScale: Float { queryScale ?? 1 / Float(headDim).squareRoot() }
 

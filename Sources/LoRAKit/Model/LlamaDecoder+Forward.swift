@@ -65,8 +65,8 @@ extension LlamaDecoder {
 
     func attend(_ l: Int, _ a: LayerActivations) {
         let c = config
-        lk_decode_attention(pool.raw, buffers.attScratch.ptr, a.att.ptr, a.q.ptr, buffers.kCache[l].ptr, buffers.vCache[l].ptr,
-                            Int64(position), Int64(passRows), Int64(c.headCount), Int64(c.headCountKV), Int64(c.headDim),
-                            c.attentionScale)
+        lk_decode_attention_window(pool.raw, buffers.attScratch.ptr, a.att.ptr, a.q.ptr, buffers.kCache[l].ptr,
+                                   buffers.vCache[l].ptr, Int64(position), Int64(passRows), Int64(c.headCount),
+                                   Int64(c.headCountKV), Int64(c.headDim), c.attentionScale, Int64(c.attentionWindow(layer: l) ?? 0))
     }
 }

@@ -29,6 +29,8 @@ struct GraphBuffers<F, I> {
     let frozen: FrozenVectors<F>
     /// Token ids, next-token targets, RoPE positions and each token's first attended key (row-relative). [T]
     let ids: I, targets: I, pos: I, firstKey: I
+    /// First keys bounded by the sliding window (`slidingWindow` set; else empty). [T]
+    let windowFirstKey: I
     let losses: F                               // [T]
     /// Layer inputs: xs[l] is the input of layer l, xs[L] the final hidden state ([T, C] each).
     /// Inference keeps only two (ping-pong).
@@ -42,6 +44,7 @@ struct GraphBuffers<F, I> {
     let datt: F                                 // [T, Hq·hd]
     let dq: F                                   // [T, Hq·hd]
     let dk: F, dv: F                            // [T, kv]
+    let dqPre: F, dkPre: F                      // [T, Hq·hd], [T, kv] before the per-head norms (qkNorm only)
     let dh: F, dg: F, du: F                     // [T, F]
     let dpost: F                                // [T, C] gradient below a post-norm (Gemma 3; empty otherwise)
     let dU: F                                   // [T, r]
@@ -59,6 +62,7 @@ struct GraphBuffers<F, I> {
         frozen = FrozenVectors(config: c, &b)
         ids = b.int32("ids", T, .smallTensors); targets = b.int32("targets", T, .smallTensors)
         pos = b.int32("pos", T, .smallTensors); firstKey = b.int32("first_key", T, .smallTensors)
+        windowFirstKey = b.int32("window_first_key", c.slidingWindow == nil ? 0 : T, .smallTensors)
         losses = b.float("losses", T, .smallTensors)
         xs = (0..<(s.training ? L + 1 : 2)).map { b.float("x\($0)", T * C, .layerInputs) }
         acts = (0..<s.activationSets).map { l in
@@ -70,6 +74,8 @@ struct GraphBuffers<F, I> {
         dxf = b.float("dxf", tr * T * C, .backwardScratch); datt = b.float("datt", tr * T * qd, .backwardScratch)
         dq = b.float("dq", tr * T * qd, .backwardScratch)
         dk = b.float("dk", tr * T * kv, .backwardScratch); dv = b.float("dv", tr * T * kv, .backwardScratch)
+        let qkn = c.qkNorm ? tr : 0
+        dqPre = b.float("dq_pre", qkn * T * qd, .backwardScratch); dkPre = b.float("dk_pre", qkn * T * kv, .backwardScratch)
         dh = b.float("dh", tr * T * F, .backwardScratch); dg = b.float("dg", tr * T * F, .backwardScratch)
         du = b.float("du", tr * T * F, .backwardScratch)
         dpost = b.float("dpost", c.postNorms ? tr * T * C : 0, .backwardScratch)

@@ -30,7 +30,7 @@ extension LlamaGraph {
 
     func attend(_ l: Int, _ a: LayerActivations) {
         let c = config
-        lk_attention_fwd(pool.raw, buffers.attScratch.ptr, a.att.ptr, a.lse.ptr, a.q.ptr, a.k.ptr, a.v.ptr, firstKeys,
+        lk_attention_fwd(pool.raw, buffers.attScratch.ptr, a.att.ptr, a.lse.ptr, a.q.ptr, a.k.ptr, a.v.ptr, attentionFirstKeys(l),
                          Int64(B), Int64(S), Int64(c.headCount), Int64(c.headCountKV), Int64(c.headDim), attentionScale)
     }
 }

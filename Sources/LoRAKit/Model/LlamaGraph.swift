@@ -61,6 +61,7 @@ final class LlamaGraph: LayerRunner {
         for t in 0..<T { buffers.pos.ptr[t] = Int32(t % S) }
         qScratchBytes = LlamaGraph.dequantScratchBytes(weights, pool: pool)
         qScratch = UnsafeMutableRawPointer.allocate(byteCount: qScratchBytes, alignment: 64)
+        fillWindowFirstKeys()
         let Hq = Int64(c.headCount), Hkv = Int64(c.headCountKV), hd = Int64(c.headDim)
         assert(buffers.attScratch.count == lk_attention_scratch_floats(pool.raw, Int64(B), Int64(S), Hq, Hkv, hd))
         assert(!training || buffers.attBwdScratch.count == lk_attention_bwd_scratch_floats(pool.raw, Int64(B), Int64(S), Hq, Hkv, hd))
@@ -94,6 +95,7 @@ final class LlamaGraph: LayerRunner {
     /// and wherever the position does not continue the previous one, and a token attends only inside its segment.
     func setBatch(tokens: [Int32], targets tg: [Int32], positions: [Int32]? = nil) {
         let b = buffers
+        defer { fillWindowFirstKeys() }
         b.ids.copy(from: tokens)
         b.targets.copy(from: tg)
         segmented = false

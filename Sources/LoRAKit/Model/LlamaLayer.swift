@@ -87,16 +87,17 @@ extension LayerRunner {
     /// layerOutput(l) = layer(layerInput(l)), writing its activations into activations(l).
     func layerForward(_ l: Int) {
         let c = weights.config, a = activations(l), fz = frozen
-        let n = Int64(passRows), C = Int64(c.embeddingLength), hd = Int64(c.headDim)
+        let n = Int64(passRows), C = Int64(c.embeddingLength)
         let x = layerInput(l), y = layerOutput(l)
         // Attention block.
         timed("rmsnorm fwd") { lk_rmsnorm_fwd(pool.raw, a.xn1.ptr, a.rstd1.ptr, x, fz.attnNorms[l].ptr, n, C, c.rmsNormEps) }
-        let (k, v) = kvRows(l, a)
-        linear(.q_proj, l, x: a.xn1.ptr, y: a.q.ptr, a)
-        linear(.k_proj, l, x: a.xn1.ptr, y: k, a)
+        let (k, v) = kvRows(l, a), pre = projectionTargets(a, k: k)
+        linear(.q_proj, l, x: a.xn1.ptr, y: pre.q, a)
+        linear(.k_proj, l, x: a.xn1.ptr, y: pre.k, a)
         linear(.v_proj, l, x: a.xn1.ptr, y: v, a)
-        timed("rope fwd") { lk_rope_fwd(pool.raw, a.q.ptr, passPositions, fz.invFreq(l).ptr, n, Int64(c.headCount), hd) }
-        timed("rope fwd") { lk_rope_fwd(pool.raw, k, passPositions, fz.invFreq(l).ptr, n, Int64(c.headCountKV), hd) }
+        attentionInputs(l, a, q: pre.q, k: pre.k, kOut: k, v: v)                                   // biases, q/k norms
+        ropeForward(l, a.q.ptr, heads: c.headCount)
+        ropeForward(l, k, heads: c.headCountKV)
         timed("attention fwd") { attend(l, a) }
         linear(.o_proj, l, x: a.att.ptr, y: preNormTarget(a.attnOut, direct: a.x2.ptr), a)
         postNormForward(fz.postAttentionNorms, l, x: a.attnOut, y: a.x2.ptr, rstd: a.rstdPostAttn)
@@ -147,16 +148,13 @@ extension LlamaGraph {
         linearBackward(.o_proj, layer: l, x: a.att.ptr, dy: dAttn, dx: b.datt.ptr, accumulate: false, u: a.loraU[.o_proj])
         timed("attention bwd") {
             lk_attention_bwd(pool.raw, b.attBwdScratch.ptr, b.dq.ptr, b.dk.ptr, b.dv.ptr, b.datt.ptr, a.att.ptr, a.lse.ptr,
-                             a.q.ptr, a.k.ptr, a.v.ptr, firstKeys, Int64(B), Int64(S), Hq, Hkv, hd, attentionScale)
+                             a.q.ptr, a.k.ptr, a.v.ptr, attentionFirstKeys(l), Int64(B), Int64(S), Hq, Hkv, hd, attentionScale)
         }
-        timed("rope bwd") {
-            lk_rope_bwd(pool.raw, b.dq.ptr, b.pos.ptr, fz.invFreq(l).ptr, T64, Hq, hd)
-        }
-        timed("rope bwd") {
-            lk_rope_bwd(pool.raw, b.dk.ptr, b.pos.ptr, fz.invFreq(l).ptr, T64, Hkv, hd)
-        }
-        linearBackward(.q_proj, layer: l, x: a.xn1.ptr, dy: b.dq.ptr, dx: b.dxn.ptr, accumulate: false, u: a.loraU[.q_proj], needInput: needInputGrad)
-        linearBackward(.k_proj, layer: l, x: a.xn1.ptr, dy: b.dk.ptr, dx: b.dxn.ptr, accumulate: true, u: a.loraU[.k_proj], needInput: needInputGrad)
+        ropeBackward(l, b.dq.ptr, heads: c.headCount)
+        ropeBackward(l, b.dk.ptr, heads: c.headCountKV)
+        let d = attentionInputsBackward(l, a)                                                       // through q/k norms
+        linearBackward(.q_proj, layer: l, x: a.xn1.ptr, dy: d.dq, dx: b.dxn.ptr, accumulate: false, u: a.loraU[.q_proj], needInput: needInputGrad)
+        linearBackward(.k_proj, layer: l, x: a.xn1.ptr, dy: d.dk, dx: b.dxn.ptr, accumulate: true, u: a.loraU[.k_proj], needInput: needInputGrad)
         linearBackward(.v_proj, layer: l, x: a.xn1.ptr, dy: b.dv.ptr, dx: b.dxn.ptr, accumulate: true, u: a.loraU[.v_proj], needInput: needInputGrad)
         if needInputGrad {
             timed("rmsnorm bwd") {

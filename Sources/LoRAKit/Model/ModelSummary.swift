@@ -23,6 +23,8 @@ public struct ModelSummary: Codable, Sendable {
     public var name: String?
     /// Bits per weight of each GGUF block type present (`Q4_K`: 4.5, …; float dtypes of HF folders too).
     public var bitsPerWeightByType: [String: Double] = [:]
+    /// Where the tensor data would end when the file holds less (a header-only GGUF: the weights are absent).
+    public var dataEnd: Int?
 
     /// Reads the summary of a `.gguf` file or HF folder.
     public static func inspect(path: String) throws -> ModelSummary {
@@ -34,7 +36,7 @@ public struct ModelSummary: Codable, Sendable {
     }
 
     static func inspectGGUF(_ path: String) throws -> ModelSummary {
-        let f = try GGUFFile(path: path)
+        let f = try GGUFFile(path: path, headerOnly: true)
         var count: [String: Int] = [:], bytes: [String: Int] = [:]
         var params = 0
         for t in f.tensors {
@@ -48,6 +50,7 @@ public struct ModelSummary: Codable, Sendable {
             tokenizerModel: f.metadata["tokenizer.ggml.model"]?.string, tokenizerPre: f.metadata["tokenizer.ggml.pre"]?.string,
             hasChatTemplate: f.metadata["tokenizer.chat_template"]?.string != nil, name: f.metadata["general.name"]?.string)
         for t in Set(f.tensors.map(\.type)) { s.bitsPerWeightByType[t.description] = t.bitsPerWeight }
+        s.dataEnd = f.dataEnd
         return s
     }
 

@@ -1,8 +1,8 @@
 import Foundation
 
 extension ModelWeights {
-    /// Block types HF weights can be quantized to at load.
-    public static let loadQuantizationTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
+    /// Block types HF weights can be quantized to at load (F32 keeps them exact: tiny models, golden tests).
+    public static let loadQuantizationTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K, .f32]
 
     /// Source row of GGUF row `g` of a q/k projection with `headDim`-row heads:
     /// `gguf_row[h·hd + 2i + j] = hf_row[h·hd + j·hd/2 + i]`.
@@ -68,6 +68,12 @@ extension ModelWeights {
             guard t.shape == [n] else { throw FormatError.shapeMismatch(path: file.path, tensor: name, expected: [n], actual: t.shape) }
             return try file.floats(named: name)
         }
+        let permute = c.ropeStyle == .interleaved   // the converter's q/k row order (NEOX models keep HF's)
+        /// A q/k bias in the weights' row order.
+        func bias(_ name: String, _ n: Int, permuteHeads: Bool) throws -> [Float] {
+            let b = try vec(name, n)
+            return permuteHeads && permute ? (0 ..< n).map { b[hfRow(forGGUFRow: $0, headDim: hd)] } : b
+        }
 
         var layers: [LayerWeights] = []
         layers.reserveCapacity(c.blockCount)
@@ -76,13 +82,18 @@ extension ModelWeights {
             layers.append(LayerWeights(
                 attnNorm: try vec(p + "input_layernorm.weight", dim),
                 ffnNorm: try vec(p + "post_attention_layernorm.weight", dim),
-                q: try mat(p + "self_attn.q_proj.weight", rows: c.qDim, cols: dim, permuteHeads: true),
-                k: try mat(p + "self_attn.k_proj.weight", rows: kvDim, cols: dim, permuteHeads: true),
+                q: try mat(p + "self_attn.q_proj.weight", rows: c.qDim, cols: dim, permuteHeads: permute),
+                k: try mat(p + "self_attn.k_proj.weight", rows: kvDim, cols: dim, permuteHeads: permute),
                 v: try mat(p + "self_attn.v_proj.weight", rows: kvDim, cols: dim),
                 o: try mat(p + "self_attn.o_proj.weight", rows: dim, cols: c.qDim),
                 gate: try mat(p + "mlp.gate_proj.weight", rows: ffn, cols: dim),
                 up: try mat(p + "mlp.up_proj.weight", rows: ffn, cols: dim),
-                down: try mat(p + "mlp.down_proj.weight", rows: dim, cols: ffn)))
+                down: try mat(p + "mlp.down_proj.weight", rows: dim, cols: ffn),
+                qBias: c.attentionBias ? try bias(p + "self_attn.q_proj.bias", c.qDim, permuteHeads: true) : nil,
+                kBias: c.attentionBias ? try bias(p + "self_attn.k_proj.bias", kvDim, permuteHeads: true) : nil,
+                vBias: c.attentionBias ? try bias(p + "self_attn.v_proj.bias", kvDim, permuteHeads: false) : nil,
+                qNorm: c.qkNorm ? try vec(p + "self_attn.q_norm.weight", hd) : nil,
+                kNorm: c.qkNorm ? try vec(p + "self_attn.k_norm.weight", hd) : nil))
         }
         if st.locate("model.layers.\(c.blockCount).input_layernorm.weight") != nil {
             throw FormatError.invalidValue(path: configPath, field: "num_hidden_layers", offset: 0,

@@ -64,15 +64,17 @@ public enum SynthError: Error, CustomStringConvertible, Equatable {
 public enum SynthModel {
     /// The tensors (name, dims innermost first, whether quantized) of a config, in file order.
     public static func tensorShapes(_ c: LlamaConfig) -> [(name: String, dims: [Int], matrix: Bool)] {
-        let C = c.embeddingLength, kv = c.kvDim, F = c.feedForwardLength, V = c.vocabSize
+        let C = c.embeddingLength, kv = c.kvDim, F = c.feedForwardLength, V = c.vocabSize, Q = c.qDim
         var t: [(String, [Int], Bool)] = [("token_embd.weight", [C, V], true)]
         if c.ropeScaling != nil { t.append(("rope_freqs.weight", [c.headDim / 2], false)) }
         for l in 0..<c.blockCount {
             let p = "blk.\(l)."
             t += [(p + "attn_norm.weight", [C], false),
-                  (p + "attn_q.weight", [C, C], true), (p + "attn_k.weight", [C, kv], true),
-                  (p + "attn_v.weight", [C, kv], true), (p + "attn_output.weight", [C, C], true),
-                  (p + "ffn_norm.weight", [C], false),
+                  (p + "attn_q.weight", [C, Q], true), (p + "attn_k.weight", [C, kv], true),
+                  (p + "attn_v.weight", [C, kv], true), (p + "attn_output.weight", [Q, C], true)]
+            if c.attentionBias { t += [(p + "attn_q.bias", [Q], false), (p + "attn_k.bias", [kv], false), (p + "attn_v.bias", [kv], false)] }
+            if c.qkNorm { t += [(p + "attn_q_norm.weight", [c.headDim], false), (p + "attn_k_norm.weight", [c.headDim], false)] }
+            t += [(p + "ffn_norm.weight", [C], false),
                   (p + "ffn_gate.weight", [C, F], true), (p + "ffn_up.weight", [C, F], true),
                   (p + "ffn_down.weight", [F, C], true)]
         }
@@ -106,14 +108,15 @@ public enum SynthModel {
     public static func write(_ o: SynthOptions, to path: String) throws -> Int {
         let c = o.config
         guard [.q4_0, .q4_1, .q8_0, .f16, .f32].contains(o.type) else { throw SynthError.unsupportedType(o.type) }
-        guard c.architecture == .llama else {
-            throw SynthError.badShape("only Llama models are synthesized; the \(c.architecture.rawValue) presets size runs (budget)")
+        guard c.architecture != .gemma3 else {
+            throw SynthError.badShape("Gemma 3 models are not synthesized; the gemma3 presets size runs (budget)")
         }
-        guard c.blockCount > 0, c.headCount > 0, c.headCountKV > 0, c.embeddingLength % c.headCount == 0,
+        guard c.blockCount > 0, c.headCount > 0, c.headCountKV > 0, c.architecture != .gemma3,
               c.headCount % c.headCountKV == 0, c.headDim % 2 == 0, c.vocabSize > 0 else {
             throw SynthError.badShape("inconsistent architecture \(c)")
         }
-        guard o.type.rowBytes(c.embeddingLength) != nil, o.type.rowBytes(c.feedForwardLength) != nil else {
+        guard o.type.rowBytes(c.embeddingLength) != nil, o.type.rowBytes(c.feedForwardLength) != nil,
+              o.type.rowBytes(c.qDim) != nil else {
             throw SynthError.badShape("embedding_length \(c.embeddingLength) and feed_forward_length \(c.feedForwardLength) "
                                       + "must be multiples of the \(o.type) block size \(o.type.blockSize)")
         }
@@ -140,21 +143,26 @@ public enum SynthModel {
 
     static func setMetadata(_ w: GGUFWriter, _ o: SynthOptions) throws {
         let c = o.config
-        try w.set("general.architecture", .string("llama"))
+        let a = c.architecture.rawValue
+        try w.set("general.architecture", .string(a))
         try w.set("general.name", .string(o.name))
         try w.set("general.file_type", .uint32(fileType(o.type)))
         try w.set("general.quantization_version", .uint32(2))
         try w.set("lorakit.synthetic.seed", .uint64(o.seed))
-        try w.set("llama.block_count", .uint32(UInt32(c.blockCount)))
-        try w.set("llama.context_length", .uint32(UInt32(c.contextLength)))
-        try w.set("llama.embedding_length", .uint32(UInt32(c.embeddingLength)))
-        try w.set("llama.feed_forward_length", .uint32(UInt32(c.feedForwardLength)))
-        try w.set("llama.attention.head_count", .uint32(UInt32(c.headCount)))
-        try w.set("llama.attention.head_count_kv", .uint32(UInt32(c.headCountKV)))
-        try w.set("llama.rope.freq_base", .float32(c.ropeFreqBase))
-        try w.set("llama.rope.dimension_count", .uint32(UInt32(c.headDim)))
-        try w.set("llama.attention.layer_norm_rms_epsilon", .float32(c.rmsNormEps))
-        try w.set("llama.vocab_size", .uint32(UInt32(c.vocabSize)))
+        try w.set(a + ".block_count", .uint32(UInt32(c.blockCount)))
+        try w.set(a + ".context_length", .uint32(UInt32(c.contextLength)))
+        try w.set(a + ".embedding_length", .uint32(UInt32(c.embeddingLength)))
+        try w.set(a + ".feed_forward_length", .uint32(UInt32(c.feedForwardLength)))
+        try w.set(a + ".attention.head_count", .uint32(UInt32(c.headCount)))
+        try w.set(a + ".attention.head_count_kv", .uint32(UInt32(c.headCountKV)))
+        try w.set(a + ".rope.freq_base", .float32(c.ropeFreqBase))
+        try w.set(a + ".rope.dimension_count", .uint32(UInt32(c.headDim)))
+        if c.headDim * c.headCount != c.embeddingLength {
+            try w.set(a + ".attention.key_length", .uint32(UInt32(c.headDim)))
+            try w.set(a + ".attention.value_length", .uint32(UInt32(c.headDim)))
+        }
+        try w.set(a + ".attention.layer_norm_rms_epsilon", .float32(c.rmsNormEps))
+        try w.set(a + ".vocab_size", .uint32(UInt32(c.vocabSize)))
         if let v = o.vocabulary { try setTokenizer(w, v, vocabSize: c.vocabSize) }
     }
 
