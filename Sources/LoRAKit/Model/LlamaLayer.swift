@@ -58,8 +58,8 @@ protocol LayerRunner: AnyObject {
 /// RoPE (a rope kind next to `lk_rope_fwd`); Qwen3 RMS-normalizes q and k per head before RoPE and has
 /// head_dim ≠ C/heads (the buffers already use Hq·hd); Mistral's sliding window is a first-key bound
 /// (`lk_attention_fwd`'s first_key = max(segment start, i − window + 1)); Gemma 3 adds post-attention and post-FFN
-/// norms before each residual, GeGLU instead of SwiGLU, an embedding scale after `embed`, and per-layer
-/// local/global attention with its own RoPE base (per-layer `invFreq` and first keys).
+/// norms before each residual, GeGLU instead of SwiGLU, an embedding scale after `embed` (LlamaLayer+Gemma.swift),
+/// and per-layer local/global attention with its own RoPE base (per-layer `invFreq` and first keys).
 extension LayerRunner {
     /// Runs `body`, adding its wall time to `op` when a profile is attached.
     @inline(__always)
