@@ -5,7 +5,7 @@ MODEL_CACHE ?= $(HOME)/.cache/lorakit/models
 DEFAULT_MODEL := $(MODEL_CACHE)/SmolLM2-135M-Instruct.Q4_1.gguf
 export LORAKIT_MODEL ?= $(DEFAULT_MODEL)
 
-.PHONY: run test setup model build release consumer batchjob clean fixtures bench fuzz
+.PHONY: run run-model test setup model build release consumer batchjob clean fixtures bench fuzz
 
 setup:
 	@scripts/setup
@@ -19,18 +19,30 @@ build: setup
 release: setup
 	$(SWIFT) build -c release --product lorakit
 
-RUN_OUT ?= runs/veloria
 LORAKIT := .build/release/lorakit
+
+## MODEL=gemma3-270m runs the main job on Gemma 3 270M Q4_K_M instead (fetched by scripts/fetch-model gemma3-270m,
+## Gemma Terms of Use apply) into runs/veloria-gemma3; the default (MODEL unset) is $(LORAKIT_MODEL).
+ifeq ($(MODEL),gemma3-270m)
+RUN_MODEL := $(MODEL_CACHE)/gemma-3-270m-q4_k_m.gguf
+RUN_OUT ?= runs/veloria-gemma3
+else
+RUN_MODEL := $(LORAKIT_MODEL)
+RUN_OUT ?= runs/veloria
+endif
+
+run-model: setup
+	@if [ "$(MODEL)" = gemma3-270m ]; then scripts/fetch-model gemma3-270m >/dev/null; else scripts/fetch-model >/dev/null; fi
 
 ## make run: set up, fetch the default model, build in release mode, run the main job:
 ## fine-tune a LoRA on Examples/data/veloria (facts the base model cannot know) and show its effect.
-run: model release
-	$(LORAKIT) inspect "$(LORAKIT_MODEL)"
-	$(LORAKIT) train --model "$(LORAKIT_MODEL)" --data Examples/data/veloria --out $(RUN_OUT) --fresh \
+run: run-model release
+	$(LORAKIT) inspect "$(RUN_MODEL)"
+	$(LORAKIT) train --model "$(RUN_MODEL)" --data Examples/data/veloria --out $(RUN_OUT) --fresh \
 	  --targets all-linear --rank 8 --alpha 16 --lr 2e-3 --warmup 5 --steps 80 --batch-size 4 --seq-len 64 \
 	  --eval-interval 20
 	@echo "== The same questions answered by the base model and by base + adapter:"
-	$(LORAKIT) generate --model "$(LORAKIT_MODEL)" --adapter $(RUN_OUT)/adapter --with-base --chat \
+	$(LORAKIT) generate --model "$(RUN_MODEL)" --adapter $(RUN_OUT)/adapter --with-base --chat \
 	  --prompts Examples/data/veloria/prompts.txt --max-tokens 48
 
 ## make test: set up, fetch the default model, build the example packages, build and run every test (XCTest).

@@ -89,6 +89,8 @@ typedef struct lk_ops_table {
     void (*attn_bwd_dq_rows)(const lk_attn_args *a, float *scratch, int64_t b, int64_t h, int64_t i0, int64_t i1);
     // bwd_dkv_rows: key rows [j0, j1) of (b, kv head kh) -> dk, dv summed over the group's query heads in order.
     void (*attn_bwd_dkv_rows)(const lk_attn_args *a, float *scratch, int64_t b, int64_t kh, int64_t j0, int64_t j1);
+    void (*geglu_fwd)(float *h, const float *g, const float *u, int64_t n);
+    void (*geglu_bwd)(float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n);
 } lk_ops_table;
 
 extern const lk_ops_table lk_ops_table_scalar;

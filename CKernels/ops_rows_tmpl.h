@@ -99,6 +99,48 @@ static LK_TGT void LK_FN(swiglu_bwd_)(float *dg, float *du, const float *dh, con
     }
 }
 
+// GeGLU: gelu_tanh(g) = g * s, s = sigmoid(2z) = 1 / (1 + exp(-2z)), 2z = 2 sqrt(2/pi) (g + 0.044715 g^3);
+// d/dg = s + g s (1 - s) 2 sqrt(2/pi) (1 + 3 * 0.044715 g^2).
+#define LK_GELU_2C 1.5957691216057308f // 2 sqrt(2/pi)
+#define LK_GELU_2CA 0.0713548162726f   // 2 sqrt(2/pi) * 0.044715
+static LK_TGT void LK_FN(geglu_fwd_)(float *h, const float *g, const float *u, int64_t n) {
+    const V one = VSET1(1.0f), zero = VZERO(), c1 = VSET1(LK_GELU_2C), c3 = VSET1(LK_GELU_2CA);
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        V gv = VLOAD(g + i);
+        V k = VMUL(gv, VFMA(VMUL(gv, gv), c3, c1)); // 2z
+        V s = VDIV(one, VADD(one, VEXP(VSUB(zero, k))));
+        VSTORE(h + i, VMUL(VMUL(gv, s), VLOAD(u + i)));
+    }
+    for (; i < n; i++) {
+        const float x = g[i], s = 1.0f / (1.0f + SEXP(-x * (x * x * LK_GELU_2CA + LK_GELU_2C)));
+        h[i] = x * s * u[i];
+    }
+}
+
+static LK_TGT void LK_FN(geglu_bwd_)(float *dg, float *du, const float *dh, const float *g, const float *u,
+                                     int64_t n) {
+    const V one = VSET1(1.0f), zero = VZERO(), c1 = VSET1(LK_GELU_2C), c3 = VSET1(LK_GELU_2CA),
+            c33 = VSET1(3.0f * LK_GELU_2CA);
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        V gv = VLOAD(g + i), dhv = VLOAD(dh + i), g2 = VMUL(gv, gv);
+        V s = VDIV(one, VADD(one, VEXP(VSUB(zero, VMUL(gv, VFMA(g2, c3, c1))))));
+        V dk = VFMA(g2, c33, c1); // d(2z)/dg
+        V d = VFMA(VMUL(gv, VMUL(s, VSUB(one, s))), dk, s);
+        VSTORE(du + i, VMUL(dhv, VMUL(gv, s)));
+        VSTORE(dg + i, VMUL(VMUL(dhv, VLOAD(u + i)), d));
+    }
+    for (; i < n; i++) {
+        const float x = g[i], s = 1.0f / (1.0f + SEXP(-x * (x * x * LK_GELU_2CA + LK_GELU_2C)));
+        const float d = x * (s * (1.0f - s)) * (x * x * (3.0f * LK_GELU_2CA) + LK_GELU_2C) + s;
+        du[i] = dh[i] * (x * s);
+        dg[i] = (dh[i] * u[i]) * d;
+    }
+}
+#undef LK_GELU_2C
+#undef LK_GELU_2CA
+
 static LK_TGT float LK_FN(row_max_)(const float *x, int64_t V_) {
     V m0 = VSET1(-INFINITY), m1 = m0;
     int64_t c = 0;

@@ -2,7 +2,7 @@
 
 Run by hand (not by the tests) for the end-to-end check of issue G:
   python3 scripts/check_peft_load.py --adapter DIR [--model GGUF] [--tokens 1,2,3 | --text TEXT]
-         [--out result.json] [--compare logits.json]
+         [--out result.json] [--compare logits.json] [--loss [OUR_LOSS]]
 
 1. The base is the GGUF dequantized by transformers (Q/K rows back in Hugging Face order), the adapter is
    loaded with PeftModel.from_pretrained(base, DIR) unmodified.
@@ -37,6 +37,9 @@ def main():
     ap.add_argument("--text")
     ap.add_argument("--out")
     ap.add_argument("--compare")
+    ap.add_argument("--loss", type=float, nargs="?", const=0.0,
+                    help="print PEFT's mean next-token loss over the ids (compared with the value given, e.g. "
+                         "`lorakit eval --tokens FILE --adapter DIR --precision fp32`'s mean_loss)")
     args = ap.parse_args()
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -79,6 +82,11 @@ def main():
     with torch.no_grad():
         logits = model(torch.tensor([ids], dtype=torch.long)).logits[0].numpy()
     s = summary(logits)
+    if args.loss is not None:
+        lt = torch.tensor(logits[:-1]).double()
+        loss = float(torch.nn.functional.cross_entropy(lt, torch.tensor(ids[1:])))
+        print(f"mean next-token loss (PEFT) {loss:.6f}"
+              + (f"; given {args.loss:.6f}: relative difference {abs(loss - args.loss) / loss:.3e}" if args.loss else ""))
     print("tokens", ids)
     print("argmax", s["argmax"])
     print("row_norm", [round(v, 4) for v in s["row_norm"]])

@@ -1,7 +1,7 @@
 """Regenerates every golden fixture under Tests/Fixtures from the reference implementations
 (transformers, PEFT, gguf-py, Hugging Face tokenizers, torch). Needs:
     pip install torch transformers peft gguf tokenizers
-and the default model (scripts/fetch-model); tokenizer_gguf.py also needs `scripts/fetch-model gemma3-270m`,
+and the default model (scripts/fetch-model); tokenizer_gguf.py and gemma3_golden.py also need `scripts/fetch-model gemma3-270m`,
 `scripts/fetch-model qwen2-7b-header` and llama.cpp's llama-tokenize. Tests never run this; they read the committed files.
 Run: python3 scripts/make-fixtures.py [name ...]   (names: the scripts in scripts/fixtures without .py)
 """

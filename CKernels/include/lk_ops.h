@@ -100,6 +100,17 @@ void lk_swiglu_bwd(lk_pool *p, float *dg, float *du, const float *dh, const floa
 void lk_swiglu_bwd_isa(lk_isa isa, lk_pool *p, float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n);
 void lk_swiglu_bwd_ref(float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n);
 
+// MARK: - GeGLU (Gemma)
+
+/// h = gelu_tanh(g) * u, gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))). h, g, u: [n].
+void lk_geglu_fwd(lk_pool *p, float *h, const float *g, const float *u, int64_t n);
+void lk_geglu_fwd_isa(lk_isa isa, lk_pool *p, float *h, const float *g, const float *u, int64_t n);
+void lk_geglu_fwd_ref(float *h, const float *g, const float *u, int64_t n);
+/// Overwrites dg = dh * u * gelu_tanh'(g), du = dh * gelu_tanh(g). All [n].
+void lk_geglu_bwd(lk_pool *p, float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n);
+void lk_geglu_bwd_isa(lk_isa isa, lk_pool *p, float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n);
+void lk_geglu_bwd_ref(float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n);
+
 // MARK: - Cross-entropy
 
 /// logits: [n, V] overwritten with dlogits = (softmax - onehot(target)) * grad_scale; losses: [n] = -log softmax[target].

@@ -7,8 +7,11 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Mean next-token loss and perplexity of a model (optionally with an adapter) on a text file.",
         discussion: """
-            The text is tokenized without BOS and cut into non-overlapping windows of --ctx tokens from its \
-            start; each window scores its --ctx − 1 next-token predictions.
+            The text is tokenized without special tokens and cut into non-overlapping windows from its start; \
+            each window of --ctx tokens scores its --ctx − 1 next-token predictions. When the model's file says \
+            add_bos_token (Gemma, Llama 3) each window is BOS followed by the next --ctx − 1 text tokens, as \
+            llama-perplexity does; the output says whether BOS was added (JSON: bos_added). --tokens are scored \
+            as given (no BOS added).
             """)
 
     @Option(help: "Model: a .gguf file or a Hugging Face folder.") var model: String
@@ -31,10 +34,13 @@ struct EvalCommand: ParsableCommand {
         warnIfSlowBF16(precision)
         let w = try ModelWeights.load(path: model, quantizeTo: quant.ggml)
         var ids: [Int32]
+        var bos: Int32?
         if let text {
             guard let data = FileManager.default.contents(atPath: text) else { throw CLIError("cannot read \(text)") }
             guard let s = String(data: data, encoding: .utf8) else { throw CLIError("\(text) is not valid UTF-8") }
-            ids = try Tokenizer(modelPath: model).encode(s, addBOS: false, parseSpecial: false)
+            let tokenizer = try Tokenizer(modelPath: model)
+            ids = tokenizer.encode(s, addBOS: false, parseSpecial: false)
+            if tokenizer.vocabulary.addBOS, let b = tokenizer.vocabulary.bosID { bos = Int32(b) }
         } else {
             guard let data = FileManager.default.contents(atPath: tokens!), let s = String(data: data, encoding: .utf8) else {
                 throw CLIError("cannot read \(tokens!)")
@@ -49,15 +55,16 @@ struct EvalCommand: ParsableCommand {
         let lora = try stack.isEmpty ? adapter.map { try LoRAParameters.loadPEFT(from: $0, model: w.config) }
             : LoRAParameters.stacked(try parseStack(stack), model: w.config)
         let (r, plan) = try Evaluator.evaluate(model: w, adapter: lora, tokens: ids, context: ctx, windows: windows,
-                                               threads: threads.threads, numa: numa, precision: precision)
+                                               threads: threads.threads, numa: numa, bos: bos, precision: precision)
         if !json { print(plan.summaryLine); print("precision: \(precision.rawValue)") }
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
             print(String(decoding: try enc.encode(r), as: UTF8.self))
         } else {
-            print(String(format: "mean loss %.4f  perplexity %.3f  (%d tokens scored in %d windows of %d)",
-                         r.meanLoss, r.perplexity, r.tokensScored, r.windows, r.context))
+            print(String(format: "mean loss %.4f  perplexity %.3f  (%d tokens scored in %d windows of %d",
+                         r.meanLoss, r.perplexity, r.tokensScored, r.windows, r.context)
+                  + (r.bosAdded ? ", each starting with BOS)" : ", no BOS added)"))
         }
     }
 }

@@ -24,18 +24,30 @@ enum GoldenFixture {
 
     /// The SmolLM2 GGUF: $LORAKIT_MODEL or the cache path `make test` fetches into.
     static func smolLM2Path() throws -> String {
-        let env = ProcessInfo.processInfo.environment["LORAKIT_MODEL"]
-        let path = env ?? (NSHomeDirectory() + "/.cache/lorakit/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        try cachedModelPath(env: "LORAKIT_MODEL", file: "SmolLM2-135M-Instruct.Q4_1.gguf", fetch: "make model` (scripts/fetch-model")
+    }
+
+    /// The Gemma 3 270M GGUF: $LORAKIT_GEMMA_MODEL or the cache path `scripts/fetch-model gemma3-270m` fetches into.
+    static func gemma3Path() throws -> String {
+        try cachedModelPath(env: "LORAKIT_GEMMA_MODEL", file: "gemma-3-270m-q4_k_m.gguf", fetch: "scripts/fetch-model gemma3-270m")
+    }
+
+    static func cachedModelPath(env: String, file: String, fetch: String) throws -> String {
+        let path = ProcessInfo.processInfo.environment[env] ?? (NSHomeDirectory() + "/.cache/lorakit/models/" + file)
         guard FileManager.default.fileExists(atPath: path) else {
-            throw XCTSkip("default model not found at \(path); run `make model` (scripts/fetch-model) to fetch it")
+            throw XCTSkip("model not found at \(path); run `\(fetch)` to fetch it")
         }
         return path
     }
 
     /// Loads the SmolLM2 weights once per test process.
-    static func smolLM2() throws -> ModelWeights {
-        let path = try smolLM2Path()
-        return try loadedModels.withLock { cache in
+    static func smolLM2() throws -> ModelWeights { try loadOnce(try smolLM2Path()) }
+
+    /// Loads the Gemma 3 270M weights once per test process.
+    static func gemma3() throws -> ModelWeights { try loadOnce(try gemma3Path()) }
+
+    static func loadOnce(_ path: String) throws -> ModelWeights {
+        try loadedModels.withLock { cache in
             if let m = cache[path] { return m }
             let m = try ModelWeights.load(path: path)
             cache[path] = m

@@ -1,6 +1,6 @@
 extension LlamaConfig {
     /// `general.architecture` values whose models LoRAKit loads.
-    public static let supportedArchitectures: Set<String> = ["llama", "qwen2", "qwen3"]
+    public static let supportedArchitectures: Set<String> = ["llama", "qwen2", "qwen3", "gemma3"]
 
     static func unsupportedArchitecture(_ arch: String) -> String {
         "general.architecture is '\(arch)'; LoRAKit loads \(supportedArchitectures.sorted().map { "'\($0)'" }.joined(separator: ", ")) models"
@@ -60,5 +60,6 @@ extension LlamaConfig {
         if md[pre + "attention.sliding_window"] != nil { slidingWindow = try int("attention.sliding_window") }
         applyArchitectureDefaults()
         if f.tensorInfo(named: "blk.0.attn_q.bias") != nil { attentionBias = true }
+        if architecture == .gemma3 { try applyGemma3(metadata: md, path: f.path) }
     }
 }

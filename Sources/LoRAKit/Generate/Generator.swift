@@ -38,7 +38,7 @@ public struct GenerationResult: Sendable {
 public final class Generator: @unchecked Sendable {
     public let decoder: LlamaDecoder
     public let tokenizer: Tokenizer
-    /// EOS and end-of-turn ids found in the vocabulary (`<|im_end|>`, `<|eot_id|>`, `<|endoftext|>`, …).
+    /// EOS and end-of-turn ids found in the vocabulary (`<|im_end|>`, `<|eot_id|>`, `<|endoftext|>`, Gemma's `<end_of_turn>`, …).
     public let defaultStopTokens: [Int32]
 
     public init(model: ModelWeights, tokenizer: Tokenizer, maxContext: Int = 2048, pool: ThreadPool) throws {
@@ -46,7 +46,7 @@ public final class Generator: @unchecked Sendable {
         self.tokenizer = tokenizer
         var stops: [Int32] = []
         if let e = tokenizer.vocabulary.eosID { stops.append(Int32(e)) }
-        for s in ["<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>", "<|eom_id|>"] {
+        for s in ["<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>", "<|eom_id|>", "<end_of_turn>"] {
             if let id = tokenizer.specialTokenID(s), !stops.contains(id) { stops.append(id) }
         }
         defaultStopTokens = stops

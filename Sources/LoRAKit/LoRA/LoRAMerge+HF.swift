@@ -75,12 +75,18 @@ extension LoRAMerge {
             tensors.append(HFTensor(name: "lm_head.weight", shape: [H.rows, H.cols]) { H.dequantized() })
         }
 
+        if c.architecture == .gemma3 { tensors = gemma3HFTensors(tensors, model: model) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try writeSafetensors(tensors, dtype: st, to: dir + "/model.safetensors")
         let vocab = try? BPEVocabulary(modelPath: model.source.path)
         try writeJSON(hfConfig(c, dtype: st, vocabulary: vocab), to: dir + "/config.json")
         if let vocab {
-            try writeJSON(tokenizerJSON(vocab), to: dir + "/tokenizer.json")
+            if vocab.isSentencePiece {
+                let data = SentencePieceTokenizerFile(vocab).json()
+                try AtomicFileWriter.write(path: dir + "/tokenizer.json") { emit in try data.withUnsafeBytes { try emit($0) } }
+            } else {
+                try writeJSON(tokenizerJSON(vocab), to: dir + "/tokenizer.json")
+            }
             try writeJSON(tokenizerConfigJSON(vocab), to: dir + "/tokenizer_config.json")
         }
         return box.reports
@@ -142,6 +148,7 @@ extension LoRAMerge {
         }
         if let w = c.slidingWindow { d["sliding_window"] = w }
         if c.architecture != .llama { d["use_sliding_window"] = false }
+        if c.architecture == .gemma3 { d.merge(gemma3HFConfig(c)) { _, new in new } }
         if let b = v?.bosID { d["bos_token_id"] = b }
         if let e = v?.eosID { d["eos_token_id"] = e }
         if let p = v?.padID { d["pad_token_id"] = p }

@@ -185,7 +185,7 @@ extension MemoryBudget {
         // Activations.
         add("act.inputs", "layer inputs", "\(L + 1) × [T=\(T), C=\(c.embeddingLength)]", g.layerInputs, .activations)
         let keptDetail = config.checkpointing ? "1 set, layers recomputed in backward (checkpointing on)"
-            : "\(g.activationSets) layers × [T, 5C+2kv+3F+r·\(lora.targets.count)\(lora.useDoRA ? " + DoRA Σout" : "")] (checkpointing off)"
+            : "\(g.activationSets) layers × [T, \(Self.keptRowTerms(c))+r·\(lora.targets.count)\(lora.useDoRA ? " + DoRA Σout" : "")] (checkpointing off)"
         add("act.kept", "activations kept for backward", keptDetail, g.activations, .activations)
         add("act.backward", "per-layer backward working set", "dx, dq…du [T, C|kv|F]\(lora.dropout > 0 ? " + dropout" : "")\(lora.useDoRA ? " + DoRA dy" : "")",
             g.backwardScratch, .activations)
@@ -247,4 +247,13 @@ extension MemoryBudget {
     }
 
     static func grouped(_ n: Int) -> String { LoRAParameters.grouped(n) }
+}
+
+extension MemoryBudget {
+    /// The widths of the rows a layer keeps for backward, for the report: 5C+2kv+3F for Llama; q = Hq·hd when it is
+    /// not C, and 2C more for post-norm outputs (Gemma 3). The byte figure itself comes from the buffer plan.
+    static func keptRowTerms(_ c: LlamaConfig) -> String {
+        let qIsC = c.qDim == c.embeddingLength
+        return "\(3 + (qIsC ? 2 : 0) + (c.postNorms ? 2 : 0))C" + (qIsC ? "" : "+2q") + "+2kv+3F"
+    }
 }

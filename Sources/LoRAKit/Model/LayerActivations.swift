@@ -18,7 +18,10 @@ struct LayerBuffers<F> {
     let rstd2: F   // [T]
     let g: F       // [T, F]  gate projection
     let u: F       // [T, F]  up projection
-    let h: F       // [T, F]  silu(g)·u (input of down_proj)
+    let h: F       // [T, F]  silu(g)·u or gelu_tanh(g)·u (input of down_proj)
+    /// Post-norm layers (Gemma 3; empty otherwise): o_proj and down_proj outputs before their RMSNorm, and its rstd.
+    let attnOut: F, ffnOut: F          // [T, C]
+    let rstdPostAttn: F, rstdPostFFN: F // [T]
     /// x·Aᵀ of each adapted projection, [T, r].
     let loraU: [LoRATarget: F]
     /// DoRA: each projection's output before the row scaling, [T, out] (training only).
@@ -44,6 +47,9 @@ struct LayerBuffers<F> {
         x2 = b.float("x2", T * C, .activations); xn2 = b.float("xn2", T * C, .activations)
         rstd2 = b.float("rstd2", T, .activations)
         g = b.float("g", T * F, .activations); u = b.float("u", T * F, .activations); h = b.float("h", T * F, .activations)
+        let post = c.postNorms ? T : 0
+        attnOut = b.float("attn_out", post * C, .activations); ffnOut = b.float("ffn_out", post * C, .activations)
+        rstdPostAttn = b.float("rstd_post_attn", post, .activations); rstdPostFFN = b.float("rstd_post_ffn", post, .activations)
         var lu: [LoRATarget: F] = [:]
         if let lora { for t in lora.targets { lu[t] = b.float("lora_u.\(t.rawValue)", T * lora.rank, .activations) } }
         loraU = lu

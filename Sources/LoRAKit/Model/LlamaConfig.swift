@@ -128,7 +128,7 @@ public struct LlamaConfig: Sendable, Codable, Equatable {
         case .llama: break
         case .qwen2: ropeStyle = .neox; attentionBias = true
         case .qwen3: ropeStyle = .neox; qkNorm = true
-        case .gemma3: break
+        case .gemma3: setGemma3Architecture()
         }
     }
 

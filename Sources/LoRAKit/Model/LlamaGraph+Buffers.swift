@@ -46,6 +46,7 @@ struct GraphBuffers<F, I> {
     let dk: F, dv: F                            // [T, kv]
     let dqPre: F, dkPre: F                      // [T, Hq·hd], [T, kv] before the per-head norms (qkNorm only)
     let dh: F, dg: F, du: F                     // [T, F]
+    let dpost: F                                // [T, C] gradient below a post-norm (Gemma 3; empty otherwise)
     let dU: F                                   // [T, r]
     let dropScratch: F                          // [T, max(C, F, Hq·hd)] when dropout > 0
     /// DoRA (empty without): per-row ‖W0 row‖², ‖W0 + s·B·A‖, m/‖·‖ ([3, rows of all slots]), the norm update's
@@ -80,6 +81,7 @@ struct GraphBuffers<F, I> {
         dqPre = b.float("dq_pre", qkn * T * qd, .backwardScratch); dkPre = b.float("dk_pre", qkn * T * kv, .backwardScratch)
         dh = b.float("dh", tr * T * F, .backwardScratch); dg = b.float("dg", tr * T * F, .backwardScratch)
         du = b.float("du", tr * T * F, .backwardScratch)
+        dpost = b.float("dpost", c.postNorms ? tr * T * C : 0, .backwardScratch)
         dU = b.float("dU", tr * T * (s.lora?.rank ?? 0), .backwardScratch)
         let dropout = (s.lora?.dropout ?? 0) > 0
         dropScratch = b.float("dropout", dropout ? T * max(C, F, qd) : 0, .backwardScratch)

@@ -69,8 +69,8 @@ protocol LayerRunner: AnyObject {
 /// RoPE (a rope kind next to `lk_rope_fwd`); Qwen3 RMS-normalizes q and k per head before RoPE and has
 /// head_dim ≠ C/heads (the buffers already use Hq·hd); Mistral's sliding window is a first-key bound
 /// (`lk_attention_fwd`'s first_key = max(segment start, i − window + 1)); Gemma 3 adds post-attention and post-FFN
-/// norms before each residual, GeGLU instead of SwiGLU, an embedding scale after `embed`, and per-layer
-/// local/global attention with its own RoPE base (per-layer `invFreq` and first keys).
+/// norms before each residual, GeGLU instead of SwiGLU, an embedding scale after `embed` (LlamaLayer+Gemma.swift),
+/// and per-layer local/global attention with its own RoPE base (per-layer `invFreq` and first keys).
 extension LayerRunner {
     /// Runs `body`, adding its wall time to `op` when a profile is attached.
     @inline(__always)
@@ -91,6 +91,7 @@ extension LayerRunner {
                               Int64(passRows), Int64(c.embeddingLength))
             }
         }
+        scaleEmbeddings()
         for l in 0..<c.blockCount { layerForward(l) }
     }
 
@@ -109,14 +110,16 @@ extension LayerRunner {
         ropeForward(l, a.q.ptr, heads: c.headCount)
         ropeForward(l, k, heads: c.headCountKV)
         timed("attention fwd") { attend(l, a) }
-        linear(.o_proj, l, x: a.att.ptr, y: a.x2.ptr, a)
+        linear(.o_proj, l, x: a.att.ptr, y: preNormTarget(a.attnOut, direct: a.x2.ptr), a)
+        postNormForward(fz.postAttentionNorms, l, x: a.attnOut, y: a.x2.ptr, rstd: a.rstdPostAttn)
         timed("residual") { lk_axpy(pool.raw, a.x2.ptr, 1, x, n * C) }                              // x2 = x + o
         // MLP block.
         timed("rmsnorm fwd") { lk_rmsnorm_fwd(pool.raw, a.xn2.ptr, a.rstd2.ptr, a.x2.ptr, fz.ffnNorms[l].ptr, n, C, c.rmsNormEps) }
         linear(.gate_proj, l, x: a.xn2.ptr, y: a.g.ptr, a)
         linear(.up_proj, l, x: a.xn2.ptr, y: a.u.ptr, a)
-        timed("swiglu fwd") { lk_swiglu_fwd(pool.raw, a.h.ptr, a.g.ptr, a.u.ptr, n * Int64(c.feedForwardLength)) }
-        linear(.down_proj, l, x: a.h.ptr, y: y, a)
+        gateForward(a, n * Int64(c.feedForwardLength))
+        linear(.down_proj, l, x: a.h.ptr, y: preNormTarget(a.ffnOut, direct: y), a)
+        postNormForward(fz.postFFNNorms, l, x: a.ffnOut, y: y, rstd: a.rstdPostFFN)
         timed("residual") { lk_axpy(pool.raw, y, 1, a.x2.ptr, n * C) }                              // y = x2 + mlp
     }
 
@@ -143,19 +146,19 @@ extension LlamaGraph {
         if checkpointing { layerForward(l) }
         let c = config, a = activations(l), b = buffers, fz = frozen
         let C = Int64(c.embeddingLength), T64 = Int64(T), hd = Int64(c.headDim)
-        let Hq = Int64(c.headCount), Hkv = Int64(c.headCountKV), F = Int64(c.feedForwardLength)
+        let Hq = Int64(c.headCount), Hkv = Int64(c.headCountKV)
         // MLP.
-        linearBackward(.down_proj, layer: l, x: a.h.ptr, dy: b.dx.ptr, dx: b.dh.ptr, accumulate: false, u: a.loraU[.down_proj])
-        timed("swiglu bwd") {
-            lk_swiglu_bwd(pool.raw, b.dg.ptr, b.du.ptr, b.dh.ptr, a.g.ptr, a.u.ptr, T64 * F)
-        }
+        let dMLP = postNormBackward(fz.postFFNNorms, l, x: a.ffnOut, rstd: a.rstdPostFFN)
+        linearBackward(.down_proj, layer: l, x: a.h.ptr, dy: dMLP, dx: b.dh.ptr, accumulate: false, u: a.loraU[.down_proj])
+        gateBackward(a)
         linearBackward(.gate_proj, layer: l, x: a.xn2.ptr, dy: b.dg.ptr, dx: b.dxn.ptr, accumulate: false, u: a.loraU[.gate_proj])
         linearBackward(.up_proj, layer: l, x: a.xn2.ptr, dy: b.du.ptr, dx: b.dxn.ptr, accumulate: true, u: a.loraU[.up_proj])
         timed("rmsnorm bwd") {
             lk_rmsnorm_bwd(pool.raw, b.dx.ptr, b.dxn.ptr, a.x2.ptr, fz.ffnNorms[l].ptr, a.rstd2.ptr, T64, C, 1)   // dx = ∂/∂x2
         }
         // Attention.
-        linearBackward(.o_proj, layer: l, x: a.att.ptr, dy: b.dx.ptr, dx: b.datt.ptr, accumulate: false, u: a.loraU[.o_proj])
+        let dAttn = postNormBackward(fz.postAttentionNorms, l, x: a.attnOut, rstd: a.rstdPostAttn)
+        linearBackward(.o_proj, layer: l, x: a.att.ptr, dy: dAttn, dx: b.datt.ptr, accumulate: false, u: a.loraU[.o_proj])
         timed("attention bwd") {
             lk_attention_bwd(pool.raw, b.attBwdScratch.ptr, b.dq.ptr, b.dk.ptr, b.dv.ptr, b.datt.ptr, a.att.ptr, a.lse.ptr,
                              a.q.ptr, a.k.ptr, a.v.ptr, attentionFirstKeys(l), Int64(B), Int64(S), Hq, Hkv, hd, attentionScale)

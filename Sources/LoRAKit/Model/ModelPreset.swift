@@ -8,6 +8,10 @@ public enum ModelPreset: String, CaseIterable, Codable, Sendable {
     case qwen25_7b = "qwen2.5-7b"
     case qwen3_8b = "qwen3-8b"
     case mistral_7b = "mistral-7b"
+    case gemma3_270m = "gemma3-270m"
+    case gemma3_1b = "gemma3-1b"
+    case gemma3_4b = "gemma3-4b"
+    case gemma3_12b = "gemma3-12b"
 
     /// The architecture as the model's published config states it.
     public var config: LlamaConfig {
@@ -47,6 +51,18 @@ public enum ModelPreset: String, CaseIterable, Codable, Sendable {
             return LlamaConfig(blockCount: 32, embeddingLength: 4096, feedForwardLength: 14336, headCount: 32, headCountKV: 8,
                                vocabSize: 32768, contextLength: 32768, ropeFreqBase: 1_000_000, rmsNormEps: 1e-5,
                                tiedEmbeddings: false)
+        case .gemma3_270m:
+            return .gemma3(blockCount: 18, embeddingLength: 640, feedForwardLength: 2048, headCount: 4, headCountKV: 1,
+                           contextLength: 32768, slidingWindow: 512)
+        case .gemma3_1b:
+            return .gemma3(blockCount: 26, embeddingLength: 1152, feedForwardLength: 6912, headCount: 4, headCountKV: 1,
+                           contextLength: 32768, slidingWindow: 512)
+        case .gemma3_4b:
+            return .gemma3(blockCount: 34, embeddingLength: 2560, feedForwardLength: 10240, headCount: 8, headCountKV: 4,
+                           contextLength: 131_072, slidingWindow: 1024)
+        case .gemma3_12b:
+            return .gemma3(blockCount: 48, embeddingLength: 3840, feedForwardLength: 15360, headCount: 16, headCountKV: 8,
+                           contextLength: 131_072, slidingWindow: 1024)
         }
     }
 

@@ -35,7 +35,9 @@ extension ModelWeights {
                 kBias: c.attentionBias ? try vec(p + "attn_k.bias", kvDim) : nil,
                 vBias: c.attentionBias ? try vec(p + "attn_v.bias", kvDim) : nil,
                 qNorm: c.qkNorm ? try vec(p + "attn_q_norm.weight", c.headDim) : nil,
-                kNorm: c.qkNorm ? try vec(p + "attn_k_norm.weight", c.headDim) : nil))
+                kNorm: c.qkNorm ? try vec(p + "attn_k_norm.weight", c.headDim) : nil,
+                postAttentionNorm: c.postNorms ? try vec(p + "post_attention_norm.weight", dim) : nil,
+                postFFNNorm: c.postNorms ? try vec(p + "post_ffw_norm.weight", dim) : nil))
         }
         let emb = try mat("token_embd.weight", rows: c.vocabSize, cols: dim)
         let out = c.tiedEmbeddings ? nil : try mat("output.weight", rows: c.vocabSize, cols: dim)

@@ -108,6 +108,9 @@ public enum SynthModel {
     public static func write(_ o: SynthOptions, to path: String) throws -> Int {
         let c = o.config
         guard [.q4_0, .q4_1, .q8_0, .f16, .f32].contains(o.type) else { throw SynthError.unsupportedType(o.type) }
+        guard c.architecture != .gemma3 else {
+            throw SynthError.badShape("Gemma 3 models are not synthesized; the gemma3 presets size runs (budget)")
+        }
         guard c.blockCount > 0, c.headCount > 0, c.headCountKV > 0, c.architecture != .gemma3,
               c.headCount % c.headCountKV == 0, c.headDim % 2 == 0, c.vocabSize > 0 else {
             throw SynthError.badShape("inconsistent architecture \(c)")

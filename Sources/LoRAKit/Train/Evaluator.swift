@@ -7,9 +7,11 @@ public struct EvalResult: Codable, Sendable, Equatable {
     public var tokensScored: Int
     public var windows: Int
     public var context: Int
+    /// Whether every window started with the BOS token (followed by `context` − 1 text tokens).
+    public var bosAdded: Bool = false
 
     enum CodingKeys: String, CodingKey {
-        case meanLoss = "mean_loss", perplexity, tokensScored = "tokens_scored", windows, context
+        case meanLoss = "mean_loss", perplexity, tokensScored = "tokens_scored", windows, context, bosAdded = "bos_added"
     }
 }
 
@@ -35,17 +37,20 @@ public enum EvalError: Error, CustomStringConvertible, Equatable {
 /// Scores text in non-overlapping windows: each window of N tokens scores its N−1 next-token predictions.
 public enum Evaluator {
     /// Mean loss over up to `windows` windows of `context` tokens taken from the start of `tokens`
-    /// (fewer when the text is shorter). No BOS is added. `precision`: arithmetic of the frozen-weight products.
+    /// (fewer when the text is shorter). With `bos` each window is that token followed by the next `context` − 1
+    /// tokens (as llama.cpp's perplexity does for models whose file says add_bos_token); without it no BOS is
+    /// added. `precision`: arithmetic of the frozen-weight products.
     public static func evaluate(model: ModelWeights, adapter: LoRAParameters? = nil, tokens: [Int32], context: Int,
-                                windows: Int, pool: ThreadPool, batch: Int = 4,
+                                windows: Int, pool: ThreadPool, batch: Int = 4, bos: Int32? = nil,
                                 precision: ComputePrecision = .fp32) throws -> EvalResult {
         guard context >= 2 else { throw EvalError.contextTooSmall(context) }
         guard windows >= 1 else { throw EvalError.invalidWindows(windows) }
         if model.config.contextLength > 0 && context > model.config.contextLength {
             throw EvalError.contextTooLarge(context, max: model.config.contextLength)
         }
-        let available = tokens.count / context
-        guard available >= 1 else { throw EvalError.notEnoughTokens(have: tokens.count, need: context) }
+        let step = bos == nil ? context : context - 1 // text tokens per window
+        let available = tokens.count / step
+        guard available >= 1 else { throw EvalError.notEnoughTokens(have: tokens.count, need: step) }
         if let bad = tokens.firstIndex(where: { $0 < 0 || Int($0) >= model.config.vocabSize }) {
             throw EvalError.tokenOutOfRange(index: bad, id: tokens[bad], vocab: model.config.vocabSize)
         }
@@ -60,10 +65,10 @@ public enum Evaluator {
             var ids = [Int32](repeating: 0, count: B * context)
             var tg = [Int32](repeating: -1, count: B * context)
             for b in 0..<nb {
-                let start = (w + b) * context
+                let window = (bos.map { [$0] } ?? []) + tokens[((w + b) * step)..<((w + b + 1) * step)]
                 for s in 0..<context {
-                    ids[b * context + s] = tokens[start + s]
-                    if s + 1 < context { tg[b * context + s] = tokens[start + s + 1] }
+                    ids[b * context + s] = window[s]
+                    if s + 1 < context { tg[b * context + s] = window[s + 1] }
                 }
             }
             graph.setBatch(tokens: ids, targets: tg)
@@ -73,19 +78,20 @@ public enum Evaluator {
             w += nb
         }
         let mean = sum / Double(max(count, 1))
-        return EvalResult(meanLoss: mean, perplexity: exp(mean), tokensScored: count, windows: W, context: context)
+        return EvalResult(meanLoss: mean, perplexity: exp(mean), tokensScored: count, windows: W, context: context,
+                          bosAdded: bos != nil)
     }
 
     /// As `evaluate(model:…pool:…)` with the workers and weight placement of a NUMA mode on this
     /// machine (what a training run uses): `threads` nil = one per allowed CPU.
     public static func evaluate(model: ModelWeights, adapter: LoRAParameters? = nil, tokens: [Int32], context: Int,
-                                windows: Int, threads: Int?, numa: NUMAMode = .auto,
+                                windows: Int, threads: Int?, numa: NUMAMode = .auto, bos: Int32? = nil,
                                 precision: ComputePrecision = .fp32) throws -> (result: EvalResult, plan: NUMAPlan) {
         let topology = NUMATopology.current()
         let plan = try NUMAPlan.forRun(topology: topology, threads: threads, mode: numa)
         let pool = ThreadPool(plan: plan, topology: topology)
         let r = try evaluate(model: try model.placed(by: plan), adapter: adapter, tokens: tokens, context: context, windows: windows,
-                             pool: pool, precision: precision)
+                             pool: pool, bos: bos, precision: precision)
         return (r, plan)
     }
 }
