@@ -5,13 +5,17 @@ MODEL_CACHE ?= $(HOME)/.cache/lorakit/models
 DEFAULT_MODEL := $(MODEL_CACHE)/SmolLM2-135M-Instruct.Q4_1.gguf
 export LORAKIT_MODEL ?= $(DEFAULT_MODEL)
 
-.PHONY: run run-model test setup model build release consumer batchjob clean fixtures bench fuzz
+.PHONY: run run-model test test-models setup model build release consumer batchjob clean fixtures bench fuzz
 
 setup:
 	@scripts/setup
 
 model: setup
 	@scripts/fetch-model >/dev/null
+
+## The second real model the tests check against (Gemma 3 270M Q4_K_M; Gemma Terms of Use apply).
+test-models: model
+	@scripts/fetch-model gemma3-270m >/dev/null
 
 build: setup
 	$(SWIFT) build
@@ -46,7 +50,7 @@ run: run-model release
 	  --prompts Examples/data/veloria/prompts.txt --max-tokens 48
 
 ## make test: set up, fetch the default model, build the example packages, build and run every test (XCTest).
-test: model
+test: test-models
 	$(MAKE) consumer batchjob
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
