@@ -143,7 +143,8 @@ extension LlamaGraph {
         // Attention.
         linearBackward(.o_proj, layer: l, x: a.att.ptr, dy: b.dx.ptr, dx: b.datt.ptr, accumulate: false, u: a.loraU[.o_proj])
         timed("attention bwd") {
-            lk_attention_bwd(pool.raw, b.attBwdScratch.ptr, b.dq.ptr, b.dk.ptr, b.dv.ptr, b.datt.ptr, a.att.ptr, a.lse.ptr,
+            let attentionBackward = precision == .bf16 ? lk_attention_bwd_bf16 : lk_attention_bwd
+            attentionBackward(pool.raw, b.attBwdScratch.ptr, b.dq.ptr, b.dk.ptr, b.dv.ptr, b.datt.ptr, a.att.ptr, a.lse.ptr,
                              a.q.ptr, a.k.ptr, a.v.ptr, firstKeys, Int64(B), Int64(S), Hq, Hkv, hd, attentionScale)
         }
         timed("rope bwd") {
