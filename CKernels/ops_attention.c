@@ -118,6 +118,7 @@ static void transpose_head(float *dst, const float *src, int64_t stride, int64_t
 
 typedef struct {
     const lk_ops_table *kern;
+    const lk_attn_table *bf; // bf16 kernels (pair layouts in the scratch), or NULL for fp32
     lk_attn_args a;
     float *kt, *vt, *qt, *dot, *lsep, *delta, *thread_scratch;
     const float *o, *lse_in;
@@ -130,24 +131,38 @@ static void prep_job(attn_ctx *c, int64_t job, int backward) {
     const lk_attn_args *a = &c->a;
     const int64_t S = a->S, Sp = a->Sp, hd = a->hd, qs = a->Hq * hd, ks = a->Hkv * hd;
     const int64_t nkv = a->B * a->Hkv, nq = a->B * a->Hq;
+    const int64_t hh = hd / 2 * Sp; // one head of pairs (either layout)
     if (job < nkv) {
         const int64_t b = job / a->Hkv, kh = job % a->Hkv;
-        transpose_head(c->kt + job * hd * Sp, a->k + b * S * ks + kh * hd, ks, S, Sp, hd);
+        const float *src = a->k + b * S * ks + kh * hd;
+        if (!c->bf) {
+            transpose_head(c->kt + job * hd * Sp, src, ks, S, Sp, hd);
+            return;
+        }
+        c->bf->pairs_t((uint32_t *)a->ktp + job * hh, src, ks, S, Sp, hd);
+        if (backward) c->bf->pairs_r((uint32_t *)a->kp + job * hh, src, ks, S, Sp, hd);
+        else c->bf->pairs_r((uint32_t *)a->vp + job * hh, a->v + b * S * ks + kh * hd, ks, S, Sp, hd);
         return;
     }
     if (!backward) return;
     job -= nkv;
     if (job < nkv) {
         const int64_t b = job / a->Hkv, kh = job % a->Hkv;
-        transpose_head(c->vt + job * hd * Sp, a->v + b * S * ks + kh * hd, ks, S, Sp, hd);
+        const float *src = a->v + b * S * ks + kh * hd;
+        if (c->bf) c->bf->pairs_t((uint32_t *)a->vtp + job * hh, src, ks, S, Sp, hd);
+        else transpose_head(c->vt + job * hd * Sp, src, ks, S, Sp, hd);
         return;
     }
     job -= nkv;
     const int64_t which = job / nq, bh = job % nq, b = bh / a->Hq, h = bh % a->Hq;
-    if (which == 0) {
-        transpose_head(c->qt + bh * hd * Sp, a->q + b * S * qs + h * hd, qs, S, Sp, hd);
-    } else if (which == 1) {
-        transpose_head(c->dot + bh * hd * Sp, a->dout + b * S * qs + h * hd, qs, S, Sp, hd);
+    if (which < 2) {
+        const float *src = (which == 0 ? a->q : a->dout) + b * S * qs + h * hd;
+        if (!c->bf) {
+            transpose_head((which == 0 ? c->qt : c->dot) + bh * hd * Sp, src, qs, S, Sp, hd);
+            return;
+        }
+        c->bf->pairs_t((uint32_t *)(which == 0 ? a->qtp : a->dotp) + bh * hh, src, qs, S, Sp, hd);
+        c->bf->pairs_r((uint32_t *)(which == 0 ? a->qp : a->dop) + bh * hh, src, qs, S, Sp, hd);
     } else {
         float *lp = c->lsep + bh * Sp, *dl = c->delta + bh * Sp;
         for (int64_t i = 0; i < S; i++) {
@@ -183,7 +198,8 @@ static void fwd_task(void *ctx, int ti, int nt) {
         if (u >= c->n_fwd_units) break;
         const int64_t bh = u % nbh, blk = c->blocks - 1 - u / nbh;
         const int64_t i0 = blk * UNIT_ROWS, i1 = i0 + UNIT_ROWS < c->a.S ? i0 + UNIT_ROWS : c->a.S;
-        c->kern->attn_fwd_rows(&c->a, scratch, bh / c->a.Hq, bh % c->a.Hq, i0, i1);
+        if (c->bf) c->bf->fwd_rows(&c->a, scratch, bh / c->a.Hq, bh % c->a.Hq, i0, i1);
+        else c->kern->attn_fwd_rows(&c->a, scratch, bh / c->a.Hq, bh % c->a.Hq, i0, i1);
     }
 }
 
@@ -199,12 +215,14 @@ static void bwd_task(void *ctx, int ti, int nt) {
         if (u < c->n_dkv_units) {
             const int64_t bk = u % nkv, blk = u / nkv;
             const int64_t j0 = blk * UNIT_ROWS, j1 = j0 + UNIT_ROWS < c->a.S ? j0 + UNIT_ROWS : c->a.S;
-            c->kern->attn_bwd_dkv_rows(&c->a, scratch, bk / c->a.Hkv, bk % c->a.Hkv, j0, j1);
+            if (c->bf) c->bf->bwd_dkv_rows(&c->a, scratch, bk / c->a.Hkv, bk % c->a.Hkv, j0, j1);
+            else c->kern->attn_bwd_dkv_rows(&c->a, scratch, bk / c->a.Hkv, bk % c->a.Hkv, j0, j1);
         } else {
             u -= c->n_dkv_units;
             const int64_t bh = u % nq, blk = c->blocks - 1 - u / nq;
             const int64_t i0 = blk * UNIT_ROWS, i1 = i0 + UNIT_ROWS < c->a.S ? i0 + UNIT_ROWS : c->a.S;
-            c->kern->attn_bwd_dq_rows(&c->a, scratch, bh / c->a.Hq, bh % c->a.Hq, i0, i1);
+            if (c->bf) c->bf->bwd_dq_rows(&c->a, scratch, bh / c->a.Hq, bh % c->a.Hq, i0, i1);
+            else c->kern->attn_bwd_dq_rows(&c->a, scratch, bh / c->a.Hq, bh % c->a.Hq, i0, i1);
         }
     }
 }
@@ -221,14 +239,24 @@ size_t lk_attention_bwd_scratch_floats(const lk_pool *p, int64_t B, int64_t S, i
                     (int64_t)lk_ops_threads(p) * lk_attn_thread_floats(Sp, hd));
 }
 
-void lk_attention_fwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k,
-                          const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,
-                          int64_t hd, float scale) {
+static const lk_attn_table *bf16_kernels(int bf16, int64_t hd) {
+    return bf16 && hd % 32 == 0 && hd <= 512 ? lk_attn_bf16_table() : NULL;
+}
+
+int lk_attention_bf16_native(int64_t hd) { return bf16_kernels(1, hd) != NULL; }
+
+// bf16: the k region holds ktp then vp (half of it each).
+static void attention_fwd(lk_isa isa, int bf16, lk_pool *p, float *scratch, float *out, float *lse, const float *q,
+                          const float *k, const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq,
+                          int64_t Hkv, int64_t hd, float scale) {
     if (B <= 0 || S <= 0 || Hq <= 0 || Hkv <= 0 || hd <= 0 || Hq % Hkv != 0) return;
     attn_ctx c0 = {0}, *c = &c0;
     const int64_t Sp = lk_attn_padded(S);
     c->kern = lk_ops_table_for(isa);
+    c->bf = bf16_kernels(bf16, hd);
+    const uint32_t *pairs = (const uint32_t *)(void *)scratch;
     c->a = (lk_attn_args){.out = out, .lse = lse, .q = q, .k = k, .v = v, .kt = scratch,
+                          .ktp = pairs, .vp = pairs + B * Hkv * hd / 2 * Sp,
                           .first_key = first_key, .B = B, .S = S, .Sp = Sp, .Hq = Hq, .Hkv = Hkv, .hd = hd, .scale = scale};
     c->kt = scratch;
     c->thread_scratch = scratch + B * Hkv * hd * Sp;
@@ -239,14 +267,16 @@ void lk_attention_fwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *out, fl
     lk_pool_run(p, fwd_task, c);
 }
 
-void lk_attention_bwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *dq, float *dk, float *dv, const float *dout,
-                          const float *out, const float *lse, const float *q, const float *k, const float *v,
-                          const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd,
-                          float scale) {
+// bf16: the k region holds ktp then kp, the v region vtp, the q region qtp then qp, the dout region dotp then dop.
+static void attention_bwd(lk_isa isa, int bf16, lk_pool *p, float *scratch, float *dq, float *dk, float *dv,
+                          const float *dout, const float *out, const float *lse, const float *q, const float *k,
+                          const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,
+                          int64_t hd, float scale) {
     if (B <= 0 || S <= 0 || Hq <= 0 || Hkv <= 0 || hd <= 0 || Hq % Hkv != 0) return;
     attn_ctx c0 = {0}, *c = &c0;
     const int64_t Sp = lk_attn_padded(S);
     c->kern = lk_ops_table_for(isa);
+    c->bf = bf16_kernels(bf16, hd);
     c->kt = scratch;
     c->vt = c->kt + B * Hkv * hd * Sp;
     c->qt = c->vt + B * Hkv * hd * Sp;
@@ -259,6 +289,14 @@ void lk_attention_bwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *dq, flo
     c->a = (lk_attn_args){.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
                           .kt = c->kt, .vt = c->vt, .qt = c->qt, .dot = c->dot, .lsep = c->lsep, .delta = c->delta,
                           .first_key = first_key, .B = B, .S = S, .Sp = Sp, .Hq = Hq, .Hkv = Hkv, .hd = hd, .scale = scale};
+    const int64_t hkv = B * Hkv * hd / 2 * Sp, hq = B * Hq * hd / 2 * Sp; // pairs in half of a region
+    c->a.ktp = (const uint32_t *)(void *)c->kt;
+    c->a.kp = c->a.ktp + hkv;
+    c->a.vtp = (const uint32_t *)(void *)c->vt;
+    c->a.qtp = (const uint32_t *)(void *)c->qt;
+    c->a.qp = c->a.qtp + hq;
+    c->a.dotp = (const uint32_t *)(void *)c->dot;
+    c->a.dop = c->a.dotp + hq;
     c->blocks = (S + UNIT_ROWS - 1) / UNIT_ROWS;
     c->n_dq_units = c->blocks * B * Hq;
     c->n_dkv_units = c->blocks * B * Hkv;
@@ -266,6 +304,37 @@ void lk_attention_bwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *dq, flo
     atomic_store(&c->next, 0);
     lk_pool_run(p, bwd_task, c);
 }
+
+void lk_attention_fwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k,
+                          const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,
+                          int64_t hd, float scale) {
+    attention_fwd(isa, 0, p, scratch, out, lse, q, k, v, first_key, B, S, Hq, Hkv, hd, scale);
+}
+
+void lk_attention_bwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *dq, float *dk, float *dv, const float *dout,
+                          const float *out, const float *lse, const float *q, const float *k, const float *v,
+                          const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd,
+                          float scale) {
+    attention_bwd(isa, 0, p, scratch, dq, dk, dv, dout, out, lse, q, k, v, first_key, B, S, Hq, Hkv, hd, scale);
+}
+
+void lk_attention_fwd_bf16(lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k,
+                           const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,
+                           int64_t hd, float scale) {
+    attention_fwd(lk_active_isa(), 1, p, scratch, out, lse, q, k, v, first_key, B, S, Hq, Hkv, hd, scale);
+}
+
+void lk_attention_bwd_bf16(lk_pool *p, float *scratch, float *dq, float *dk, float *dv, const float *dout,
+                           const float *out, const float *lse, const float *q, const float *k, const float *v,
+                           const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd,
+                           float scale) {
+    attention_bwd(lk_active_isa(), 1, p, scratch, dq, dk, dv, dout, out, lse, q, k, v, first_key, B, S, Hq, Hkv, hd,
+                  scale);
+}
+
+#if !defined(__x86_64__)
+const lk_attn_table *lk_attn_bf16_table(void) { return NULL; }
+#endif
 
 void lk_attention_fwd(lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k,
                       const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,

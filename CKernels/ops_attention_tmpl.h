@@ -8,6 +8,21 @@
 #define LK_U 4 // vectors per register tile column (4 rows x LK_U accumulators)
 #endif
 
+// Products of the row kernels. fp32: tdots4_/wsum4_ below on the transposed copies and the input rows. With
+// LK_ATTN_BF16 the including file defines tdots4p_/wsum4p_ over the bf16 pair layouts of lk_attn_args instead.
+//   LK_ATT_TDOTS(dst, x, op, head, j0, j1): dst[r*Sp + j] = x[r] . (row j of operand `op`, head `head`)
+//   LK_ATT_WSUM(dst, w, op, rows, stride, head, start, n, alpha, acc): dst[r] (+)= alpha[r] * sum_{j in [start,
+//   start+n)} w[r*Sp + j] * row j (fp32 rows: `rows` with row stride `stride`; bf16: pairs `op##p`). With bf16 the
+//   w rows are rounded in place (they are not read again) and w[start+n] must be 0 when n is odd.
+#ifdef LK_ATTN_BF16
+#define LK_ATT_TDOTS(dst, x, op, head, j0, j1) LK_FN(tdots4p_)(dst, Sp, x, a->op##p + (head) * (hd / 2) * Sp, Sp, hd, j0, j1)
+#define LK_ATT_WSUM(dst, w, op, rows, stride, head, start, n, alpha, acc)                                            \
+    LK_FN(wsum4p_)(dst, w, Sp, a->op##p + (head) * (Sp / 2) * hd, start, n, hd, alpha, acc)
+#else
+#define LK_ATT_TDOTS(dst, x, op, head, j0, j1) LK_FN(tdots4_)(dst, Sp, x, a->op + (head) * hd * Sp, Sp, hd, j0, j1)
+#define LK_ATT_WSUM(dst, w, op, rows, stride, head, start, n, alpha, acc)                                            \
+    LK_FN(wsum4_)(dst, (w) + (start), Sp, (rows) + (start) * (stride), stride, n, hd, alpha, acc)
+
 /// Four rows of scores at once: dst[r*dstride + j] = sum_d x[r][d] * xt[d*Sp + j] for r < 4, j in [j0, j1)
 /// (j0, j1 multiples of 16, j1 <= Sp). Each column load of xt feeds four FMAs.
 static LK_TGT void LK_FN(tdots4_)(float *dst, int64_t dstride, const float *const x[4], const float *xt, int64_t Sp,
@@ -110,6 +125,8 @@ static LK_TGT void LK_FN(wsum4_)(float *const dst[4], const float *w, int64_t ws
     }
 }
 
+#endif // LK_ATTN_BF16
+
 /// p[j] = exp(s[j]*scale - lse[j]) and ds[j] = p[j] * (dp[j] - delta[j]) in place over [j0, j1) (multiples of VL);
 /// lse and delta are per j when per_j, else broadcast from lse[0], delta[0].
 static LK_TGT void LK_FN(attn_p_ds_)(float *s, float *dp, const float *lse, const float *delta, int per_j, float scale,
@@ -145,7 +162,7 @@ static LK_TGT void LK_FN(attn_fwd_rows_)(const lk_attn_args *a, float *scratch, 
                                          int64_t i1) {
     const int64_t S = a->S, Sp = a->Sp, hd = a->hd, G = a->Hq / a->Hkv, kh = h / G;
     const int64_t qs = a->Hq * hd, ks = a->Hkv * hd;
-    const float *kt = a->kt + (b * a->Hkv + kh) * hd * Sp;
+    const int64_t bkh = b * a->Hkv + kh;
     const float *vrows = a->v + b * S * ks + kh * hd;
     float *s = scratch, *sink = scratch + 8 * Sp;
     for (int64_t i = i0; i < i1; i += 4) {
@@ -154,7 +171,7 @@ static LK_TGT void LK_FN(attn_fwd_rows_)(const lk_attn_args *a, float *scratch, 
         const int64_t j0 = LK_FN(attn_row_lo_)(a, b, i, nr, lo); // keys before j0 are masked for all four rows
         const float *x[4];
         for (int r = 0; r < 4; r++) x[r] = a->q + (b * S + i + (r < nr ? r : nr - 1)) * qs + h * hd;
-        LK_FN(tdots4_)(s, Sp, x, kt, Sp, hd, j0, j1);
+        LK_ATT_TDOTS(s, x, kt, bkh, j0, j1);
         float alpha[4] = {0, 0, 0, 0};
         for (int64_t r = 0; r < 4; r++) {
             float *sr = s + r * Sp;
@@ -196,7 +213,7 @@ static LK_TGT void LK_FN(attn_fwd_rows_)(const lk_attn_args *a, float *scratch, 
         }
         float *o[4];
         LK_FN(attn_block_)(nr, sink, hd, o, a->out + (b * S + i) * qs + h * hd, qs);
-        LK_FN(wsum4_)(o, s + j0, Sp, vrows + j0 * ks, ks, jmax - j0, hd, alpha, 0);
+        LK_ATT_WSUM(o, s, v, vrows, ks, bkh, j0, jmax - j0, alpha, 0);
     }
 }
 
@@ -204,7 +221,7 @@ static LK_TGT void LK_FN(attn_bwd_dq_rows_)(const lk_attn_args *a, float *scratc
                                             int64_t i1) {
     const int64_t S = a->S, Sp = a->Sp, hd = a->hd, G = a->Hq / a->Hkv, kh = h / G;
     const int64_t qs = a->Hq * hd, ks = a->Hkv * hd;
-    const float *kt = a->kt + (b * a->Hkv + kh) * hd * Sp, *vt = a->vt + (b * a->Hkv + kh) * hd * Sp;
+    const int64_t bkh = b * a->Hkv + kh;
     const float *krows = a->k + b * S * ks + kh * hd;
     const float *lsep = a->lsep + (b * a->Hq + h) * Sp, *delta = a->delta + (b * a->Hq + h) * Sp;
     float *s = scratch, *dp = scratch + 4 * Sp, *sink = scratch + 8 * Sp;
@@ -219,8 +236,8 @@ static LK_TGT void LK_FN(attn_bwd_dq_rows_)(const lk_attn_args *a, float *scratc
             xq[r] = a->q + row * qs + h * hd;
             xd[r] = a->dout + row * qs + h * hd;
         }
-        LK_FN(tdots4_)(s, Sp, xq, kt, Sp, hd, j0, j1);
-        LK_FN(tdots4_)(dp, Sp, xd, vt, Sp, hd, j0, j1);
+        LK_ATT_TDOTS(s, xq, kt, bkh, j0, j1);
+        LK_ATT_TDOTS(dp, xd, vt, bkh, j0, j1);
         for (int64_t r = 0; r < 4; r++) {
             float *dsr = dp + r * Sp;
             const int64_t n = r < nr ? i + r + 1 : j0;
@@ -230,7 +247,7 @@ static LK_TGT void LK_FN(attn_bwd_dq_rows_)(const lk_attn_args *a, float *scratc
         }
         float *o[4];
         LK_FN(attn_block_)(nr, sink, hd, o, a->dq + (b * S + i) * qs + h * hd, qs);
-        LK_FN(wsum4_)(o, dp + j0, Sp, krows + j0 * ks, ks, jmax - j0, hd, alpha, 0);
+        LK_ATT_WSUM(o, dp, k, krows, ks, bkh, j0, jmax - j0, alpha, 0);
     }
 }
 
@@ -244,7 +261,7 @@ static LK_TGT void LK_FN(attn_bwd_dkv_rows_)(const lk_attn_args *a, float *scrat
     // Each key still sums its heads in order g = 0..G-1.
     for (int64_t g = 0; g < G; g++) {
         const int64_t h = kh * G + g;
-        const float *qt = a->qt + (b * a->Hq + h) * hd * Sp, *dot = a->dot + (b * a->Hq + h) * hd * Sp;
+        const int64_t bh = b * a->Hq + h;
         const float *lsep = a->lsep + (b * a->Hq + h) * Sp, *delta = a->delta + (b * a->Hq + h) * Sp;
         int64_t end = 0;
         for (int64_t j = j0; j < j1; j += 4) {
@@ -266,8 +283,8 @@ static LK_TGT void LK_FN(attn_bwd_dkv_rows_)(const lk_attn_args *a, float *scrat
             float *dk[4], *dv[4];
             LK_FN(attn_block_)(nr, sink, hd, dk, a->dk + (b * S + j) * ks + kh * hd, ks);
             LK_FN(attn_block_)(nr, sink, hd, dv, a->dv + (b * S + j) * ks + kh * hd, ks);
-            LK_FN(tdots4_)(p, Sp, xk, qt, Sp, hd, i0, iend);
-            LK_FN(tdots4_)(ds, Sp, xv, dot, Sp, hd, i0, iend);
+            LK_ATT_TDOTS(p, xk, qt, bh, i0, iend);
+            LK_ATT_TDOTS(ds, xv, dot, bh, i0, iend);
             for (int64_t r = 0; r < 4; r++) {
                 float *pr = p + r * Sp, *dsr = ds + r * Sp;
                 const int64_t lo = r < nr ? j + r : iend, up = r < nr ? hi[r] : iend;
@@ -276,16 +293,24 @@ static LK_TGT void LK_FN(attn_bwd_dkv_rows_)(const lk_attn_args *a, float *scrat
                 for (int64_t i = up; i < iend; i++) pr[i] = dsr[i] = 0.0f;
             }
             // query rows i in [j, hmax) of sequence b, head h
-            const float *qrows = a->q + (b * S + j) * qs + h * hd, *drows = a->dout + (b * S + j) * qs + h * hd;
-            LK_FN(wsum4_)(dk, ds + j, Sp, qrows, qs, hmax - j, hd, ak, g > 0);
-            LK_FN(wsum4_)(dv, p + j, Sp, drows, qs, hmax - j, hd, av, g > 0);
+            const float *qrows = a->q + b * S * qs + h * hd, *drows = a->dout + b * S * qs + h * hd;
+            LK_ATT_WSUM(dk, ds, q, qrows, qs, bh, j, hmax - j, ak, g > 0);
+            LK_ATT_WSUM(dv, p, do, drows, qs, bh, j, hmax - j, av, g > 0);
         }
     }
 }
 
+#undef LK_ATT_TDOTS
+#undef LK_ATT_WSUM
+
+#ifdef LK_ATTN_BF16
+const lk_attn_table LK_FN(lk_attn_table_) = {LK_FN(attn_fwd_rows_), LK_FN(attn_bwd_dq_rows_), LK_FN(attn_bwd_dkv_rows_),
+                                             LK_FN(pairs_t_), LK_FN(pairs_r_)};
+#else
 const lk_ops_table LK_FN(lk_ops_table_) = {
     LK_FN(rmsnorm_fwd_),      LK_FN(rmsnorm_bwd_),      LK_FN(swiglu_fwd_),
     LK_FN(swiglu_bwd_),       LK_FN(xent_fwd_bwd_),     LK_FN(xent_fwd_),
     LK_FN(axpy_),             LK_FN(attn_fwd_rows_),    LK_FN(attn_bwd_dq_rows_),
     LK_FN(attn_bwd_dkv_rows_), LK_FN(geglu_fwd_),       LK_FN(geglu_bwd_),
 };
+#endif

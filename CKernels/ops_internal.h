@@ -67,6 +67,11 @@ typedef struct lk_attn_args {
     const float *kt, *vt;        // transposed k, v: [B, Hkv, hd, Sp] (zero padded columns)
     const float *qt, *dot;       // bwd: transposed q, dout: [B, Hq, hd, Sp]
     const float *lsep, *delta;   // bwd: lse and rowsum(dout*out), padded: [B, Hq, Sp]
+    // bf16 kernels (lk_attn_bf16_table) read bf16 pairs (low half the first element) instead of kt, vt, qt, dot and
+    // the rows: transposed pairs along hd, ktp: [B, Hkv, hd/2, Sp] = (k[j][2p], k[j][2p+1]), likewise vtp, qtp, dotp
+    // ([B, Hq, hd/2, Sp] for q, dout); row pairs along the sequence, vp: [B, Hkv, Sp/2, hd] = (v[2m][d], v[2m+1][d]),
+    // likewise kp, qp, dop (zero past S).
+    const uint32_t *ktp, *vtp, *qtp, *dotp, *kp, *vp, *qp, *dop;
     const int32_t *first_key;    // [T] first key (row-relative) each query sees, non-decreasing along a row; NULL = 0
     int64_t B, S, Sp, Hq, Hkv, hd;
     float scale;
@@ -92,6 +97,18 @@ typedef struct lk_ops_table {
     void (*geglu_fwd)(float *h, const float *g, const float *u, int64_t n);
     void (*geglu_bwd)(float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n);
 } lk_ops_table;
+
+/// Attention row kernels with bf16 products (vdpbf16ps): the same contracts as lk_ops_table's attn_* entries.
+typedef struct lk_attn_table {
+    void (*fwd_rows)(const lk_attn_args *a, float *scratch, int64_t b, int64_t h, int64_t i0, int64_t i1);
+    void (*bwd_dq_rows)(const lk_attn_args *a, float *scratch, int64_t b, int64_t h, int64_t i0, int64_t i1);
+    void (*bwd_dkv_rows)(const lk_attn_args *a, float *scratch, int64_t b, int64_t kh, int64_t j0, int64_t j1);
+    // One head's S rows (stride `stride`) of hd floats as transposed pairs [hd/2, Sp] / row pairs [Sp/2, hd].
+    void (*pairs_t)(uint32_t *dst, const float *src, int64_t stride, int64_t S, int64_t Sp, int64_t hd);
+    void (*pairs_r)(uint32_t *dst, const float *src, int64_t stride, int64_t S, int64_t Sp, int64_t hd);
+} lk_attn_table;
+/// The AVX512-BF16 attention kernels, or NULL when this CPU (or build) has none.
+const lk_attn_table *lk_attn_bf16_table(void);
 
 extern const lk_ops_table lk_ops_table_scalar;
 #if defined(__x86_64__)

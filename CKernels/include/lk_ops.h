@@ -89,6 +89,22 @@ void lk_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout, co
                           const float *q, const float *k, const float *v, const int32_t *first_key,
                           int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);
 
+/// The same attention with the four products (q·kᵀ, p·v; backward dout·vᵀ, ds·k, dsᵀ·q, pᵀ·dout) in bf16: both
+/// operands rounded to bf16 (round to nearest even), sums in fp32 (AVX512-BF16 vdpbf16ps); softmax, lse and the
+/// row statistics stay fp32. Same scratch as the fp32 calls. Runs the fp32 kernels when lk_attention_bf16_native(hd)
+/// is 0. Each product term carries two bf16 roundings (2^-9 relative each); measured on random data against the
+/// double reference (OpsAttentionBF16Tests): out and lse within 5e-3 of their largest magnitude, dq, dk, dv within
+/// 2e-2 of the largest gradient (at least 0.1).
+void lk_attention_fwd_bf16(lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k,
+                           const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,
+                           int64_t hd, float scale);
+void lk_attention_bwd_bf16(lk_pool *p, float *scratch, float *dq, float *dk, float *dv, const float *dout,
+                           const float *out, const float *lse, const float *q, const float *k, const float *v,
+                           const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd,
+                           float scale);
+/// 1 when the bf16 attention runs bf16 kernels for head dimension hd (AVX512-BF16 CPU, hd a multiple of 32, at most 512).
+int lk_attention_bf16_native(int64_t hd);
+
 // MARK: - SwiGLU
 
 /// h = silu(g) * u, silu(g) = g / (1 + exp(-g)). h, g, u: [n].

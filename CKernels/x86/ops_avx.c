@@ -55,6 +55,23 @@ static inline LK_TGT __m512 lk_exp512(__m512 x) {
 #define VHMAX(v) _mm512_reduce_max_ps(v)
 #include "../ops_rows_tmpl.h"
 #include "../ops_attention_tmpl.h"
+
+// MARK: - AVX512-BF16 attention: the same row kernels, products in bf16 (ops_attention_bf16.h)
+
+#undef LK_TGT
+#undef LK_FN
+#define LK_TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define LK_FN(name) LK_CAT(name, avx512bf16)
+#define LK_ATTN_BF16 1
+#include "ops_attention_bf16.h"
+#include "../ops_attention_tmpl.h"
+#undef LK_ATTN_BF16
+
+const lk_attn_table *lk_attn_bf16_table(void) {
+    const int ok = (lk_cpu_features() & LK_CPU_AVX512_BF16) != 0 && lk_isa_supported(LK_ISA_AVX512);
+    return ok ? &lk_attn_table_avx512bf16 : NULL;
+}
+
 #undef LK_TGT
 #undef LK_FN
 #undef V

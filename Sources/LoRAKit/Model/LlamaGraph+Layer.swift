@@ -39,7 +39,9 @@ extension LlamaGraph {
 
     func attend(_ l: Int, _ a: LayerActivations) {
         let c = config
-        lk_attention_fwd(pool.raw, buffers.attScratch.ptr, a.att.ptr, a.lse.ptr, a.q.ptr, a.k.ptr, a.v.ptr, attentionFirstKeys(l),
-                         Int64(B), Int64(S), Int64(c.headCount), Int64(c.headCountKV), Int64(c.headDim), attentionScale)
+        // bf16 runs take the bf16 products inside attention too (lk_attention_fwd_bf16: fp32 softmax, bf16 operands).
+        let attention = precision == .bf16 ? lk_attention_fwd_bf16 : lk_attention_fwd
+        attention(pool.raw, buffers.attScratch.ptr, a.att.ptr, a.lse.ptr, a.q.ptr, a.k.ptr, a.v.ptr, attentionFirstKeys(l),
+                  Int64(B), Int64(S), Int64(c.headCount), Int64(c.headCountKV), Int64(c.headDim), attentionScale)
     }
 }

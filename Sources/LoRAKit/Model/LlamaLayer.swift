@@ -160,8 +160,9 @@ extension LlamaGraph {
         let dAttn = postNormBackward(fz.postAttentionNorms, l, x: a.attnOut, rstd: a.rstdPostAttn)
         linearBackward(.o_proj, layer: l, x: a.att.ptr, dy: dAttn, dx: b.datt.ptr, accumulate: false, u: a.loraU[.o_proj])
         timed("attention bwd") {
-            lk_attention_bwd(pool.raw, b.attBwdScratch.ptr, b.dq.ptr, b.dk.ptr, b.dv.ptr, b.datt.ptr, a.att.ptr, a.lse.ptr,
-                             a.q.ptr, a.k.ptr, a.v.ptr, attentionFirstKeys(l), Int64(B), Int64(S), Hq, Hkv, hd, attentionScale)
+            let attentionBackward = precision == .bf16 ? lk_attention_bwd_bf16 : lk_attention_bwd
+            attentionBackward(pool.raw, b.attBwdScratch.ptr, b.dq.ptr, b.dk.ptr, b.dv.ptr, b.datt.ptr, a.att.ptr, a.lse.ptr,
+                              a.q.ptr, a.k.ptr, a.v.ptr, attentionFirstKeys(l), Int64(B), Int64(S), Hq, Hkv, hd, attentionScale)
         }
         ropeBackward(l, b.dq.ptr, heads: c.headCount)
         ropeBackward(l, b.dk.ptr, heads: c.headCountKV)
