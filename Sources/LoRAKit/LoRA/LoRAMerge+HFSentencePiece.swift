@@ -88,20 +88,6 @@ struct SentencePieceTokenizerFile {
         return Data(o.utf8)
     }
 
-    /// A JSON string literal (quotes, backslashes and control characters escaped; everything else as UTF-8).
-    static func quote(_ s: String) -> String {
-        var o = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": o += "\\\""
-            case "\\": o += "\\\\"
-            case "\n": o += "\\n"
-            case "\r": o += "\\r"
-            case "\t": o += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F { o += String(format: "\\u%04x", u.value) } else { o.unicodeScalars.append(u) }
-            }
-        }
-        return o + "\""
-    }
+    /// A JSON string literal (`JSONText.string`: quotes, backslashes and control characters escaped).
+    static func quote(_ s: String) -> String { JSONText.string(s) }
 }
