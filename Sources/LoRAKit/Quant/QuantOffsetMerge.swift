@@ -33,12 +33,12 @@ public enum QuantOffsetMerge {
 
     /// `base` with `delta` [rows, cols/32] (the value added to every column of group g in row o) written into its
     /// offsets, as `type` (default `offsetType(for: base.type)`; Q4_K/Q5_K may also go to Q4_1/Q5_1). Nil when
-    /// `canMerge(from: base.type, to: type)` is false.
+    /// `canMerge(from: base.type, to: type)` is false or `delta` is not [rows, cols/32].
     public static func merge(_ base: QuantizedMatrix, delta: [Float], as type: GGMLType? = nil) -> QuantizedMatrix? {
         guard let outType = type ?? offsetType(for: base.type), canMerge(from: base.type, to: outType),
               let outRow = outType.rowBytes(base.cols) else { return nil }
         let groups = base.cols / 32, inRow = base.rowBytes
-        precondition(delta.count == base.rows * groups, "delta must be [rows, cols/32]")
+        guard delta.count == base.rows * groups else { return nil }
         let storage = ByteStorage.allocate(count: outRow * base.rows) { dst in
             base.withUnsafeBytes { src in
                 for r in 0..<base.rows {
