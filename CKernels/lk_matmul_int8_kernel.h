@@ -1,21 +1,17 @@
 // Internal: the int8 microkernel of matmul_int8.c (see lk_matmul_int8.h for the arithmetic).
-// C[r, j] (+)= Σ_g fma-chain over ng groups of G elements (G = 16 or 32), r < mr ≤ LK_I8_MR, j < nr ≤ 32:
-//   isum = Σ_i bp[g, i, j] · a[r][gG + i]              (weights u8 = wi + z, activations s8: exact int32)
+// C[r, j] (+)= Σ_g fma-chain over ng groups of G elements (G a multiple of 32), r < mr ≤ LK_I8_MR, j < nr ≤ 32:
+//   isum = Σ_i bp[g, i, j] · a[r][gG + i]              (weights s8, activations s8: exact int32)
 //   f    = fma((float)isum, bs[g][j] · ad[r][g], f)
-//   f    = fma(bb[g][j], as[r][g], f)                  (bb = Bw - z·Sw: the zero point and the type's bias in one)
-// C = f (add == 0) or C + f. Strip layout: bp u8 [ng·G/4][32][4] (4 consecutive k of column j at (k/4·32 + j)·4),
-// bs, bb float [ng][32]. `wide`: weights may exceed 127 (Q8_0, backward's requantized W), which plain AVX2's 16-bit
-// pair sums must handle apart. Every implementation does exactly these float operations: all give the same bits.
+// C = f (add == 0) or C + f. Strip layout: bp s8 [ng·G/4][32][4] (4 consecutive k of column j at (k/4·32 + j)·4),
+// bs float [ng][32], bc int32 [ng][32] = 128·Σ_i bp[g, i, j] (for kernels whose activations are stored biased as
+// u8 = a + 128: Σ (a + 128)·w − bc is the same isum). Every implementation does exactly these float operations on
+// the same integers: all give the same bits.
 #pragma once
 #include <stdint.h>
 #include <string.h>
 #include "lk_quant.h"
 
 #define LK_I8_MR 4
-
-/// The forward weights' zero point z of type t (wi + z ≥ 0 for every wi the type stores): 128 Q8_0, 8 Q4_0, 16 Q5_0,
-/// 32 Q6_K, 0 for the types with a min (their wi are already ≥ 0).
-int lk_int8_zero_point(lk_type t);
 
 /// Round to nearest even for |v| < 2^22 (v + 1.5·2^23 lands on an integer ulp; no libm call, no FMA).
 static inline int lk_i8_round_even(float v) {
@@ -25,22 +21,27 @@ static inline int lk_i8_round_even(float v) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
-typedef void (*lk_i8_kernel)(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad,
-                             const float *const *as, const uint8_t *bp, const float *bs, const float *bb, int64_t ng,
-                             int G, int wide, int mr, int nr, int add);
-/// x [n] → q [n], d [n/G], s [n/G] (lk_int8_quantize_row_ref).
-typedef void (*lk_i8_quant_fn)(int8_t *q, float *d, float *s, const float *x, int64_t n, int G);
+/// a: each row's activations as stored by the implementation's quantizer (s8, or u8 = s8 + 128 when its `flip`
+/// is 0x80).
+typedef void (*lk_i8_kernel)(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const int8_t *bp,
+                             const float *bs, const int32_t *bc, int64_t ng, int G, int mr, int nr, int add);
+/// x [n] → q [n] (xor flip), d [⌈n/G⌉] (lk_int8_quantize_row_ref; the last group may be shorter, a multiple of 16),
+/// and when sum != NULL sum[g] = 128·Σ q (before the flip) of each group.
+typedef void (*lk_i8_quant_fn)(int8_t *q, float *d, int32_t *sum, const float *x, int64_t n, int G, int flip);
+/// Backward-data packing of one group of `len` rows (a multiple of 4) × 32 columns of a dequantized panel
+/// (src[k·ld + j]): each column quantized as lk_int8_quantize_row_ref does (one group), written in the strip layout
+/// (bp[(k/4·32 + j)·4 + k%4]), bs[j] = its scale, bc[j] = 128·Σ of its integers.
+typedef void (*lk_i8_pack_fn)(int8_t *bp, float *bs, int32_t *bc, const float *src, int64_t ld, int64_t len);
 
-void lk_i8_kernel_ref(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const float *const *as,
-                      const uint8_t *bp, const float *bs, const float *bb, int64_t ng, int G, int wide, int mr, int nr,
-                      int add);
-void lk_i8_quant_ref(int8_t *q, float *d, float *s, const float *x, int64_t n, int G);
+void lk_i8_kernel_ref(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const int8_t *bp,
+                      const float *bs, const int32_t *bc, int64_t ng, int G, int mr, int nr, int add);
+void lk_i8_quant_ref(int8_t *q, float *d, int32_t *sum, const float *x, int64_t n, int G, int flip);
+void lk_i8_pack_ref(int8_t *bp, float *bs, int32_t *bc, const float *src, int64_t ld, int64_t len);
 #if defined(__x86_64__)
-void lk_i8_kernel_avx512(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const float *const *as,
-                      const uint8_t *bp, const float *bs, const float *bb, int64_t ng, int G, int wide, int mr, int nr,
-                      int add);
-void lk_i8_kernel_avx2(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const float *const *as,
-                      const uint8_t *bp, const float *bs, const float *bb, int64_t ng, int G, int wide, int mr, int nr,
-                      int add);
-void lk_i8_quant_avx512(int8_t *q, float *d, float *s, const float *x, int64_t n, int G);
+void lk_i8_kernel_avx512(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const int8_t *bp,
+                         const float *bs, const int32_t *bc, int64_t ng, int G, int mr, int nr, int add);
+void lk_i8_kernel_avx2(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const int8_t *bp,
+                       const float *bs, const int32_t *bc, int64_t ng, int G, int mr, int nr, int add);
+void lk_i8_quant_avx512(int8_t *q, float *d, int32_t *sum, const float *x, int64_t n, int G, int flip);
+void lk_i8_pack_avx512(int8_t *bp, float *bs, int32_t *bc, const float *src, int64_t ld, int64_t len);
 #endif

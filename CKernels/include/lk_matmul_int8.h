@@ -1,23 +1,16 @@
-// int8 frozen-weight products: the left operand (X, or dY for backward-data) is quantized per group of G
-// elements to int8 with an fp32 scale (symmetric, scale = max|x| / 127, like ggml's Q8_0/Q8_1 "vec_dot_type"),
-// W's blocks are read as integers with their own scales, and each group's integer dot product is exact (int32);
-// the groups' partial sums are scaled and summed in fp32.
-//
-// Weights as integers: in every supported type an element of group g (G elements along `in`) is
-//   w = Sw_g · wi + Bw_g,   wi an integer in [-128, 127]
-// (Q8_0: wi = q, Bw = 0; Q4_0: wi = q - 8; Q5_0: wi = q - 16; Q4_1 / Q5_1: wi = q, Bw = m; Q4_K / Q5_K: per
-// sub-block of 32, Sw = d·sc, wi = q, Bw = -dmin·m; Q6_K: per sub-block of 16, Sw = d·sc, wi = q - 32).
-// With the left operand x ≈ dx_g · xi (xi in [-127, 127]) a group contributes
-//   dx_g · Sw_g · Σ xi·wi  +  (dx_g · Σ xi) · Bw_g.
-// G is 32, except 16 for Q6_K (its sub-blocks). F32 / F16 / BF16 weights have no int8 path.
-//
-// Backward-data (dX = dY · W) sums over `out`, across W's blocks, whose scales change with the row: each thread
-// dequantizes its W panel and requantizes it per 32 rows (along `out`) to int8 (symmetric, Bw = 0), so
-// backward-data carries one extra weight rounding (relative 2^-8 of the group's largest |w|).
-//
-// Error of the forward product: the activation rounding only, |x - dx·xi| ≤ dx/2 ≤ max|x_g| / 254 per element.
+// int8 frozen-weight products: both operands of the frozen products are quantized per group of LK_INT8_GROUP
+// (256) elements along the summed dimension (the last group shorter, a multiple of 32) to int8 with an fp32 scale
+// (symmetric, scale = max|v| / 127, round to nearest even, like ggml's Q8_K activations), each group's integer dot
+// product is exact (int32), and the groups' partial sums are scaled and summed in fp32:
+//   y = Σ_g dx_g · Sw_g · Σ_{k in g} xi_k · wi_k
+// The left operand (X, or dY for backward-data) is quantized once per product. W is read from its blocks a panel
+// at a time (each thread's KC × NB panel), dequantized exactly and requantized per group: forward along `in`,
+// backward-data along `out` (so no transposed copy of W is ever stored). One scale per 256 (not per 32) keeps the
+// scaling out of the inner loop: the products run at int8 speed. The price is one extra rounding of each weight,
+// |w − Sw·wi| ≤ max|w_g| / 254 (about 1/8 of a 4-bit block's own step), on top of the activation rounding,
+// |x − dx·xi| ≤ max|x_g| / 254.
 // Threading as lk_qmatmul_fwd (lk_matmul.h): each thread owns output columns; results are bitwise identical for
-// any thread count (every output element's sum runs in the same order).
+// any thread count and ISA (every output element's sum runs in the same order on the same integers).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -35,11 +28,12 @@ int lk_int8_matmul_native(void);
 /// Implementation the int8 products use for an ISA level on this CPU: "avx512-vnni", "avx2" or "scalar".
 const char *lk_int8_kernel_name(lk_isa isa);
 
+/// Elements per quantization group along the summed dimension.
+#define LK_INT8_GROUP 256
+
 /// 1 when `t` has an int8 path (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K); 0 for anything else (callers
 /// use the bf16 or fp32 products for it).
 int lk_int8_type_supported(lk_type t);
-/// Elements per quantization group of the forward product for `t` (16 for Q6_K, 32 otherwise; 0 unsupported).
-int lk_int8_group(lk_type t);
 
 /// Scratch bytes the int8 products need on a pool of `threads` threads, for at most T rows of the left operand and
 /// a summed dimension of at most k_max (forward: in; backward: out): the quantized left operand and each thread's
@@ -64,17 +58,15 @@ void lk_qmatmul_bwd_data_int8_isa(lk_isa isa, lk_pool *p, void *scratch, float *
                                   int64_t lddy, lk_type t, const void *W, int64_t out, int64_t in, int64_t T,
                                   int accumulate);
 
-/// Quantizes x [n] (n a multiple of G) per group of G: d[g] = max|x_g| / 127, xi = round-to-nearest-even(x / d)
-/// (0 when d is 0), q[i] = xi, s[g] = d[g] · Σ xi (the dequantized group's sum, for the Bw terms).
-void lk_int8_quantize_row_ref(int8_t *q, float *d, float *s, const float *x, int64_t n, int G);
+/// Quantizes x [n] per group of G (the last group shorter when G does not divide n): d[g] = max|x_g| / 127,
+/// q = round-to-nearest-even(x / d) in [-127, 127] (0 when d is 0).
+void lk_int8_quantize_row_ref(int8_t *q, float *d, const float *x, int64_t n, int G);
 
-/// The spec of one product element: Σ_g dx_g·Sw_g·Σ xi·wi + s_g·Bw_g over the n elements (a multiple of the
-/// block size) of one W row `w` (type t) and one quantized left row (q, d, s from lk_int8_quantize_row_ref with
-/// G = lk_int8_group(t)); integer sums exact, fp64 accumulation. Returns 0 for an unsupported type.
-double lk_int8_dot_ref(lk_type t, const void *w, const int8_t *q, const float *d, const float *s, int64_t n);
-
-/// A W row as integers: wi [n], Sw [n / G], Bw [n / G] (G = lk_int8_group(t)); returns -1 for an unsupported type.
-int lk_int8_unpack_row(lk_type t, int8_t *wi, float *sw, float *bw, const void *w, int64_t n);
+/// The spec of one forward product element: the W row `w` (type t, n elements, a multiple of the block size)
+/// dequantized (lk_dequantize_row_ref) and quantized per LK_INT8_GROUP, dotted with one quantized left row (q, d
+/// from lk_int8_quantize_row_ref with G = LK_INT8_GROUP): Σ_g d_g·Sw_g·Σ xi·wi, integer sums exact, fp64
+/// accumulation. Returns 0 for an unsupported type.
+double lk_int8_dot_ref(lk_type t, const void *w, const int8_t *q, const float *d, int64_t n);
 
 #ifdef __cplusplus
 }

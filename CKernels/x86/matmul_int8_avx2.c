@@ -1,7 +1,6 @@
 // AVX2 microkernel of the int8 products (see lk_matmul_int8_kernel.h), for CPUs without AVX512-VNNI: `vpmaddubsw`
-// (u8 weights × s8 activations, pairs summed in 16 bits) and `vpmaddwd` with ones to int32. Weights ≤ 63 cannot
-// saturate the pair sums (2·63·127 < 2^15). Wide weights (u up to 255) go as wi = u - 128 with the sign trick
-// (|wi| × sign(x, wi), |wi| ≤ 128, |x| ≤ 127) plus 128·Σx, so the int sums are exactly those of the other kernels.
+// on |w| (u8) × sign(a, w) (s8) — both at most 127 in magnitude, so the 16-bit pair sums (≤ 2·127·127) never
+// saturate — then `vpmaddwd` with ones to int32: the same integer sums as the other kernels.
 #include "../lk_matmul_int8_kernel.h"
 
 #if defined(__x86_64__)
@@ -11,37 +10,29 @@
 
 // The 32 columns of one row as 4 vectors of 8; columns come from the [k4][32][4] layout.
 LK_AVX2 void lk_i8_kernel_avx2(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad,
-                               const float *const *as, const uint8_t *bp, const float *bs, const float *bb, int64_t ng,
-                               int G, int wide, int mr, int nr, int add) {
-    const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
+                               const int8_t *bp, const float *bs, const int32_t *bc, int64_t ng, int G, int mr,
+                               int nr, int add) {
+    (void)bc;
+    const __m256i ones = _mm256_set1_epi16(1);
     for (int r = 0; r < mr; r++) {
         __m256 f[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
         for (int64_t g = 0; g < ng; g++) {
             __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-            __m256i xsum = _mm256_setzero_si256(); // wide: 128·Σx, the same in every lane
-            const uint8_t *b = bp + g * G * 32;
+            const int8_t *b = bp + g * G * 32;
             for (int k4 = 0; k4 < G / 4; k4++) {
                 int32_t xv;
                 __builtin_memcpy(&xv, a[r] + g * G + 4 * k4, 4);
                 const __m256i x = _mm256_set1_epi32(xv);
-                if (wide) xsum = _mm256_add_epi32(xsum, _mm256_madd_epi16(_mm256_maddubs_epi16(flip, x), ones));
                 for (int v = 0; v < 4; v++) {
-                    const __m256i u = _mm256_loadu_si256((const __m256i *)(b + k4 * 128 + v * 32));
-                    __m256i p;
-                    if (wide) {
-                        const __m256i w = _mm256_xor_si256(u, flip); // u - 128 as s8
-                        p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-                    } else {
-                        p = _mm256_maddubs_epi16(u, x);
-                    }
+                    const __m256i w = _mm256_loadu_si256((const __m256i *)(b + k4 * 128 + v * 32));
+                    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
                     s[v] = _mm256_add_epi32(s[v], _mm256_madd_epi16(p, ones));
                 }
             }
-            const __m256 dx = _mm256_set1_ps(ad[r][g]), xs = _mm256_set1_ps(as[r][g]);
+            const __m256 dx = _mm256_set1_ps(ad[r][g]);
             for (int v = 0; v < 4; v++) {
                 const __m256 w = _mm256_loadu_ps(bs + g * 32 + v * 8);
-                f[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s[v], xsum)), _mm256_mul_ps(w, dx), f[v]);
-                f[v] = _mm256_fmadd_ps(_mm256_loadu_ps(bb + g * 32 + v * 8), xs, f[v]);
+                f[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[v]), _mm256_mul_ps(w, dx), f[v]);
             }
         }
         float tmp[32];

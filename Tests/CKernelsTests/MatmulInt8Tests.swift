@@ -1,9 +1,10 @@
 import CKernels
 import XCTest
 
-/// int8 frozen-weight products: the blocks read as integers equal the dequantization; the products against
-/// the spec (lk_int8_dot_ref, exact integer sums: 1e-5 relative), scalar / AVX2 / AVX512-VNNI and 1-3 threads
-/// bitwise identical, ragged shapes across panel edges, accumulate, and the distance to the fp32 products.
+/// int8 frozen-weight products (both operands quantized per 256 along the summed dimension): the quantizer, the
+/// products against the spec (lk_int8_dot_ref and an independent Swift spec for backward-data, exact integer sums:
+/// 1e-5 relative), scalar / AVX2 / AVX512-VNNI and 1-3 threads bitwise identical, ragged shapes across panel
+/// edges and short last groups, accumulate, and the distance to the fp32 products.
 final class MatmulInt8Tests: XCTestCase {
     static var pools: [OpaquePointer?] = [nil] + (2...3).map { lk_pool_create(Int32($0), nil) }
 
@@ -14,22 +15,25 @@ final class MatmulInt8Tests: XCTestCase {
 
     let types: [lk_type] = [LK_Q8_0, LK_Q4_0, LK_Q4_1, LK_Q5_0, LK_Q5_1, LK_Q4_K, LK_Q5_K, LK_Q6_K]
     func shapes(_ t: lk_type) -> [(T: Int, out: Int, in: Int)] {
-        lk_type_block_size(t) == 256 ? [(1, 37, 256), (9, 300, 512), (6, 45, 1280)]
-            : [(1, 37, 64), (13, 70, 96), (9, 300, 576), (5, 45, 1056)]
+        lk_type_block_size(t) == 256 ? [(1, 37, 256), (9, 300, 512), (6, 45, 1280), (2, 530, 256)]
+            : [(1, 37, 64), (13, 70, 96), (9, 300, 576), (5, 45, 1056), (3, 600, 64)]
     }
     var isas: [lk_isa] { [LK_ISA_SCALAR] + [LK_ISA_AVX2, LK_ISA_AVX512].filter { lk_isa_supported($0) != 0 } }
 
-    /// Per-group quantization of one row (the reference).
-    private func quantize(_ x: ArraySlice<Float>, _ G: Int) -> (q: [Int8], d: [Float], s: [Float]) {
+    let G = Int(LK_INT8_GROUP)
+
+    /// Per-group quantization of one row (the reference); the last group may be shorter.
+    private func quantize(_ x: ArraySlice<Float>, _ G: Int) -> (q: [Int8], d: [Float]) {
         let n = x.count
-        var q = [Int8](repeating: 0, count: n), d = [Float](repeating: 0, count: n / G), s = d
-        Array(x).withUnsafeBufferPointer { lk_int8_quantize_row_ref(&q, &d, &s, $0.baseAddress!, Int64(n), Int32(G)) }
-        return (q, d, s)
+        var q = [Int8](repeating: 0, count: n), d = [Float](repeating: 0, count: (n + G - 1) / G)
+        Array(x).withUnsafeBufferPointer { lk_int8_quantize_row_ref(&q, &d, $0.baseAddress!, Int64(n), Int32(G)) }
+        return (q, d)
     }
 
     func testTypesAndGroups() {
-        XCTAssertEqual(lk_int8_group(LK_Q6_K), 16)
-        XCTAssertEqual(lk_int8_group(LK_Q4_1), 32)
+        XCTAssertEqual(G, 256)
+        XCTAssertEqual(lk_int8_type_supported(LK_Q6_K), 1)
+        XCTAssertEqual(lk_int8_type_supported(LK_Q4_1), 1)
         XCTAssertEqual(lk_int8_type_supported(LK_F32), 0)
         XCTAssertEqual(lk_int8_type_supported(LK_BF16), 0)
         XCTAssertEqual(lk_int8_scratch_bytes(2, 0, 64), 0)
@@ -37,34 +41,18 @@ final class MatmulInt8Tests: XCTestCase {
 
     func testQuantizeRow() {
         var rng = SplitMix64(seed: 5)
-        let x = QuantTestData.randomFloats(96, &rng, scale: 3)
-        for G in [16, 32] {
-            let (q, d, s) = quantize(x[...], G)
-            for g in 0..<(96 / G) {
-                let amax = x[(g * G)..<(g * G + G)].map { abs($0) }.max()!
+        let x = QuantTestData.randomFloats(576, &rng, scale: 3)
+        for G in [32, 256] {
+            let (q, d) = quantize(x[...], G)
+            XCTAssertEqual(d.count, (576 + G - 1) / G)
+            for g in 0..<d.count {
+                let range = (g * G)..<min(576, g * G + G)
+                let amax = x[range].map { abs($0) }.max()!
                 XCTAssertEqual(d[g], amax / 127)
-                var sum = 0
-                for i in 0..<G {
-                    let k = g * G + i
+                for k in range {
                     XCTAssertLessThanOrEqual(abs(x[k] - d[g] * Float(q[k])), d[g] * 0.5001)
-                    sum += Int(q[k])
+                    XCTAssertLessThanOrEqual(abs(Int(q[k])), 127)
                 }
-                XCTAssertEqual(s[g], d[g] * Float(sum))
-            }
-        }
-    }
-
-    /// The blocks as integers: Sw·wi + Bw is exactly the reference dequantization, for every type.
-    func testUnpackEqualsDequantization() {
-        var rng = SplitMix64(seed: 9)
-        for t in types {
-            let n = 512, G = Int(lk_int8_group(t))
-            let (q, w) = weights(t, 1, n, &rng)
-            var wi = [Int8](repeating: 0, count: n), sw = [Float](repeating: 0, count: n / G), bw = sw
-            q.withUnsafeBytes { XCTAssertEqual(lk_int8_unpack_row(t, &wi, &sw, &bw, $0.baseAddress!, Int64(n)), 0) }
-            for k in 0..<n {
-                let v = Float(wi[k]) * sw[k / G] + bw[k / G]
-                XCTAssertEqual(Double(v), Double(w[k]), accuracy: Double(abs(w[k])) * 1e-6 + 1e-7, "\(t) element \(k)")
             }
         }
     }
@@ -72,7 +60,6 @@ final class MatmulInt8Tests: XCTestCase {
     func testForward() {
         var rng = SplitMix64(seed: 17)
         for t in types {
-            let G = Int(lk_int8_group(t))
             var worst = 0.0
             for s in shapes(t) {
                 let (q, _) = weights(t, s.out, s.in, &rng)
@@ -82,9 +69,9 @@ final class MatmulInt8Tests: XCTestCase {
                 q.withUnsafeBytes { qp in
                     let W = qp.baseAddress!
                     for r in 0..<s.T {
-                        let (xq, d, sm) = quantize(x[(r * s.in)..<((r + 1) * s.in)], G)
+                        let (xq, d) = quantize(x[(r * s.in)..<((r + 1) * s.in)], G)
                         for o in 0..<s.out {
-                            spec[r * s.out + o] = Float(lk_int8_dot_ref(t, W + o * rowBytes, xq, d, sm, Int64(s.in)))
+                            spec[r * s.out + o] = Float(lk_int8_dot_ref(t, W + o * rowBytes, xq, d, Int64(s.in)))
                         }
                     }
                     lk_qmatmul_fwd_ref(&y32, Int64(s.out), x, Int64(s.in), t, W, Int64(s.out), Int64(s.in), Int64(s.T))
@@ -118,25 +105,23 @@ final class MatmulInt8Tests: XCTestCase {
                 let out = (s.out + 31) / 32 * 32
                 let (q, w) = weights(t, out, s.in, &rng)
                 let dy = QuantTestData.randomFloats(s.T * out, &rng), dx0 = QuantTestData.randomFloats(s.T * s.in, &rng)
-                // Spec: W requantized per 32 rows of each column, dY per 32 of each row, exact integer sums.
+                // Spec: W requantized per 256 rows of each column (the last group shorter), dY per 256 of each
+                // row, exact integer sums.
                 var spec = [Float](repeating: 0, count: s.T * s.in), dx32 = spec
-                var wi = [Int8](repeating: 0, count: out * s.in), sw = [Float](repeating: 0, count: out / 32 * s.in)
-                for g in 0..<(out / 32) {
-                    for i in 0..<s.in {
-                        var amax: Float = 0
-                        for k in 0..<32 { amax = max(amax, abs(w[(g * 32 + k) * s.in + i])) }
-                        let d = amax / 127, id: Float = d != 0 ? 1 / d : 0
-                        sw[g * s.in + i] = d
-                        for k in 0..<32 { wi[(g * 32 + k) * s.in + i] = Int8((w[(g * 32 + k) * s.in + i] * id).rounded(.toNearestOrEven)) }
-                    }
+                let ng = (out + G - 1) / G
+                var wi = [Int8](repeating: 0, count: out * s.in), sw = [Float](repeating: 0, count: ng * s.in)
+                for i in 0..<s.in {
+                    let (c, d) = quantize((0..<out).map { w[$0 * s.in + i] }[...], G)
+                    for k in 0..<out { wi[k * s.in + i] = c[k] }
+                    for g in 0..<ng { sw[g * s.in + i] = d[g] }
                 }
                 for r in 0..<s.T {
-                    let (yq, d, _) = quantize(dy[(r * out)..<((r + 1) * out)], 32)
+                    let (yq, d) = quantize(dy[(r * out)..<((r + 1) * out)], G)
                     for i in 0..<s.in {
                         var a = 0.0
-                        for g in 0..<(out / 32) {
+                        for g in 0..<ng {
                             var isum = 0
-                            for k in 0..<32 { isum += Int(yq[g * 32 + k]) * Int(wi[(g * 32 + k) * s.in + i]) }
+                            for k in (g * G)..<min(out, g * G + G) { isum += Int(yq[k]) * Int(wi[k * s.in + i]) }
                             a += Double(d[g]) * Double(sw[g * s.in + i]) * Double(isum)
                         }
                         spec[r * s.in + i] = Float(a)
