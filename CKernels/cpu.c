@@ -32,6 +32,22 @@ static uint32_t detect(void) {
     }
     return f;
 }
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+static uint32_t detect(void) { // Advanced SIMD is mandatory on AArch64; SDOT is FEAT_DotProd
+    int v = 0;
+    size_t len = sizeof v;
+    const int dp = sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &len, NULL, 0) == 0 && v != 0;
+    return LK_CPU_NEON | (dp ? LK_CPU_NEON_DOTPROD : 0);
+}
+#elif defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+static uint32_t detect(void) { // Advanced SIMD is mandatory on AArch64; SDOT is HWCAP_ASIMDDP
+    return LK_CPU_NEON | ((getauxval(AT_HWCAP) & HWCAP_ASIMDDP) ? LK_CPU_NEON_DOTPROD : 0);
+}
 #elif defined(__aarch64__)
 static uint32_t detect(void) { return LK_CPU_NEON; } // Advanced SIMD is mandatory on AArch64
 #else

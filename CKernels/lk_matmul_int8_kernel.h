@@ -45,3 +45,10 @@ void lk_i8_kernel_avx2(float *C, int64_t ldc, const int8_t *const *a, const floa
 void lk_i8_quant_avx512(int8_t *q, float *d, int32_t *sum, const float *x, int64_t n, int G, int flip);
 void lk_i8_pack_avx512(int8_t *bp, float *bs, int32_t *bc, const float *src, int64_t ld, int64_t len);
 #endif
+#if defined(__aarch64__)
+// The kernel needs LK_CPU_NEON_DOTPROD; the quantizer and packing plain NEON.
+void lk_i8_kernel_neon(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const int8_t *bp,
+                       const float *bs, const int32_t *bc, int64_t ng, int G, int mr, int nr, int add);
+void lk_i8_quant_neon(int8_t *q, float *d, int32_t *sum, const float *x, int64_t n, int G, int flip);
+void lk_i8_pack_neon(int8_t *bp, float *bs, int32_t *bc, const float *src, int64_t ld, int64_t len);
+#endif

@@ -17,7 +17,8 @@
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int lk_int8_matmul_native(void) {
-    return lk_isa_supported(LK_ISA_AVX512) && (lk_cpu_features() & LK_CPU_AVX512_VNNI) ? 1 : lk_isa_supported(LK_ISA_AVX2);
+    const uint32_t f = lk_cpu_features();
+    return (f & LK_CPU_AVX512_VNNI) || (f & LK_CPU_AVX2) || (f & LK_CPU_NEON_DOTPROD) ? 1 : 0;
 }
 
 typedef struct i8_impl {
@@ -36,6 +37,9 @@ static i8_impl impl_for(lk_isa isa) {
     } else if ((isa == LK_ISA_AVX512 || isa == LK_ISA_AVX2) && lk_isa_supported(LK_ISA_AVX2)) {
         m = (i8_impl){lk_i8_kernel_avx2, lk_i8_quant_ref, lk_i8_pack_ref, 0, "avx2"};
     }
+#elif defined(__aarch64__)
+    if (isa == LK_ISA_NEON && lk_isa_supported(LK_ISA_NEON) && (lk_cpu_features() & LK_CPU_NEON_DOTPROD))
+        m = (i8_impl){lk_i8_kernel_neon, lk_i8_quant_neon, lk_i8_pack_neon, 0, "neon-dotprod"};
 #else
     (void)isa;
 #endif

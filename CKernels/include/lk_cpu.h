@@ -22,6 +22,7 @@ enum {
     LK_CPU_AVX512_VNNI = 1u << 2,
     LK_CPU_AVX512_BF16 = 1u << 3,
     LK_CPU_NEON = 1u << 4,
+    LK_CPU_NEON_DOTPROD = 1u << 5, // AArch64 SDOT/UDOT (FEAT_DotProd, Armv8.2+; Linux HWCAP_ASIMDDP)
 };
 
 /// Bitmask of LK_CPU_* features of the running CPU.

@@ -22,10 +22,11 @@
 extern "C" {
 #endif
 
-/// 1 when this CPU runs the int8 products with a fast kernel (AVX512-VNNI or AVX2); otherwise they run the scalar
-/// kernel, correct but slow.
+/// 1 when this CPU runs the int8 products with a fast kernel (AVX512-VNNI, AVX2 or NEON with the dot-product
+/// extension); otherwise they run the scalar kernel, correct but slow.
 int lk_int8_matmul_native(void);
-/// Implementation the int8 products use for an ISA level on this CPU: "avx512-vnni", "avx2" or "scalar".
+/// Implementation the int8 products use for an ISA level on this CPU: "avx512-vnni", "avx2", "neon-dotprod" or
+/// "scalar".
 const char *lk_int8_kernel_name(lk_isa isa);
 
 /// Elements per quantization group along the summed dimension.
@@ -50,8 +51,8 @@ void lk_qmatmul_fwd_int8(lk_pool *p, void *scratch, float *Y, int64_t ldy, const
 /// dY: [T, out] (lddy); `out` a multiple of 32. scratch: lk_int8_scratch_bytes(lk_pool_size(p), T, out) or NULL.
 void lk_qmatmul_bwd_data_int8(lk_pool *p, void *scratch, float *dX, int64_t lddx, const float *dY, int64_t lddy,
                               lk_type t, const void *W, int64_t out, int64_t in, int64_t T, int accumulate);
-/// The same with a chosen microkernel (LK_ISA_AVX512 needs AVX512-VNNI, LK_ISA_AVX2 AVX2; anything else, or a
-/// CPU without it: scalar). scratch may be NULL.
+/// The same with a chosen microkernel (LK_ISA_AVX512 needs AVX512-VNNI, LK_ISA_AVX2 AVX2, LK_ISA_NEON the
+/// dot-product extension; anything else, or a CPU without it: scalar). scratch may be NULL.
 void lk_qmatmul_fwd_int8_isa(lk_isa isa, lk_pool *p, void *scratch, float *Y, int64_t ldy, const float *X,
                              int64_t ldx, lk_type t, const void *W, int64_t out, int64_t in, int64_t T, int accumulate);
 void lk_qmatmul_bwd_data_int8_isa(lk_isa isa, lk_pool *p, void *scratch, float *dX, int64_t lddx, const float *dY,

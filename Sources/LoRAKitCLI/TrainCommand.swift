@@ -112,7 +112,7 @@ func warnLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8
 /// bf16 without AVX512-BF16 runs a scalar microkernel, much slower than fp32.
 func warnIfSlowBF16(_ p: ComputePrecision) {
     if p == .int8, !ComputePrecision.int8IsNative {
-        warn("this CPU has neither AVX512-VNNI nor AVX2: --precision int8 runs a slow scalar kernel (fp32 is much faster here)")
+        warn("this CPU has no AVX512-VNNI, AVX2 or NEON dot product: --precision int8 runs a slow scalar kernel (fp32 is much faster here)")
     }
     guard p == .bf16, !ComputePrecision.bf16IsNative else { return }
     warn("this CPU has no AVX512-BF16: --precision bf16 runs a slow scalar kernel (fp32 is much faster here)")

@@ -3,8 +3,8 @@ import XCTest
 
 /// int8 frozen-weight products (both operands quantized per 256 along the summed dimension): the quantizer, the
 /// products against the spec (lk_int8_dot_ref and an independent Swift spec for backward-data, exact integer sums:
-/// 1e-5 relative), scalar / AVX2 / AVX512-VNNI and 1-3 threads bitwise identical, ragged shapes across panel
-/// edges and short last groups, accumulate, and the distance to the fp32 products.
+/// 1e-5 relative), scalar / NEON dotprod / AVX2 / AVX512-VNNI and 1-3 threads bitwise identical, ragged shapes
+/// across panel edges and short last groups, accumulate, and the distance to the fp32 products.
 final class MatmulInt8Tests: XCTestCase {
     static var pools: [OpaquePointer?] = [nil] + (2...3).map { lk_pool_create(Int32($0), nil) }
 
@@ -18,7 +18,7 @@ final class MatmulInt8Tests: XCTestCase {
         lk_type_block_size(t) == 256 ? [(1, 37, 256), (9, 300, 512), (6, 45, 1280), (2, 530, 256)]
             : [(1, 37, 64), (13, 70, 96), (9, 300, 576), (5, 45, 1056), (3, 600, 64)]
     }
-    var isas: [lk_isa] { [LK_ISA_SCALAR] + [LK_ISA_AVX2, LK_ISA_AVX512].filter { lk_isa_supported($0) != 0 } }
+    var isas: [lk_isa] { [LK_ISA_SCALAR] + [LK_ISA_NEON, LK_ISA_AVX2, LK_ISA_AVX512].filter { lk_isa_supported($0) != 0 } }
 
     let G = Int(LK_INT8_GROUP)
 

@@ -16,7 +16,7 @@ public enum ComputePrecision: String, Codable, Sendable, CaseIterable {
 
     /// Whether this CPU runs the bf16 products natively (AVX512-BF16).
     public static var bf16IsNative: Bool { lk_bf16_matmul_native() != 0 }
-    /// Whether this CPU runs the int8 products with a SIMD kernel (AVX512-VNNI or AVX2).
+    /// Whether this CPU runs the int8 products with a SIMD kernel (AVX512-VNNI, AVX2 or NEON dot product).
     public static var int8IsNative: Bool { lk_int8_matmul_native() != 0 }
 
     /// Whether products outside the int8 path (the LM head, weight types without one) use the bf16 kernels.

@@ -21,6 +21,8 @@ public struct CPUInfo: Sendable, Codable, Equatable {
     public var avx512VNNI: Bool
     public var avx512BF16: Bool
     public var neon: Bool
+    /// AArch64 dot-product extension (SDOT/UDOT, FEAT_DotProd): the NEON int8 product kernel needs it.
+    public var neonDotProd: Bool
     /// Best ISA the CPU supports.
     public var bestISA: KernelISA
     /// ISA the kernels use (the best one unless lowered by `LORAKIT_ISA`).
@@ -35,6 +37,7 @@ public struct CPUInfo: Sendable, Codable, Equatable {
             avx512VNNI: f & UInt32(LK_CPU_AVX512_VNNI) != 0,
             avx512BF16: f & UInt32(LK_CPU_AVX512_BF16) != 0,
             neon: f & UInt32(LK_CPU_NEON) != 0,
+            neonDotProd: f & UInt32(LK_CPU_NEON_DOTPROD) != 0,
             bestISA: KernelISA(lk_cpu_best_isa()),
             activeISA: KernelISA(lk_active_isa()))
     }
@@ -47,6 +50,7 @@ public struct CPUInfo: Sendable, Codable, Equatable {
         if avx512VNNI { n.append("avx512-vnni") }
         if avx512BF16 { n.append("avx512-bf16") }
         if neon { n.append("neon") }
+        if neonDotProd { n.append("neon-dotprod") }
         return n
     }
 }
