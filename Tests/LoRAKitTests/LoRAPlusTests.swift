@@ -52,7 +52,7 @@ final class LoRAPlusTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = dir + "/c.json"
-        try #"{"lora": {"useDoRA": true}, "optimizer": {"loraPlusRatio": 8}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        try #"{"lora": {"useDoRA": true}, "optimizer": {"loraPlusRatio": 8}}"#.write(toFile: file, atomically: false, encoding: .utf8)
         let f = try TrainingConfig.load(file: file, over: TrainingConfig())
         XCTAssertEqual(f.optimizer.loraPlusRatio, 8)
         XCTAssertTrue(f.lora.useDoRA)

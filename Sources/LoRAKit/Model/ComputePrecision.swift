@@ -7,9 +7,9 @@ public enum ComputePrecision: String, Codable, Sendable, CaseIterable {
     /// Activations and dequantized W rounded to bf16, fp32 sums (AVX512-BF16 `vdpbf16ps`); about
     /// 2^-8 relative error per product. On CPUs without AVX512-BF16 this runs a slow scalar kernel.
     case bf16
-    /// The layers' products on integers: activations (backward: incoming gradients) quantized per group of 32
-    /// (16 for Q6_K) to int8 with an fp32 scale, W's blocks read as integers, exact int32 group sums scaled and
-    /// summed in fp32 (AVX512-VNNI `vpdpbusd`, AVX2 elsewhere). Backward-data requantizes W per 32 along `out`.
+    /// The layers' products on integers: activations (backward: incoming gradients) and W (dequantized from its
+    /// blocks a panel at a time) quantized per group of 256 along the summed dimension to int8 with an fp32 scale,
+    /// exact int32 group sums scaled and summed in fp32 (AVX512-VNNI `vpdpbusd`, AVX2 elsewhere).
     /// Weight types without an int8 path (F32, F16, BF16) and the LM head run as in `bf16` (fp32 where bf16 is
     /// not native). See `lk_matmul_int8.h` for the error bound.
     case int8
