@@ -25,30 +25,39 @@ static inline int lk_i8_round_even(float v) {
 /// is 0x80).
 typedef void (*lk_i8_kernel)(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const int8_t *bp,
                              const float *bs, const int32_t *bc, int64_t ng, int G, int mr, int nr, int add);
-/// x [n] → q [n] (xor flip), d [⌈n/G⌉] (lk_int8_quantize_row_ref; the last group may be shorter, a multiple of 16),
-/// and when sum != NULL sum[g] = 128·Σ q (before the flip) of each group.
-typedef void (*lk_i8_quant_fn)(int8_t *q, float *d, int32_t *sum, const float *x, int64_t n, int G, int flip);
+/// x [n] (times mul [n] elementwise when mul != NULL) → q [n] (xor flip), d [⌈n/G⌉] (lk_int8_quantize_row_ref; the
+/// last group may be shorter, a multiple of 16), and when sum != NULL sum[g] = 128·Σ q (before the flip).
+typedef void (*lk_i8_quant_fn)(int8_t *q, float *d, int32_t *sum, const float *x, const float *mul, int64_t n, int G,
+                               int flip);
 /// Backward-data packing of one group of `len` rows (a multiple of 4) × 32 columns of a dequantized panel
 /// (src[k·ld + j]): each column quantized as lk_int8_quantize_row_ref does (one group), written in the strip layout
 /// (bp[(k/4·32 + j)·4 + k%4]), bs[j] = its scale, bc[j] = 128·Σ of its integers.
 typedef void (*lk_i8_pack_fn)(int8_t *bp, float *bs, int32_t *bc, const float *src, int64_t ld, int64_t len);
 
+/// m[c] = max over the T rows of |x_tc| (fmaxf's NaN rule), c < n.
+typedef void (*lk_i8_absmax_fn)(float *m, const float *x, int64_t ldx, int64_t T, int64_t n);
+
+void lk_i8_absmax_ref(float *m, const float *x, int64_t ldx, int64_t T, int64_t n);
 void lk_i8_kernel_ref(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const int8_t *bp,
                       const float *bs, const int32_t *bc, int64_t ng, int G, int mr, int nr, int add);
-void lk_i8_quant_ref(int8_t *q, float *d, int32_t *sum, const float *x, int64_t n, int G, int flip);
+void lk_i8_quant_ref(int8_t *q, float *d, int32_t *sum, const float *x, const float *mul, int64_t n, int G,
+                        int flip);
 void lk_i8_pack_ref(int8_t *bp, float *bs, int32_t *bc, const float *src, int64_t ld, int64_t len);
 #if defined(__x86_64__)
 void lk_i8_kernel_avx512(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const int8_t *bp,
                          const float *bs, const int32_t *bc, int64_t ng, int G, int mr, int nr, int add);
 void lk_i8_kernel_avx2(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const int8_t *bp,
                        const float *bs, const int32_t *bc, int64_t ng, int G, int mr, int nr, int add);
-void lk_i8_quant_avx512(int8_t *q, float *d, int32_t *sum, const float *x, int64_t n, int G, int flip);
+void lk_i8_quant_avx512(int8_t *q, float *d, int32_t *sum, const float *x, const float *mul, int64_t n, int G,
+                        int flip);
+void lk_i8_absmax_avx512(float *m, const float *x, int64_t ldx, int64_t T, int64_t n);
 void lk_i8_pack_avx512(int8_t *bp, float *bs, int32_t *bc, const float *src, int64_t ld, int64_t len);
 #endif
 #if defined(__aarch64__)
 // The kernel needs LK_CPU_NEON_DOTPROD; the quantizer and packing plain NEON.
 void lk_i8_kernel_neon(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad, const int8_t *bp,
                        const float *bs, const int32_t *bc, int64_t ng, int G, int mr, int nr, int add);
-void lk_i8_quant_neon(int8_t *q, float *d, int32_t *sum, const float *x, int64_t n, int G, int flip);
+void lk_i8_quant_neon(int8_t *q, float *d, int32_t *sum, const float *x, const float *mul, int64_t n, int G,
+                        int flip);
 void lk_i8_pack_neon(int8_t *bp, float *bs, int32_t *bc, const float *src, int64_t ld, int64_t len);
 #endif

@@ -25,21 +25,22 @@ typedef struct i8_impl {
     lk_i8_kernel kernel;
     lk_i8_quant_fn quant;
     lk_i8_pack_fn pack;
+    lk_i8_absmax_fn absmax;
     int flip;             // the kernel's activations: s8 (0) or u8 = s8 + 128 (0x80)
     const char *name;
 } i8_impl;
 
 static i8_impl impl_for(lk_isa isa) {
-    i8_impl m = {lk_i8_kernel_ref, lk_i8_quant_ref, lk_i8_pack_ref, 0, "scalar"};
+    i8_impl m = {lk_i8_kernel_ref, lk_i8_quant_ref, lk_i8_pack_ref, lk_i8_absmax_ref, 0, "scalar"};
 #if defined(__x86_64__)
     if (isa == LK_ISA_AVX512 && lk_isa_supported(LK_ISA_AVX512) && (lk_cpu_features() & LK_CPU_AVX512_VNNI)) {
-        m = (i8_impl){lk_i8_kernel_avx512, lk_i8_quant_avx512, lk_i8_pack_avx512, 0x80, "avx512-vnni"};
+        m = (i8_impl){lk_i8_kernel_avx512, lk_i8_quant_avx512, lk_i8_pack_avx512, lk_i8_absmax_avx512, 0x80, "avx512-vnni"};
     } else if ((isa == LK_ISA_AVX512 || isa == LK_ISA_AVX2) && lk_isa_supported(LK_ISA_AVX2)) {
-        m = (i8_impl){lk_i8_kernel_avx2, lk_i8_quant_ref, lk_i8_pack_ref, 0, "avx2"};
+        m = (i8_impl){lk_i8_kernel_avx2, lk_i8_quant_ref, lk_i8_pack_ref, lk_i8_absmax_ref, 0, "avx2"};
     }
 #elif defined(__aarch64__)
     if (isa == LK_ISA_NEON && lk_isa_supported(LK_ISA_NEON) && (lk_cpu_features() & LK_CPU_NEON_DOTPROD))
-        m = (i8_impl){lk_i8_kernel_neon, lk_i8_quant_neon, lk_i8_pack_neon, 0, "neon-dotprod"};
+        m = (i8_impl){lk_i8_kernel_neon, lk_i8_quant_neon, lk_i8_pack_neon, lk_i8_absmax_ref, 0, "neon-dotprod"};
 #else
     (void)isa;
 #endif
@@ -50,10 +51,10 @@ const char *lk_int8_kernel_name(lk_isa isa) { return impl_for(isa).name; }
 
 static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 static inline int64_t groups(int64_t K) { return (K + GL - 1) / GL; }
-// Scratch: [A: T·K int8][AD: T·⌈K/GL⌉ floats] then per thread [bp: KC·NB][bs, bc: PG·NB floats / int32 each]
+// Scratch: [A: T·K int8][AD: T·⌈K/GL⌉ floats][S, IS: K floats each] then per thread [bp: KC·NB][bs, bc: PG·NB floats / int32 each]
 // [tmp: KC·NB floats (the dequantized panel)].
 static inline size_t act_bytes(int64_t T, int64_t K) {
-    return align64((size_t)(T * K) + 64) + align64((size_t)(T * groups(K)) * sizeof(float));
+    return align64((size_t)(T * K) + 64) + align64((size_t)(T * groups(K)) * sizeof(float)) + 2 * align64((size_t)K * sizeof(float));
 }
 static inline size_t strip_meta_bytes(void) { return align64((size_t)PG * NB * 4); }
 static inline size_t tmp_bytes(void) { return align64((size_t)KC * NB * sizeof(float)); }
@@ -71,6 +72,7 @@ typedef struct i8_args {
     int64_t ldx;
     int8_t *A;            // [T, K]
     float *AD;            // [T, ⌈K/GL⌉]
+    float *S, *IS;        // [K]: smoothing multipliers of the summed channels and their inverses
     float *Y;             // [T, N] (ldy)
     int64_t ldy;
     lk_type t;
@@ -81,10 +83,23 @@ typedef struct i8_args {
     uint8_t *scratch;     // aligned; NULL: per-thread buffers allocated per call
 } i8_args;
 
+// Each thread a range of channels: S = √(max over the T rows), IS = 1/S (lk_int8_smoothing_ref).
+static void smoothing_task(void *ctx, int ti, int nt) {
+    i8_args *g = (i8_args *)ctx;
+    const int64_t c0 = g->K * ti / nt / 16 * 16, c1 = ti == nt - 1 ? g->K : g->K * (ti + 1) / nt / 16 * 16;
+    if (c0 >= c1) return;
+    g->m.absmax(g->S + c0, g->X + c0, g->ldx, g->T, c1 - c0);
+    for (int64_t c = c0; c < c1; c++) {
+        g->S[c] = g->S[c] > 0 && g->S[c] <= 3.0e38f ? sqrtf(g->S[c]) : 1.0f;   // as lk_int8_smoothing_ref
+        g->IS[c] = 1.0f / g->S[c];
+    }
+}
+
 static void quant_task(void *ctx, int ti, int nt) {
     i8_args *g = (i8_args *)ctx;
     const int64_t t0 = g->T * ti / nt, t1 = g->T * (ti + 1) / nt, ng = groups(g->K);
-    for (int64_t t = t0; t < t1; t++) g->m.quant(g->A + t * g->K, g->AD + t * ng, NULL, g->X + t * g->ldx, g->K, GL, g->m.flip);
+    for (int64_t t = t0; t < t1; t++)
+        g->m.quant(g->A + t * g->K, g->AD + t * ng, NULL, g->X + t * g->ldx, g->IS, g->K, GL, g->m.flip);
 }
 
 // Strip-layout pointers of a packed panel: strip s of the panel at bp + s·kc·32, meta [⌈kc/GL⌉][32] at s·⌈kc/GL⌉·32.
@@ -107,7 +122,7 @@ static void pack_fwd(const i8_args *g, const panel *P, int64_t nb0, int64_t nb, 
         const int64_t s = j / 32, jj = j % 32;
         if (j < nb) {
             lk_dequantize_row(g->t, row, g->W + (nb0 + j) * g->row_bytes + k0 / g->bs * g->bb, kc);
-            g->m.quant(wi, sw, sum, row, kc, GL, 0);
+            g->m.quant(wi, sw, sum, row, g->S + k0, kc, GL, 0);
         } else {
             memset(wi, 0, (size_t)kc);
             for (int64_t gi = 0; gi < ng; gi++) { sw[gi] = 0; sum[gi] = 0; }
@@ -127,7 +142,10 @@ static void pack_bwd(const i8_args *g, const panel *P, int64_t nb0, int64_t nb, 
     const int64_t ld = (nb + 31) / 32 * 32, ng = groups(kc);
     float *tmp = P->tmp;
     for (int64_t k = 0; k < kc; k++) {
-        lk_dequantize_row(g->t, tmp + k * ld, g->W + (k0 + k) * g->row_bytes + nb0 / g->bs * g->bb, nb);
+        float *row = tmp + k * ld;
+        lk_dequantize_row(g->t, row, g->W + (k0 + k) * g->row_bytes + nb0 / g->bs * g->bb, nb);
+        const float s = g->S[k0 + k];
+        for (int64_t j = 0; j < nb; j++) row[j] *= s;
         if (ld > nb) memset(tmp + k * ld + nb, 0, (size_t)(ld - nb) * sizeof(float));
     }
     for (int64_t s = 0; s < ld / 32; s++)
@@ -213,7 +231,10 @@ static void qmatmul_int8(lk_isa isa, lk_pool *p, void *scratch, int bwd, float *
     }
     g.A = (int8_t *)act;
     g.AD = (float *)(act + align64((size_t)(T * g.K) + 64));
+    g.S = (float *)((uint8_t *)g.AD + align64((size_t)(T * groups(g.K)) * sizeof(float)));
+    g.IS = (float *)((uint8_t *)g.S + align64((size_t)g.K * sizeof(float)));
     const int nt = lk_pool_size(p);
+    lk_pool_run(nt > 1 ? p : NULL, smoothing_task, &g);
     lk_pool_run(nt > 1 ? p : NULL, quant_task, &g);
     g.strip_unit = bwd && g.bs > 32 ? g.bs / 32 : 1;
     g.parts = (int)min64(nt, (g.N + 32 * g.strip_unit - 1) / (32 * g.strip_unit));

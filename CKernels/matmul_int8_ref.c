@@ -15,19 +15,34 @@ int lk_int8_type_supported(lk_type t) {
     }
 }
 
-void lk_int8_quantize_row_ref(int8_t *q, float *d, const float *x, int64_t n, int G) {
+// x·mul (or x) quantized per group.
+static void quantize_scaled(int8_t *q, float *d, const float *x, const float *mul, int64_t n, int G) {
     for (int64_t g = 0, k0 = 0; k0 < n; g++, k0 += G) {
         const int64_t len = n - k0 < G ? n - k0 : G;
         float amax = 0;
-        for (int64_t i = 0; i < len; i++) amax = fmaxf(amax, fabsf(x[k0 + i]));
+        for (int64_t i = 0; i < len; i++) amax = fmaxf(amax, fabsf(mul ? x[k0 + i] * mul[k0 + i] : x[k0 + i]));
         const float dg = amax / 127.0f, id = dg != 0 ? 1.0f / dg : 0.0f;
-        for (int64_t i = 0; i < len; i++) q[k0 + i] = (int8_t)lk_i8_round_even(x[k0 + i] * id);
+        for (int64_t i = 0; i < len; i++)
+            q[k0 + i] = (int8_t)lk_i8_round_even((mul ? x[k0 + i] * mul[k0 + i] : x[k0 + i]) * id);
         d[g] = dg;
     }
 }
 
-void lk_i8_quant_ref(int8_t *q, float *d, int32_t *sum, const float *x, int64_t n, int G, int flip) {
-    lk_int8_quantize_row_ref(q, d, x, n, G);
+void lk_int8_quantize_row_ref(int8_t *q, float *d, const float *x, int64_t n, int G) { quantize_scaled(q, d, x, NULL, n, G); }
+
+void lk_i8_absmax_ref(float *m, const float *x, int64_t ldx, int64_t T, int64_t n) {
+    for (int64_t c = 0; c < n; c++) m[c] = 0;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t c = 0; c < n; c++) m[c] = fmaxf(m[c], fabsf(x[t * ldx + c]));
+}
+
+void lk_int8_smoothing_ref(float *s, const float *x, int64_t ldx, int64_t T, int64_t n) {
+    lk_i8_absmax_ref(s, x, ldx, T, n);
+    for (int64_t c = 0; c < n; c++) s[c] = s[c] > 0 && s[c] <= 3.0e38f ? sqrtf(s[c]) : 1.0f;
+}
+
+void lk_i8_quant_ref(int8_t *q, float *d, int32_t *sum, const float *x, const float *mul, int64_t n, int G, int flip) {
+    quantize_scaled(q, d, x, mul, n, G);
     if (sum)
         for (int64_t g = 0, k0 = 0; k0 < n; g++, k0 += G) {
             int32_t s = 0;
@@ -73,7 +88,7 @@ void lk_i8_kernel_ref(float *C, int64_t ldc, const int8_t *const *a, const float
     }
 }
 
-double lk_int8_dot_ref(lk_type t, const void *w, const int8_t *q, const float *d, int64_t n) {
+double lk_int8_dot_ref(lk_type t, const void *w, const float *s, const int8_t *q, const float *d, int64_t n) {
     if (!lk_int8_type_supported(t) || n <= 0) return 0;
     float *row = (float *)malloc((size_t)n * sizeof(float));
     int8_t *wi = (int8_t *)malloc((size_t)n);
@@ -81,7 +96,7 @@ double lk_int8_dot_ref(lk_type t, const void *w, const int8_t *q, const float *d
     double acc = 0;
     if (row && wi && sw) {
         lk_dequantize_row_ref(t, row, w, n);
-        lk_int8_quantize_row_ref(wi, sw, row, n, LK_INT8_GROUP);
+        quantize_scaled(wi, sw, row, s, n, LK_INT8_GROUP);
         for (int64_t g = 0, k0 = 0; k0 < n; g++, k0 += LK_INT8_GROUP) {
             int64_t isum = 0;
             for (int64_t k = k0; k < n && k < k0 + LK_INT8_GROUP; k++) isum += (int64_t)q[k] * wi[k];

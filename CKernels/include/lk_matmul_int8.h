@@ -3,6 +3,10 @@
 // (symmetric, scale = max|v| / 127, round to nearest even, like ggml's Q8_K activations), each group's integer dot
 // product is exact (int32), and the groups' partial sums are scaled and summed in fp32:
 //   y = Σ_g dx_g · Sw_g · Σ_{k in g} xi_k · wi_k
+// Before that, outlier channels are smoothed (SmoothQuant's migration, computed per product): with m_c the largest
+// |x| of summed channel c over the product's T rows, s_c = √m_c (1 when m_c is 0 or not finite), the left operand
+// is quantized as x_tc·(1/s_c) and W's channel c as w·s_c — the same product, but one channel with 100× the
+// others no longer flattens its whole group of 256 (lk_int8_smoothing_ref).
 // The left operand (X, or dY for backward-data) is quantized once per product. W is read from its blocks a panel
 // at a time (each thread's KC × NB panel), dequantized exactly and requantized per group: forward along `in`,
 // backward-data along `out` (so no transposed copy of W is ever stored). One scale per 256 (not per 32) keeps the
@@ -63,11 +67,16 @@ void lk_qmatmul_bwd_data_int8_isa(lk_isa isa, lk_pool *p, void *scratch, float *
 /// q = round-to-nearest-even(x / d) in [-127, 127] (0 when d is 0).
 void lk_int8_quantize_row_ref(int8_t *q, float *d, const float *x, int64_t n, int G);
 
+/// The smoothing multipliers of a left operand x [T, n] (row stride ldx): s[c] = √(max_t |x_tc|), 1 when that
+/// is 0 or not finite.
+void lk_int8_smoothing_ref(float *s, const float *x, int64_t ldx, int64_t T, int64_t n);
+
 /// The spec of one forward product element: the W row `w` (type t, n elements, a multiple of the block size)
-/// dequantized (lk_dequantize_row_ref) and quantized per LK_INT8_GROUP, dotted with one quantized left row (q, d
-/// from lk_int8_quantize_row_ref with G = LK_INT8_GROUP): Σ_g d_g·Sw_g·Σ xi·wi, integer sums exact, fp64
-/// accumulation. Returns 0 for an unsupported type.
-double lk_int8_dot_ref(lk_type t, const void *w, const int8_t *q, const float *d, int64_t n);
+/// dequantized (lk_dequantize_row_ref), multiplied by s (lk_int8_smoothing_ref of X; NULL: none) and quantized per
+/// LK_INT8_GROUP, dotted with one quantized left row (q, d from lk_int8_quantize_row_ref of x·(1/s) with
+/// G = LK_INT8_GROUP): Σ_g d_g·Sw_g·Σ xi·wi, integer sums exact, fp64 accumulation. Returns 0 for an unsupported
+/// type.
+double lk_int8_dot_ref(lk_type t, const void *w, const float *s, const int8_t *q, const float *d, int64_t n);
 
 #ifdef __cplusplus
 }

@@ -58,19 +58,26 @@ LK_AVX512_VNNI void lk_i8_kernel_avx512(float *C, int64_t ldc, const int8_t *con
 }
 
 // Groups of G (a multiple of 16; the last may be shorter, also a multiple of 16), 16 elements per vector.
-LK_AVX512_VNNI void lk_i8_quant_avx512(int8_t *q, float *d, int32_t *sum, const float *x, int64_t n, int G, int flip) {
+LK_AVX512_VNNI static inline __m512 lk_i8_load_scaled(const float *x, const float *mul, int64_t i) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    return mul ? _mm512_mul_ps(v, _mm512_loadu_ps(mul + i)) : v;
+}
+
+LK_AVX512_VNNI void lk_i8_quant_avx512(int8_t *q, float *d, int32_t *sum, const float *x, const float *mul, int64_t n,
+                                       int G, int flip) {
     const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
     const __m128i fl = _mm_set1_epi8((char)flip);
     for (int64_t g = 0, k0 = 0; k0 < n; g++, k0 += G) {
         const int64_t len = n - k0 < G ? n - k0 : G;
         __m512 m = _mm512_setzero_ps();
-        for (int64_t i = 0; i < len; i += 16) m = _mm512_max_ps(m, _mm512_and_ps(_mm512_loadu_ps(x + k0 + i), sign));
+        // |x| first: max_ps returns its second operand when one is NaN, so a NaN is skipped as fmaxf skips it.
+        for (int64_t i = 0; i < len; i += 16) m = _mm512_max_ps(_mm512_and_ps(lk_i8_load_scaled(x, mul, k0 + i), sign), m);
         const float amax = _mm512_reduce_max_ps(m);
         const float dg = amax / 127.0f, id = dg != 0 ? 1.0f / dg : 0.0f;
         const __m512 vid = _mm512_set1_ps(id);
         __m512i acc = _mm512_setzero_si512();
         for (int64_t i = 0; i < len; i += 16) {
-            const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + k0 + i), vid));
+            const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(lk_i8_load_scaled(x, mul, k0 + i), vid));
             acc = _mm512_add_epi32(acc, v);
             _mm_storeu_si128((__m128i *)(q + k0 + i), _mm_xor_si128(_mm512_cvtepi32_epi8(v), fl));
         }
@@ -86,8 +93,8 @@ LK_AVX512_VNNI void lk_i8_pack_avx512(int8_t *bp, float *bs, int32_t *bc, const 
     const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
     __m512 m0 = _mm512_setzero_ps(), m1 = _mm512_setzero_ps();
     for (int64_t k = 0; k < len; k++) {
-        m0 = _mm512_max_ps(m0, _mm512_and_ps(_mm512_loadu_ps(src + k * ld), sign));
-        m1 = _mm512_max_ps(m1, _mm512_and_ps(_mm512_loadu_ps(src + k * ld + 16), sign));
+        m0 = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(src + k * ld), sign), m0);
+        m1 = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(src + k * ld + 16), sign), m1);
     }
     const __m512 c127 = _mm512_set1_ps(127.0f), zero = _mm512_setzero_ps();
     const __m512 d0 = _mm512_div_ps(m0, c127), d1 = _mm512_div_ps(m1, c127);
@@ -114,5 +121,20 @@ LK_AVX512_VNNI void lk_i8_pack_avx512(int8_t *bp, float *bs, int32_t *bc, const 
     }
     _mm512_storeu_si512(bc, _mm512_slli_epi32(s0, 7));
     _mm512_storeu_si512(bc + 16, _mm512_slli_epi32(s1, 7));
+}
+
+// Largest |x| of each channel over T rows (see lk_i8_absmax_fn): row by row, the n running maxima staying in L1.
+LK_AVX512_VNNI void lk_i8_absmax_avx512(float *m, const float *x, int64_t ldx, int64_t T, int64_t n) {
+    const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    const int64_t n16 = n / 16 * 16;
+    const __mmask16 k = (__mmask16)((1u << (n - n16)) - 1);
+    for (int64_t c = 0; c < n; c++) m[c] = 0;
+    for (int64_t t = 0; t < T; t++) {
+        const float *row = x + t * ldx;
+        for (int64_t c = 0; c < n16; c += 16)
+            _mm512_storeu_ps(m + c, _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(row + c), sign), _mm512_loadu_ps(m + c)));
+        if (k) _mm512_mask_storeu_ps(m + n16, k, _mm512_max_ps(_mm512_and_ps(_mm512_maskz_loadu_ps(k, row + n16), sign),
+                                                               _mm512_maskz_loadu_ps(k, m + n16)));
+    }
 }
 #endif

@@ -30,6 +30,20 @@ final class MatmulInt8Tests: XCTestCase {
         return (q, d)
     }
 
+    /// The smoothing multipliers of x [T, n] (lk_int8_smoothing_ref) and their inverses.
+    private func smoothing(_ x: [Float], T: Int, n: Int) -> (s: [Float], inv: [Float]) {
+        var s = [Float](repeating: 0, count: n)
+        lk_int8_smoothing_ref(&s, x, Int64(n), Int64(T), Int64(n))
+        return (s, s.map { 1 / $0 })
+    }
+
+    func testSmoothing() {
+        // Channel 1 is an outlier, channel 2 all zero: √max, 1 for zero.
+        let x: [Float] = [1, -400, 0, 0.25, 2, 100, 0, -9]
+        let (s, _) = smoothing(x, T: 2, n: 4)
+        XCTAssertEqual(s, [Float(2).squareRoot(), 20, 1, 3])
+    }
+
     func testTypesAndGroups() {
         XCTAssertEqual(G, 256)
         XCTAssertEqual(lk_int8_type_supported(LK_Q6_K), 1)
@@ -66,12 +80,14 @@ final class MatmulInt8Tests: XCTestCase {
                 let x = QuantTestData.randomFloats(s.T * s.in, &rng), y0 = QuantTestData.randomFloats(s.T * s.out, &rng)
                 var spec = [Float](repeating: 0, count: s.T * s.out), y32 = spec
                 let rowBytes = s.in / Int(lk_type_block_size(t)) * Int(lk_type_block_bytes(t))
+                let (sm, inv) = smoothing(x, T: s.T, n: s.in)
                 q.withUnsafeBytes { qp in
                     let W = qp.baseAddress!
                     for r in 0..<s.T {
-                        let (xq, d) = quantize(x[(r * s.in)..<((r + 1) * s.in)], G)
+                        let xs = (0..<s.in).map { x[r * s.in + $0] * inv[$0] }
+                        let (xq, d) = quantize(xs[...], G)
                         for o in 0..<s.out {
-                            spec[r * s.out + o] = Float(lk_int8_dot_ref(t, W + o * rowBytes, xq, d, Int64(s.in)))
+                            spec[r * s.out + o] = Float(lk_int8_dot_ref(t, W + o * rowBytes, sm, xq, d, Int64(s.in)))
                         }
                     }
                     lk_qmatmul_fwd_ref(&y32, Int64(s.out), x, Int64(s.in), t, W, Int64(s.out), Int64(s.in), Int64(s.T))
@@ -105,18 +121,19 @@ final class MatmulInt8Tests: XCTestCase {
                 let out = (s.out + 31) / 32 * 32
                 let (q, w) = weights(t, out, s.in, &rng)
                 let dy = QuantTestData.randomFloats(s.T * out, &rng), dx0 = QuantTestData.randomFloats(s.T * s.in, &rng)
-                // Spec: W requantized per 256 rows of each column (the last group shorter), dY per 256 of each
-                // row, exact integer sums.
+                // Spec: dY's channels (W's rows) smoothed, W requantized per 256 rows of each column (the last
+                // group shorter), dY per 256 of each row, exact integer sums.
+                let (sm, inv) = smoothing(dy, T: s.T, n: out)
                 var spec = [Float](repeating: 0, count: s.T * s.in), dx32 = spec
                 let ng = (out + G - 1) / G
                 var wi = [Int8](repeating: 0, count: out * s.in), sw = [Float](repeating: 0, count: ng * s.in)
                 for i in 0..<s.in {
-                    let (c, d) = quantize((0..<out).map { w[$0 * s.in + i] }[...], G)
+                    let (c, d) = quantize((0..<out).map { w[$0 * s.in + i] * sm[$0] }[...], G)
                     for k in 0..<out { wi[k * s.in + i] = c[k] }
                     for g in 0..<ng { sw[g * s.in + i] = d[g] }
                 }
                 for r in 0..<s.T {
-                    let (yq, d) = quantize(dy[(r * out)..<((r + 1) * out)], G)
+                    let (yq, d) = quantize((0..<out).map { dy[r * out + $0] * inv[$0] }[...], G)
                     for i in 0..<s.in {
                         var a = 0.0
                         for g in 0..<ng {

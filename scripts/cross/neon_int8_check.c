@@ -79,18 +79,22 @@ static void check_quant(void) {
             if (rep % 4 == 1) poison(x, n);
             if (rep % 4 == 2) for (int64_t i = 0; i < n && i < 256; i++) x[i] = 0; // an all-zero group
             if (rep % 4 == 3) for (int64_t i = 0; i < n; i++) x[i] *= 1e-37f;      // denormal scales
-            for (int flip = 0; flip <= 0x80; flip += 0x80) {
+            float *mul = rand_floats(n, 4);
+            for (int v = 0; v < 4; v++) {
+                const int flip = v & 1 ? 0x80 : 0;
+                const float *mm = v & 2 ? mul : NULL;   // with and without the smoothing multipliers
                 int8_t q1[1056], q2[1056];
                 float d1[8], d2[8];
                 int32_t s1[8], s2[8];
-                lk_i8_quant_ref(q1, d1, s1, x, n, LK_INT8_GROUP, flip);
-                lk_i8_quant_neon(q2, d2, s2, x, n, LK_INT8_GROUP, flip);
+                lk_i8_quant_ref(q1, d1, s1, x, mm, n, LK_INT8_GROUP, flip);
+                lk_i8_quant_neon(q2, d2, s2, x, mm, n, LK_INT8_GROUP, flip);
                 const int64_t ng = (n + LK_INT8_GROUP - 1) / LK_INT8_GROUP;
-                snprintf(what, sizeof what, "quant n=%lld rep %d flip %d", (long long)n, rep, flip);
+                snprintf(what, sizeof what, "quant n=%lld rep %d flip %d mul %d", (long long)n, rep, flip, mm != NULL);
                 expect_same(q1, q2, (size_t)n, what);
                 expect_same(d1, d2, (size_t)ng * 4, what);
                 expect_same(s1, s2, (size_t)ng * 4, what);
             }
+            free(mul);
             free(x);
         }
 }
