@@ -39,8 +39,8 @@ extension LlamaGraph {
 
     func attend(_ l: Int, _ a: LayerActivations) {
         let c = config
-        // bf16 runs take the bf16 products inside attention too (lk_attention_fwd_bf16: fp32 softmax, bf16 operands).
-        let attention = precision == .bf16 ? lk_attention_fwd_bf16 : lk_attention_fwd
+        // bf16 and int8 runs take the bf16 products inside attention (lk_attention_fwd_bf16: fp32 softmax, bf16 operands).
+        let attention = precision.usesBF16Products ? lk_attention_fwd_bf16 : lk_attention_fwd
         attention(pool.raw, buffers.attScratch.ptr, a.att.ptr, a.lse.ptr, a.q.ptr, a.k.ptr, a.v.ptr, attentionFirstKeys(l),
                   Int64(B), Int64(S), Int64(c.headCount), Int64(c.headCountKV), Int64(c.headDim), attentionScale)
     }

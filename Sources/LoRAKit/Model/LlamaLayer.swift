@@ -160,7 +160,7 @@ extension LlamaGraph {
         let dAttn = postNormBackward(fz.postAttentionNorms, l, x: a.attnOut, rstd: a.rstdPostAttn)
         linearBackward(.o_proj, layer: l, x: a.att.ptr, dy: dAttn, dx: b.datt.ptr, accumulate: false, u: a.loraU[.o_proj])
         timed("attention bwd") {
-            let attentionBackward = precision == .bf16 ? lk_attention_bwd_bf16 : lk_attention_bwd
+            let attentionBackward = precision.usesBF16Products ? lk_attention_bwd_bf16 : lk_attention_bwd
             attentionBackward(pool.raw, b.attBwdScratch.ptr, b.dq.ptr, b.dk.ptr, b.dv.ptr, b.datt.ptr, a.att.ptr, a.lse.ptr,
                               a.q.ptr, a.k.ptr, a.v.ptr, attentionFirstKeys(l), Int64(B), Int64(S), Hq, Hkv, hd, attentionScale)
         }
