@@ -23,6 +23,8 @@ struct MergeCommand: ParsableCommand {
     @Option(help: "Output .gguf file or HF folder.") var out: String
     @Option(help: "Type of the merged matrices: auto (default for GGUF: the base's type where ≥ 90% of the adapter's change survives it, else q8_0; a quant-aware adapter goes into q4_1/q5_1 offsets), same, q8_0, q6_k, q5_k, q5_1, q5_0, q4_k, q4_1, q4_0, f16, bf16, f32 (K-quants fall back to q5_0/q5_1/q8_0 for rows not of 256, as llama-quantize does; HF: f32, f16, bf16).") var type: String?
     @Option(help: "gguf or hf (default: gguf when --out ends in .gguf, else hf).") var format: String?
+    @Option(help: "Calibration data (JSONL in any format train accepts, or a data folder: its train split) for a quant-aware adapter merged into Q4_K/Q5_K in place (--type same): the adapted model runs over it and the refit of the 6-bit mins is weighted by how each layer's input uses each sub-block.") var calibration: String?
+    @Option(help: "Calibration examples to run (one sequence each, up to 512 tokens).") var calibrationSequences = MergeCalibration.defaultSequences
     @OptionGroup var threads: ThreadsOption
     @Flag(help: "Print one JSON object with the per-matrix reports.") var json = false
 
@@ -52,8 +54,17 @@ struct MergeCommand: ParsableCommand {
             switch fmt {
             case .gguf:
                 let t = try MergeType(name: type ?? "auto")
-                reports = try LoRAMerge.writeGGUF(model: w, adapter: p, to: out, type: t, pool: pool, onMatrix: show)
+                var calib: MergeCalibration?
+                if let calibration {
+                    calib = try MergeCalibration.measure(model: w, adapter: p, dataPath: calibration, tokenizer: try Tokenizer(modelPath: model),
+                                                         maxSequences: calibrationSequences, pool: pool) { done, total in
+                        if !json, done == total || done % 8 == 0 { print("calibration: \(done)/\(total) sequences") }
+                    }
+                    if !json, let calib { print("calibration: \(calib.tokens) tokens, moments of \(calib.moments.count) matrices") }
+                }
+                reports = try LoRAMerge.writeGGUF(model: w, adapter: p, to: out, type: t, calibration: calib, pool: pool, onMatrix: show)
             case .hf:
+                if calibration != nil { throw ValidationError("--calibration applies to GGUF output (the in-place Q4_K/Q5_K refit)") }
                 let name = (type ?? "f32").lowercased()
                 guard let t = GGMLType(name: name), [.f32, .f16, .bf16].contains(t) else {
                     throw ValidationError("--type for --format hf must be f32, f16 or bf16 (got '\(name)')")
@@ -62,6 +73,8 @@ struct MergeCommand: ParsableCommand {
             }
         } catch let e as MergeError {
             throw ValidationError(e.description)
+        } catch let e as DatasetError {
+            throw ValidationError("calibration data: \(e.description)")
         }
         let overall = LoRAMerge.overallSurvival(reports)
         let worst = reports.map(\.relativeError).max() ?? 0
