@@ -12,7 +12,8 @@ struct MergeCommand: ParsableCommand {
             ("same" = the base's block type; "auto", the default, keeps the base's type for a matrix when at least 90% \
             of the adapter's change survives it, else Q8_0). A quant-aware adapter (train --quant-aware) is written \
             into the block offsets: exactly into Q4_1/Q5_1 (auto turns Q4_0/Q5_0 and Q4_K/Q5_K into Q4_1/Q5_1 with the \
-            same codes; --type same refits Q4_K/Q5_K's 6-bit mins in place, which loses part of it). HF output (--format hf) \
+            same codes; --type same refits Q4_K/Q5_K's 6-bit mins in place, which loses part of it; --calibration DATA \
+            weights that refit by how the model's inputs use each sub-block). HF output (--format hf) \
             is a folder with config.json, model.safetensors (F32, F16 or BF16; q/k rows in HF order) and tokenizer \
             files. Prints each merged matrix's relative Frobenius error and how much of the adapter's change \
             survived: <Wmerged - W0, dW> / |dW|^2 (1 = all of it), per matrix and overall.
