@@ -158,7 +158,7 @@ final class WeightedMinRefitTests: XCTestCase {
             for i in 0..<G { for j in 0..<G { ref[i * G + j] += s[i] * s[j] / 8 } }
         }
         let got = try XCTUnwrap(single.moments["blk.0.ffn_down.weight"])
-        for i in ref.indices { XCTAssertEqual(got[i], ref[i], accuracy: 1e-9 * max(1, abs(ref[i]))) }
+        for i in ref.indices { XCTAssertEqual(got[i], ref[i], accuracy: 1e-5 * max(1, abs(ref[i]))) }   // fp32 product
         // The merge takes them: in place (same type, same size) and different from the unweighted refit.
         let a = dir + "/a.gguf", b = dir + "/b.gguf"
         let ra = try LoRAMerge.writeGGUF(model: m, adapter: p, to: a, type: .same, pool: pool)

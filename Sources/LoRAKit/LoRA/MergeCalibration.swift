@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// How each adapted matrix's input is used, measured on calibration text under the adapted model: per matrix the
@@ -60,18 +61,23 @@ public struct MergeCalibration: Sendable {
             graph.forwardHidden()                                    // causal: the padding after T changes no row before it
             for (i, s) in slots.enumerated() {
                 let x = graph.activations(s.layer).input(of: s.target), C = s.inFeatures, ng = C / G
-                var g = [Double](repeating: 0, count: ng)
+                var g = [Float](repeating: 0, count: T * ng)                 // S [T, ng]: the group sums
                 for t in 0..<T {
                     let row = x + t * C
                     for j in 0..<ng {
-                        var a = 0.0
-                        for c in 0..<G { a += Double(row[j * G + c]) }
-                        g[j] = a
-                    }
-                    sums[i].withUnsafeMutableBufferPointer { h in
-                        for p in 0..<ng where g[p] != 0 { for q in 0..<ng { h[p * ng + q] += g[p] * g[q] } }
+                        var a: Float = 0
+                        for c in 0..<G { a += row[j * G + c] }
+                        g[t * ng + j] = a
                     }
                 }
+                var h = [Float](repeating: 0, count: ng * ng)
+                g.withUnsafeBufferPointer { sp in
+                    h.withUnsafeMutableBufferPointer { hp in                   // h = Sᵀ·S
+                        lk_sgemm(pool.raw, 1, 0, Int64(ng), Int64(ng), Int64(T), 1, sp.baseAddress!, Int64(ng),
+                                 sp.baseAddress!, Int64(ng), 0, hp.baseAddress!, Int64(ng))
+                    }
+                }
+                for p in 0..<(ng * ng) { sums[i][p] += Double(h[p]) }
             }
             tokens += T
             progress?(n + 1, examples.count)
