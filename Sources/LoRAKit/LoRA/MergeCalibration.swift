@@ -35,9 +35,9 @@ public struct MergeCalibration: Sendable {
                            maxSequences: maxSequences, pool: pool, progress: progress)
     }
 
-    /// Runs `adapter` over `model` on up to `maxSequences` examples of `data` (one sequence each; forward only, so no dropout;
-    /// the training graph's forward, whose per-layer activations keep every projection's input) and averages the
-    /// group-sum moments of each quant-aware slot's input. `progress(done, total)` after each sequence.
+    /// Runs `adapter` over `model` on up to `maxSequences` of `sequences` (token ids, one sequence each; `source` names
+    /// them in errors) — the inference graph's forward (no dropout), each layer's projection inputs read right after
+    /// the layer runs — and averages the group-sum moments of each quant-aware slot's input. `progress(done, total)` after each sequence.
     public static func measure(model: ModelWeights, adapter: LoRAParameters, sequences: [[Int32]], source: String,
                                maxSequences: Int = defaultSequences, pool: ThreadPool,
                                progress: ((Int, Int) -> Void)? = nil) throws -> MergeCalibration {
@@ -51,33 +51,18 @@ public struct MergeCalibration: Sendable {
             throw EvalError.contextTooLarge(S, max: model.config.contextLength)
         }
         try LoRAMerge.check(adapter, model: model.config)
-        let graph = LlamaGraph(weights: model, lora: adapter, batch: 1, sequence: S, training: true, checkpointing: false, pool: pool)
+        // The inference graph: one set of layer activations, read right after each layer runs.
+        let graph = LlamaGraph(weights: model, lora: adapter, batch: 1, sequence: S, training: false, checkpointing: false, pool: pool)
         let G = QuantAwareLoRA.groupSize
         var sums = slots.map { [Double](repeating: 0, count: ($0.inFeatures / G) * ($0.inFeatures / G)) }
         var tokens = 0
         for (n, ex) in examples.enumerated() {
             let T = ex.count
             graph.setBatch(tokens: ex + [Int32](repeating: 0, count: S - T), targets: [Int32](repeating: -1, count: S))
-            graph.forwardHidden()                                    // causal: the padding after T changes no row before it
-            for (i, s) in slots.enumerated() {
-                let x = graph.activations(s.layer).input(of: s.target), C = s.inFeatures, ng = C / G
-                var g = [Float](repeating: 0, count: T * ng)                 // S [T, ng]: the group sums
-                for t in 0..<T {
-                    let row = x + t * C
-                    for j in 0..<ng {
-                        var a: Float = 0
-                        for c in 0..<G { a += row[j * G + c] }
-                        g[t * ng + j] = a
-                    }
+            graph.forwardHidden { l in                                // causal: the padding after T changes no row before it
+                for (i, s) in slots.enumerated() where s.layer == l {
+                    addMoments(&sums[i], graph.activations(l).input(of: s.target), rows: T, cols: s.inFeatures, pool: pool)
                 }
-                var h = [Float](repeating: 0, count: ng * ng)
-                g.withUnsafeBufferPointer { sp in
-                    h.withUnsafeMutableBufferPointer { hp in                   // h = Sᵀ·S
-                        lk_sgemm(pool.raw, 1, 0, Int64(ng), Int64(ng), Int64(T), 1, sp.baseAddress!, Int64(ng),
-                                 sp.baseAddress!, Int64(ng), 0, hp.baseAddress!, Int64(ng))
-                    }
-                }
-                for p in 0..<(ng * ng) { sums[i][p] += Double(h[p]) }
             }
             tokens += T
             progress?(n + 1, examples.count)
@@ -87,6 +72,28 @@ public struct MergeCalibration: Sendable {
             moments["blk.\(s.layer).\(s.target.ggufName).weight"] = sums[i].map { $0 / Double(tokens) }
         }
         return MergeCalibration(moments: moments, tokens: tokens, sequences: examples.count)
+    }
+
+    /// h += Sᵀ·S for the group sums S [rows, cols/G] of the rows of x [rows, cols] (one fp32 product, fp64 sum).
+    static func addMoments(_ h: inout [Double], _ x: UnsafeMutablePointer<Float>, rows T: Int, cols C: Int, pool: ThreadPool) {
+        let G = QuantAwareLoRA.groupSize, ng = C / G
+        var g = [Float](repeating: 0, count: T * ng)
+        for t in 0..<T {
+            let row = x + t * C
+            for j in 0..<ng {
+                var a: Float = 0
+                for c in 0..<G { a += row[j * G + c] }
+                g[t * ng + j] = a
+            }
+        }
+        var p = [Float](repeating: 0, count: ng * ng)
+        g.withUnsafeBufferPointer { sp in
+            p.withUnsafeMutableBufferPointer { pp in
+                lk_sgemm(pool.raw, 1, 0, Int64(ng), Int64(ng), Int64(T), 1, sp.baseAddress!, Int64(ng),
+                         sp.baseAddress!, Int64(ng), 0, pp.baseAddress!, Int64(ng))
+            }
+        }
+        for i in 0..<(ng * ng) { h[i] += Double(p[i]) }
     }
 }
 
