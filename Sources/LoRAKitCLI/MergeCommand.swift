@@ -12,7 +12,8 @@ struct MergeCommand: ParsableCommand {
             ("same" = the base's block type; "auto", the default, keeps the base's type for a matrix when at least 90% \
             of the adapter's change survives it, else Q8_0). A quant-aware adapter (train --quant-aware) is written \
             into the block offsets: exactly into Q4_1/Q5_1 (auto turns Q4_0/Q5_0 and Q4_K/Q5_K into Q4_1/Q5_1 with the \
-            same codes; --type same refits Q4_K/Q5_K's 6-bit mins in place, which loses part of it). HF output (--format hf) \
+            same codes; --type same refits Q4_K/Q5_K's 6-bit mins in place, which loses part of it; --calibration DATA \
+            weights that refit by how the model's inputs use each sub-block). HF output (--format hf) \
             is a folder with config.json, model.safetensors (F32, F16 or BF16; q/k rows in HF order) and tokenizer \
             files. Prints each merged matrix's relative Frobenius error and how much of the adapter's change \
             survived: <Wmerged - W0, dW> / |dW|^2 (1 = all of it), per matrix and overall.
@@ -23,6 +24,8 @@ struct MergeCommand: ParsableCommand {
     @Option(help: "Output .gguf file or HF folder.") var out: String
     @Option(help: "Type of the merged matrices: auto (default for GGUF: the base's type where ≥ 90% of the adapter's change survives it, else q8_0; a quant-aware adapter goes into q4_1/q5_1 offsets), same, q8_0, q6_k, q5_k, q5_1, q5_0, q4_k, q4_1, q4_0, f16, bf16, f32 (K-quants fall back to q5_0/q5_1/q8_0 for rows not of 256, as llama-quantize does; HF: f32, f16, bf16).") var type: String?
     @Option(help: "gguf or hf (default: gguf when --out ends in .gguf, else hf).") var format: String?
+    @Option(help: "Calibration data (JSONL in any format train accepts, or a data folder: its train split) for a quant-aware adapter merged into Q4_K/Q5_K in place (--type same): the adapted model runs over it and the refit of the 6-bit mins is weighted by how each layer's input uses each sub-block.") var calibration: String?
+    @Option(help: "Calibration examples to run (one sequence each, up to 512 tokens).") var calibrationSequences = MergeCalibration.defaultSequences
     @OptionGroup var threads: ThreadsOption
     @Flag(help: "Print one JSON object with the per-matrix reports.") var json = false
 
@@ -52,8 +55,17 @@ struct MergeCommand: ParsableCommand {
             switch fmt {
             case .gguf:
                 let t = try MergeType(name: type ?? "auto")
-                reports = try LoRAMerge.writeGGUF(model: w, adapter: p, to: out, type: t, pool: pool, onMatrix: show)
+                var calib: MergeCalibration?
+                if let calibration {
+                    calib = try MergeCalibration.measure(model: w, adapter: p, dataPath: calibration, tokenizer: try Tokenizer(modelPath: model),
+                                                         maxSequences: calibrationSequences, pool: pool) { done, total in
+                        if !json, done == total || done % 8 == 0 { print("calibration: \(done)/\(total) sequences") }
+                    }
+                    if !json, let calib { print("calibration: \(calib.tokens) tokens, moments of \(calib.moments.count) matrices") }
+                }
+                reports = try LoRAMerge.writeGGUF(model: w, adapter: p, to: out, type: t, calibration: calib, pool: pool, onMatrix: show)
             case .hf:
+                if calibration != nil { throw ValidationError("--calibration applies to GGUF output (the in-place Q4_K/Q5_K refit)") }
                 let name = (type ?? "f32").lowercased()
                 guard let t = GGMLType(name: name), [.f32, .f16, .bf16].contains(t) else {
                     throw ValidationError("--type for --format hf must be f32, f16 or bf16 (got '\(name)')")
@@ -62,6 +74,8 @@ struct MergeCommand: ParsableCommand {
             }
         } catch let e as MergeError {
             throw ValidationError(e.description)
+        } catch let e as DatasetError {
+            throw ValidationError("calibration data: \(e.description)")
         }
         let overall = LoRAMerge.overallSurvival(reports)
         let worst = reports.map(\.relativeError).max() ?? 0

@@ -7,10 +7,13 @@ extension LoRAMerge {
     /// the file is written (memory: one fp32 matrix). A quant-aware adapter's change is written into the blocks'
     /// offsets where the type has them (`LoRAMerge.mergeMatrix`); `.auto` picks each matrix's type from the survival
     /// of its change (`LoRAMerge.autoType`, one extra merge per matrix before writing). `onMatrix` is called after
-    /// each merged matrix. Returns the per-matrix reports in file order.
+    /// each merged matrix. `calibration` (`MergeCalibration.measure`) weights the in-place Q4_K/Q5_K refit of a
+    /// quant-aware change by how the input uses each sub-block; without it the refit is unweighted.
+    /// Returns the per-matrix reports in file order.
     @discardableResult
     public static func writeGGUF(model: ModelWeights, adapter: LoRAParameters, to path: String, type: MergeType = .auto,
-                                 pool: ThreadPool, onMatrix: ((MergedMatrixReport) -> Void)? = nil) throws -> [MergedMatrixReport] {
+                                 calibration: MergeCalibration? = nil, pool: ThreadPool,
+                                 onMatrix: ((MergedMatrixReport) -> Void)? = nil) throws -> [MergedMatrixReport] {
         guard let gguf = model.gguf else { throw MergeError.needsGGUFBase(path: model.source.path) }
         try check(adapter, model: model.config)
         let writer = try GGUFWriter(alignment: gguf.alignment)
@@ -27,7 +30,8 @@ extension LoRAMerge {
                 let t = type == .auto ? try autoType(base: W0, adapter: adapter, slot: s, pool: pool)
                                       : type.resolve(base: info.type, cols: info.dims[0])
                 try writer.addTensor(name: info.name, dims: info.dims, type: t) { emit in
-                    let (q, report) = try mergeMatrix(base: W0, adapter: adapter, slot: s, type: t, name: info.name, pool: pool)
+                    let (q, report) = try mergeMatrix(base: W0, adapter: adapter, slot: s, type: t, name: info.name,
+                                                  groupMoments: calibration?.moments[info.name], pool: pool)
                     try q.withUnsafeBytes { try emit(UnsafeRawBufferPointer(start: $0, count: q.byteCount)) }
                     box.add(report)
                 }

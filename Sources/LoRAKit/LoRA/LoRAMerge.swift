@@ -53,6 +53,9 @@ public enum MergeError: Error, CustomStringConvertible, Equatable {
     case needsGGUFBase(path: String)
     case adapterMismatch(message: String)
     case missingTensor(path: String, name: String)
+    case calibrationNeedsQuantAware
+    case emptyCalibration(path: String)
+    case calibrationSequences(Int)
 
     public var description: String {
         switch self {
@@ -62,6 +65,10 @@ public enum MergeError: Error, CustomStringConvertible, Equatable {
         case .needsGGUFBase(let p): return "merging to GGUF needs a GGUF base model (\(p) is not one)"
         case .adapterMismatch(let m): return "the adapter does not fit the model: \(m)"
         case .missingTensor(let p, let n): return "\(p): tensor '\(n)' not found"
+        case .calibrationNeedsQuantAware:
+            return "calibration data only serves a quant-aware adapter (A constant over each 32-column group); this adapter is not one"
+        case .emptyCalibration(let p): return "the calibration data \(p) has no example to run"
+        case .calibrationSequences(let n): return "the number of calibration sequences must be at least 1 (got \(n))"
         }
     }
 }

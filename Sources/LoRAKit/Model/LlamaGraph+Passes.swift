@@ -10,13 +10,14 @@ extension LlamaGraph {
         var mean: Double { count == 0 ? 0 : sum / Double(count) }
     }
 
-    /// Embeds `ids` and runs every layer; leaves the final normed hidden state in `xf`.
-    func forwardHidden() {
+    /// Embeds `ids` and runs every layer; leaves the final normed hidden state in `xf`. `afterLayer`: see
+    /// `embedAndRunLayers`.
+    func forwardHidden(afterLayer: ((Int) -> Void)? = nil) {
         let c = config, b = buffers
         if doraRows != nil {
             timed("dora norms") { updateDoRANorms(slots: slots, scratch: b.doraScratch.ptr, keepNorms: doraNormsFrozen) }
         }
-        embedAndRunLayers()
+        embedAndRunLayers(afterLayer: afterLayer)
         timed("rmsnorm fwd") {
             lk_rmsnorm_fwd(pool.raw, b.xf.ptr, b.rstdf.ptr, layerOutput(c.blockCount - 1), b.frozen.outputNorm.ptr, Int64(T),
                            Int64(c.embeddingLength), c.rmsNormEps)

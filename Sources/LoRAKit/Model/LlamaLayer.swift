@@ -83,7 +83,8 @@ extension LayerRunner {
     }
 
     /// Embeds the pass's ids into layerInput(0) and runs every layer; the last hidden state is in layerOutput(L − 1).
-    func embedAndRunLayers() {
+    /// `afterLayer(l)` runs right after layer l, while activations(l) still hold its projections' inputs.
+    func embedAndRunLayers(afterLayer: ((Int) -> Void)? = nil) {
         let c = weights.config, E = weights.tokenEmbedding
         timed("embed") {
             E.withUnsafeBytes { e in
@@ -92,7 +93,10 @@ extension LayerRunner {
             }
         }
         scaleEmbeddings()
-        for l in 0..<c.blockCount { layerForward(l) }
+        for l in 0..<c.blockCount {
+            layerForward(l)
+            afterLayer?(l)
+        }
     }
 
     /// layerOutput(l) = layer(layerInput(l)), writing its activations into activations(l).

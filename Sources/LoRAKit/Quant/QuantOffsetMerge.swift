@@ -33,12 +33,23 @@ public enum QuantOffsetMerge {
 
     /// `base` with `delta` [rows, cols/32] (the value added to every column of group g in row o) written into its
     /// offsets, as `type` (default `offsetType(for: base.type)`; Q4_K/Q5_K may also go to Q4_1/Q5_1). Nil when
-    /// `canMerge(from: base.type, to: type)` is false or `delta` is not [rows, cols/32].
-    public static func merge(_ base: QuantizedMatrix, delta: [Float], as type: GGMLType? = nil) -> QuantizedMatrix? {
+    /// `canMerge(from: base.type, to: type)` is false, `delta` is not [rows, cols/32] or `groupMoments` is not
+    /// [cols/32, cols/32].
+    ///
+    /// `groupMoments` (used only by the in-place Q4_K/Q5_K refit): H = E[s sᵀ] of the matrix input's group sums
+    /// s_g = Σ_{i∈g} x_i over calibration tokens, row-major. A row's output error is Σ_g e_g·s_g for offset errors e_g,
+    /// so the refit then minimizes eᵀHe instead of Σe² (`WeightedMinRefit`); nil keeps the unweighted refit.
+    public static func merge(_ base: QuantizedMatrix, delta: [Float], as type: GGMLType? = nil,
+                             groupMoments: [Double]? = nil) -> QuantizedMatrix? {
         guard let outType = type ?? offsetType(for: base.type), canMerge(from: base.type, to: outType),
               let outRow = outType.rowBytes(base.cols) else { return nil }
         let groups = base.cols / 32, inRow = base.rowBytes
         guard delta.count == base.rows * groups else { return nil }
+        var weighted: WeightedMinRefit?
+        if let H = groupMoments, [.q4_K, .q5_K].contains(base.type), outType == base.type {
+            guard let w = WeightedMinRefit(moments: H, groups: groups) else { return nil }
+            weighted = w
+        }
         let storage = ByteStorage.allocate(count: outRow * base.rows) { dst in
             base.withUnsafeBytes { src in
                 for r in 0..<base.rows {
@@ -65,7 +76,11 @@ public enum QuantOffsetMerge {
                             }
                         } else {
                             d.copyMemory(from: s, byteCount: inRow)
-                            for b in 0..<(groups / 8) { refitMins(d + b * bs, Array(dl[(8 * b)..<(8 * b + 8)])) }
+                            if let weighted {
+                                weighted.refitRow(d, blockBytes: bs, delta: dl)
+                            } else {
+                                for b in 0..<(groups / 8) { refitMins(d + b * bs, Array(dl[(8 * b)..<(8 * b + 8)])) }
+                            }
                         }
                     default: break
                     }
@@ -119,18 +134,19 @@ public enum QuantOffsetMerge {
         }
     }
 
-    /// The fp16 scale D and 6-bit m_j minimizing Σ_j (D·m_j − want_j)²: candidates are `start` and every
-    /// want_j / k (k = 1…63, either sign) with D at least max|want|/63.5 in magnitude (smaller ones clamp the largest
-    /// offset), each rounded to fp16, plus the least-squares D of the best candidate's m_j.
-    static func fitMins(_ want: [Float], start: Float) -> (bits: UInt16, mins: [UInt8]) {
+    /// The fp16 scale D and 6-bit m_j minimizing Σ_j w_j·(D·m_j − want_j)² (w_j = `weights`, default 1): candidates
+    /// are `start` and every want_j / k (k = 1…63, either sign) with D at least max|want|/63.5 in magnitude (smaller
+    /// ones clamp the largest offset), each rounded to fp16, plus the weighted least-squares D of the best
+    /// candidate's m_j.
+    static func fitMins(_ want: [Float], start: Float, weights: [Float]? = nil) -> (bits: UInt16, mins: [UInt8]) {
         func evaluate(_ D: Float) -> (Float, [UInt8]) {
             var err: Float = 0
             var ms = [UInt8](repeating: 0, count: want.count)
             for j in want.indices {
-                let k = D == 0 ? 0 : min(63, max(0, (want[j] / D).rounded()))
+                let k = roundMin(want[j], D)
                 ms[j] = UInt8(k)
                 let e = D * k - want[j]
-                err += e * e
+                err += (weights?[j] ?? 1) * e * e
             }
             return (err, ms)
         }
@@ -148,11 +164,17 @@ public enum QuantOffsetMerge {
                 for k in 1...63 where abs(w) / Float(k) >= floor { consider(w / Float(k)) }
             }
             var num: Float = 0, den: Float = 0
-            for j in want.indices { num += want[j] * Float(bestM[j]); den += Float(bestM[j]) * Float(bestM[j]) }
+            for j in want.indices {
+                let w = weights?[j] ?? 1
+                num += w * want[j] * Float(bestM[j]); den += w * Float(bestM[j]) * Float(bestM[j])
+            }
             if den > 0 { consider(num / den) }
         }
         return (Float16(bestD).bitPattern, bestM)
     }
+
+    /// The 6-bit min nearest to want / D (0 when D is 0).
+    static func roundMin(_ want: Float, _ D: Float) -> Float { D == 0 ? 0 : min(63, max(0, (want / D).rounded())) }
 
     /// ggml's `get_scale_min_k4`: the 6-bit scale and min of sub-block j from the 12 packed bytes.
     static func scaleMin(_ j: Int, _ q: UnsafeMutableRawPointer) -> (UInt8, UInt8) {
