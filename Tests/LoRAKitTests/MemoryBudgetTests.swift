@@ -73,6 +73,8 @@ final class MemoryBudgetTests: XCTestCase {
         // AdamW holds two fp32 moments per trainable parameter; LoRA grads one.
         XCTAssertEqual(b.terms.first { $0.key == "lora.adamw" }!.bytes, 8 * 41_943_040)
         XCTAssertEqual(b.terms.first { $0.key == "lora.grads" }!.bytes, 4 * 41_943_040)
+        // The trainer's ordered sum of micro-batch gradients (GradientReducer) is one more fp32 copy.
+        XCTAssertEqual(b.terms.first { $0.key == "lora.gradsum" }!.bytes, 4 * 41_943_040)
         // Checkpointing keeps one layer's activations instead of 32.
         var off = cfg; off.checkpointing = false
         let bOff = MemoryBudget.estimate(model: fp, config: off)

@@ -175,6 +175,9 @@ extension MemoryBudget {
         add("lora.grads", "gradients", "fp32", g.gradients, .adapter)
         add("lora.adamw", "AdamW m and v", "2 × fp32", 2 * pf, .adapter)
         add("lora.copy", "trainer's copy of the factors", "fp32 (init / resume)", pf, .adapter)
+        // GradientReducer: micro-batch gradients summed in global order (one process: the whole sum; under MPI each rank
+        // holds its slice of it plus every rank's copy of that slice, about one more fp32 copy).
+        add("lora.gradsum", "gradient sum", "fp32, micro-batches added in order (MPI: + received slices)", pf, .adapter)
         add("lora.save", "adapter being saved", "fp32 copy; tensors streamed to the file", pf, .adapter, .save)
         if checkpoints {
             add("lora.checkpoint", "checkpoint being written", "streamed from the live buffers (1 MiB)", 2 << 20, .adapter, .checkpoint)
