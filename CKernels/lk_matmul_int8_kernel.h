@@ -7,6 +7,8 @@
 // u8 = a + 128: Σ (a + 128)·w − bc is the same isum). Every implementation does exactly these float operations on
 // the same integers: all give the same bits.
 #pragma once
+#include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include "lk_quant.h"
@@ -20,6 +22,10 @@ static inline int lk_i8_round_even(float v) {
     memcpy(&i, &f, 4);
     return (i & 0x007fffff) - 0x00400000;
 }
+
+/// The smoothing multiplier of a channel whose largest |x| is m: √m, 1 when m is 0 or not finite
+/// (lk_int8_smoothing_ref).
+static inline float lk_i8_smoothing(float m) { return m > 0 && m <= FLT_MAX ? sqrtf(m) : 1.0f; }
 
 /// a: each row's activations as stored by the implementation's quantizer (s8, or u8 = s8 + 128 when its `flip`
 /// is 0x80).

@@ -90,7 +90,7 @@ static void smoothing_task(void *ctx, int ti, int nt) {
     if (c0 >= c1) return;
     g->m.absmax(g->S + c0, g->X + c0, g->ldx, g->T, c1 - c0);
     for (int64_t c = c0; c < c1; c++) {
-        g->S[c] = g->S[c] > 0 && g->S[c] <= 3.0e38f ? sqrtf(g->S[c]) : 1.0f;   // as lk_int8_smoothing_ref
+        g->S[c] = lk_i8_smoothing(g->S[c]);
         g->IS[c] = 1.0f / g->S[c];
     }
 }

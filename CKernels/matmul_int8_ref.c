@@ -38,7 +38,7 @@ void lk_i8_absmax_ref(float *m, const float *x, int64_t ldx, int64_t T, int64_t 
 
 void lk_int8_smoothing_ref(float *s, const float *x, int64_t ldx, int64_t T, int64_t n) {
     lk_i8_absmax_ref(s, x, ldx, T, n);
-    for (int64_t c = 0; c < n; c++) s[c] = s[c] > 0 && s[c] <= 3.0e38f ? sqrtf(s[c]) : 1.0f;
+    for (int64_t c = 0; c < n; c++) s[c] = lk_i8_smoothing(s[c]);
 }
 
 void lk_i8_quant_ref(int8_t *q, float *d, int32_t *sum, const float *x, const float *mul, int64_t n, int G, int flip) {

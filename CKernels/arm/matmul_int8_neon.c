@@ -5,6 +5,7 @@
 // quantizer and packing round with the reference's own trick (v + 1.5·2^23, low mantissa bits, truncated to 8
 // bits), so every output is bit-identical to the scalar path (scripts/cross/neon-int8-check.sh, under qemu-user).
 #include "../lk_matmul_int8_kernel.h"
+#include "lk_matmul_int8.h"
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
@@ -96,16 +97,13 @@ static inline float group_scale(float amax, float *id) {
 
 void lk_i8_quant_neon(int8_t *q, float *d, int32_t *sum, const float *x, const float *mul, int64_t n, int G, int flip) {
     const int8x16_t fl = vdupq_n_s8((int8_t)flip);
-    float scaled[256];
+    float scaled[LK_INT8_GROUP];  // groups are at most LK_INT8_GROUP long
     for (int64_t g = 0, k0 = 0; k0 < n; g++, k0 += G) {
         const int64_t len = n - k0 < G ? n - k0 : G, l16 = len / 16 * 16;
         const float *xg = x + k0;
-        if (mul && len <= 256) { // x·mul, rounded as the reference rounds it, then the plain path
+        if (mul) { // x·mul, rounded as the reference rounds it, then the plain path
             for (int64_t i = 0; i < len; i++) scaled[i] = x[k0 + i] * mul[k0 + i];
             xg = scaled;
-        } else if (mul) {
-            lk_i8_quant_ref(q + k0, d + g, sum ? sum + g : NULL, x + k0, mul + k0, len, (int)len, flip);
-            continue;
         }
         float32x4_t m = vdupq_n_f32(0);
         int64_t i = 0;
