@@ -13,7 +13,7 @@
 #include <string.h>
 #include "lk_quant.h"
 
-#define LK_I8_MR 4
+#define LK_I8_MR 8  // most rows per kernel call (each implementation has its own, ≤ this)
 
 /// Round to nearest even for |v| < 2^22 (v + 1.5·2^23 lands on an integer ulp; no libm call, no FMA).
 static inline int lk_i8_round_even(float v) {

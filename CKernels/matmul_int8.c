@@ -27,20 +27,21 @@ typedef struct i8_impl {
     lk_i8_pack_fn pack;
     lk_i8_absmax_fn absmax;
     int flip;             // the kernel's activations: s8 (0) or u8 = s8 + 128 (0x80)
+    int mr;               // rows per kernel call (≤ LK_I8_MR)
     const char *name;
 } i8_impl;
 
 static i8_impl impl_for(lk_isa isa) {
-    i8_impl m = {lk_i8_kernel_ref, lk_i8_quant_ref, lk_i8_pack_ref, lk_i8_absmax_ref, 0, "scalar"};
+    i8_impl m = {lk_i8_kernel_ref, lk_i8_quant_ref, lk_i8_pack_ref, lk_i8_absmax_ref, 0, 4, "scalar"};
 #if defined(__x86_64__)
     if (isa == LK_ISA_AVX512 && lk_isa_supported(LK_ISA_AVX512) && (lk_cpu_features() & LK_CPU_AVX512_VNNI)) {
-        m = (i8_impl){lk_i8_kernel_avx512, lk_i8_quant_avx512, lk_i8_pack_avx512, lk_i8_absmax_avx512, 0x80, "avx512-vnni"};
+        m = (i8_impl){lk_i8_kernel_avx512, lk_i8_quant_avx512, lk_i8_pack_avx512, lk_i8_absmax_avx512, 0x80, 8, "avx512-vnni"};
     } else if ((isa == LK_ISA_AVX512 || isa == LK_ISA_AVX2) && lk_isa_supported(LK_ISA_AVX2)) {
-        m = (i8_impl){lk_i8_kernel_avx2, lk_i8_quant_ref, lk_i8_pack_ref, lk_i8_absmax_ref, 0, "avx2"};
+        m = (i8_impl){lk_i8_kernel_avx2, lk_i8_quant_ref, lk_i8_pack_ref, lk_i8_absmax_ref, 0, 4, "avx2"};
     }
 #elif defined(__aarch64__)
     if (isa == LK_ISA_NEON && lk_isa_supported(LK_ISA_NEON) && (lk_cpu_features() & LK_CPU_NEON_DOTPROD))
-        m = (i8_impl){lk_i8_kernel_neon, lk_i8_quant_neon, lk_i8_pack_neon, lk_i8_absmax_ref, 0, "neon-dotprod"};
+        m = (i8_impl){lk_i8_kernel_neon, lk_i8_quant_neon, lk_i8_pack_neon, lk_i8_absmax_ref, 0, 4, "neon-dotprod"};
 #else
     (void)isa;
 #endif
@@ -160,11 +161,12 @@ static void pack_bwd(const i8_args *g, const panel *P, int64_t nb0, int64_t nb, 
 static void panel_products(const i8_args *g, const panel *P, int64_t nb0, int64_t nb, int64_t k0, int64_t kc) {
     const int64_t nstrips = (nb + 31) / 32, ng = groups(kc), full = kc / GL, tail = kc % GL, ngK = groups(g->K);
     const int add = k0 > 0 || g->accumulate;
-    for (int64_t t = 0; t < g->T; t += LK_I8_MR) {
-        const int mr = (int)min64(LK_I8_MR, g->T - t);
+    const int MR = g->m.mr;
+    for (int64_t t = 0; t < g->T; t += MR) {
+        const int mr = (int)min64(MR, g->T - t);
         const int8_t *rows[LK_I8_MR], *rows_t[LK_I8_MR];
         const float *ad[LK_I8_MR], *ad_t[LK_I8_MR];
-        for (int r = 0; r < LK_I8_MR; r++) {
+        for (int r = 0; r < MR; r++) {
             const int64_t tr = t + (r < mr ? r : 0);
             rows[r] = g->A + tr * g->K + k0;
             ad[r] = g->AD + tr * ngK + k0 / GL;

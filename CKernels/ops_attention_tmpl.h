@@ -312,5 +312,6 @@ const lk_ops_table LK_FN(lk_ops_table_) = {
     LK_FN(swiglu_bwd_),       LK_FN(xent_fwd_bwd_),     LK_FN(xent_fwd_),
     LK_FN(axpy_),             LK_FN(attn_fwd_rows_),    LK_FN(attn_bwd_dq_rows_),
     LK_FN(attn_bwd_dkv_rows_), LK_FN(geglu_fwd_),       LK_FN(geglu_bwd_),
+    LK_FN(xent_panel_fwd_),   LK_FN(xent_panel_bwd_),
 };
 #endif

@@ -96,6 +96,10 @@ typedef struct lk_ops_table {
     void (*attn_bwd_dkv_rows)(const lk_attn_args *a, float *scratch, int64_t b, int64_t kh, int64_t j0, int64_t j1);
     void (*geglu_fwd)(float *h, const float *g, const float *u, int64_t n);
     void (*geglu_bwd)(float *dg, float *du, const float *dh, const float *g, const float *u, int64_t n);
+    void (*xent_panel_fwd)(float *m, double *s, float *z, const float *logits, int64_t ld, const int32_t *targets,
+                           int64_t n, int64_t v0, int64_t P, int64_t V);
+    void (*xent_panel_bwd)(float *logits, int64_t ld, const int32_t *targets, const float *lse, int64_t n, int64_t v0,
+                           int64_t P, int64_t V, float grad_scale);
 } lk_ops_table;
 
 /// Attention row kernels with bf16 products (vdpbf16ps): the same contracts as lk_ops_table's attn_* entries.

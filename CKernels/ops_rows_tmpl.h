@@ -214,6 +214,44 @@ static LK_TGT void LK_FN(xent_fwd_)(float *losses, const float *logits, const in
     }
 }
 
+/// One vocabulary panel of the online cross-entropy (see lk_xent_panel_fwd): logits [n, P] (row stride ld) of the
+/// classes v0..v0+P fold into each row's running max m, Σ exp(x − m) s and target logit z.
+static LK_TGT void LK_FN(xent_panel_fwd_)(float *m, double *s, float *z, const float *logits, int64_t ld,
+                                          const int32_t *targets, int64_t n, int64_t v0, int64_t P, int64_t V_) {
+    for (int64_t r = 0; r < n; r++) {
+        const int32_t tg = targets[r];
+        if (tg < 0 || (int64_t)tg >= V_) continue;
+        const float *x = logits + r * ld;
+        const float pm = LK_FN(row_max_)(x, P);
+        if (pm > m[r]) {
+            s[r] = s[r] * exp((double)m[r] - (double)pm) + LK_FN(row_sumexp_)(NULL, x, P, pm);
+            m[r] = pm;
+        } else {
+            s[r] += LK_FN(row_sumexp_)(NULL, x, P, m[r]);
+        }
+        if ((int64_t)tg >= v0 && (int64_t)tg < v0 + P) z[r] = x[tg - v0];
+    }
+}
+
+/// The gradient of one panel over its logits (see lk_xent_panel_bwd): x ← exp(x − lse)·grad_scale, minus grad_scale
+/// at the target; ignored rows all 0.
+static LK_TGT void LK_FN(xent_panel_bwd_)(float *logits, int64_t ld, const int32_t *targets, const float *lse, int64_t n,
+                                          int64_t v0, int64_t P, int64_t V_, float grad_scale) {
+    for (int64_t r = 0; r < n; r++) {
+        float *x = logits + r * ld;
+        const int32_t tg = targets[r];
+        if (tg < 0 || (int64_t)tg >= V_) {
+            for (int64_t c = 0; c < P; c++) x[c] = 0.0f;
+            continue;
+        }
+        const V vl = VSET1(lse[r]), vg = VSET1(grad_scale);
+        int64_t c = 0;
+        for (; c + VL <= P; c += VL) VSTORE(x + c, VMUL(VEXP(VSUB(VLOAD(x + c), vl)), vg));
+        for (; c < P; c++) x[c] = SEXP(x[c] - lse[r]) * grad_scale;
+        if ((int64_t)tg >= v0 && (int64_t)tg < v0 + P) x[tg - v0] -= grad_scale;
+    }
+}
+
 static LK_TGT void LK_FN(axpy_)(float *y, float alpha, const float *x, int64_t n) {
     const V va = VSET1(alpha);
     int64_t i = 0;

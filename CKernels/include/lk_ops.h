@@ -140,6 +140,28 @@ void lk_cross_entropy_fwd(lk_pool *p, float *losses, const float *logits, const 
 void lk_cross_entropy_fwd_isa(lk_isa isa, lk_pool *p, float *losses, const float *logits, const int32_t *targets, int64_t n, int64_t V);
 void lk_cross_entropy_fwd_ref(float *losses, const float *logits, const int32_t *targets, int64_t n, int64_t V);
 
+/// Cross-entropy a vocabulary panel at a time (for LM heads too large to multiply chunk by chunk of rows): the
+/// logits [n, P] (row stride ld) of classes v0..v0+P. Forward folds each panel into the row's running max m
+/// (start −inf), Σ exp(x − m) s (start 0, double) and target logit z; after the last panel
+/// lk_xent_panel_finish gives lse = m + log s and the loss lse − z (0 for an ignored row, as above). Backward
+/// overwrites a panel's logits with the gradient of grad_scale·loss: exp(x − lse)·grad_scale, minus grad_scale at
+/// the target (ignored rows 0). The panels need not be visited in order; summed over all panels these equal
+/// lk_cross_entropy_fwd / _fwd_bwd up to float rounding.
+void lk_xent_panel_fwd(lk_pool *p, float *m, double *s, float *z, const float *logits, int64_t ld,
+                       const int32_t *targets, int64_t n, int64_t v0, int64_t P, int64_t V);
+void lk_xent_panel_fwd_isa(lk_isa isa, lk_pool *p, float *m, double *s, float *z, const float *logits, int64_t ld,
+                           const int32_t *targets, int64_t n, int64_t v0, int64_t P, int64_t V);
+void lk_xent_panel_fwd_ref(float *m, double *s, float *z, const float *logits, int64_t ld, const int32_t *targets,
+                           int64_t n, int64_t v0, int64_t P, int64_t V);
+void lk_xent_panel_finish(float *losses, float *lse, const float *m, const double *s, const float *z,
+                          const int32_t *targets, int64_t n, int64_t V);
+void lk_xent_panel_bwd(lk_pool *p, float *logits, int64_t ld, const int32_t *targets, const float *lse, int64_t n,
+                       int64_t v0, int64_t P, int64_t V, float grad_scale);
+void lk_xent_panel_bwd_isa(lk_isa isa, lk_pool *p, float *logits, int64_t ld, const int32_t *targets, const float *lse,
+                           int64_t n, int64_t v0, int64_t P, int64_t V, float grad_scale);
+void lk_xent_panel_bwd_ref(float *logits, int64_t ld, const int32_t *targets, const float *lse, int64_t n, int64_t v0,
+                           int64_t P, int64_t V, float grad_scale);
+
 // MARK: - Optimizer and elementwise helpers
 
 /// One AdamW step, PyTorch semantics (step >= 1), on param, m, v, grad: [n]. g = grad * grad_scale;

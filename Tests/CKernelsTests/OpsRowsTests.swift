@@ -198,6 +198,58 @@ final class OpsRowsTests: XCTestCase {
         }
     }
 
+    /// The vocabulary-panel cross-entropy (online max / sum over panels, then the gradient panel by panel) equals the
+    /// full-row one: every ISA, panels of several widths visited in shuffled order, ignored rows, a target in the
+    /// last (short) panel, and rows whose max sits in a later panel (the running sum is rescaled).
+    func testCrossEntropyPanelsEqualFullRows() {
+        var rng = SplitMix64(seed: 61)
+        for (n, V, P) in [(1, 1, 1), (3, 5, 2), (4, 100, 16), (5, 1000, 96), (6, 4099, 512), (3, 4099, 4099)] {
+            var logits = opsRandom(n * V, &rng, scale: 8)
+            var targets = (0..<n).map { _ in Int32(rng.next() % UInt64(V)) }
+            if n >= 3 { targets[1] = -100; targets[2] = Int32(V) }
+            if n >= 4 { targets[3] = Int32(V - 1); logits[3 * V + V - 2] = 40 }  // target and max in the last panel
+            var lossRef = [Float](repeating: 0, count: n), gRef = logits
+            lk_cross_entropy_fwd_bwd_ref(&lossRef, &gRef, targets, Int64(n), Int64(V), 0.25)
+            var starts = Array(stride(from: 0, to: V, by: P))
+            starts.shuffle(using: &rng)
+            for isa in [nil] + opsISAs.map(Optional.some) {
+                var m = [Float](repeating: -.infinity, count: n), s = [Double](repeating: 0, count: n)
+                var z = [Float](repeating: 0, count: n)
+                for v0 in starts {
+                    let w = min(P, V - v0)
+                    var panel = [Float](repeating: 0, count: n * w)
+                    for r in 0..<n { for c in 0..<w { panel[r * w + c] = logits[r * V + v0 + c] } }
+                    if let isa {
+                        lk_xent_panel_fwd_isa(isa, nil, &m, &s, &z, panel, Int64(w), targets, Int64(n), Int64(v0), Int64(w), Int64(V))
+                    } else {
+                        lk_xent_panel_fwd_ref(&m, &s, &z, panel, Int64(w), targets, Int64(n), Int64(v0), Int64(w), Int64(V))
+                    }
+                }
+                var loss = [Float](repeating: 9, count: n), lse = [Float](repeating: 9, count: n)
+                lk_xent_panel_finish(&loss, &lse, m, s, z, targets, Int64(n), Int64(V))
+                let name = isa.map(opsISAName) ?? "ref"
+                XCTAssertLessThanOrEqual(opsRelErr(loss, lossRef), 2e-6, "\(name) n=\(n) V=\(V) P=\(P)")
+                var g = [Float](repeating: 0, count: n * V)
+                for v0 in starts {
+                    let w = min(P, V - v0)
+                    var panel = [Float](repeating: 0, count: n * w)
+                    for r in 0..<n { for c in 0..<w { panel[r * w + c] = logits[r * V + v0 + c] } }
+                    if let isa {
+                        lk_xent_panel_bwd_isa(isa, nil, &panel, Int64(w), targets, lse, Int64(n), Int64(v0), Int64(w), Int64(V), 0.25)
+                    } else {
+                        lk_xent_panel_bwd_ref(&panel, Int64(w), targets, lse, Int64(n), Int64(v0), Int64(w), Int64(V), 0.25)
+                    }
+                    for r in 0..<n { for c in 0..<w { g[r * V + v0 + c] = panel[r * w + c] } }
+                }
+                XCTAssertLessThanOrEqual(opsRelErr(g, gRef), 4e-6, "\(name) n=\(n) V=\(V) P=\(P)")
+                for r in 0..<n where targets[r] < 0 || Int(targets[r]) >= V {
+                    XCTAssertEqual(loss[r], 0)
+                    XCTAssertTrue(g[(r * V)..<((r + 1) * V)].allSatisfy { $0 == 0 })
+                }
+            }
+        }
+    }
+
     func testCrossEntropyGradientMatchesFiniteDifferences() {
         var rng = SplitMix64(seed: 6)
         let n = 3, V = 11, scale: Float = 0.5

@@ -39,6 +39,8 @@ struct GraphBuffers<F, I> {
     // Head.
     let xf: F, rstdf: F                         // [T, C], [T]
     let logits: F                               // [chunkRows, V]
+    /// Vocabulary-panel loss (`headLossByPanels`): Σ exp as doubles [T] (2T floats), running max, target logit, lse.
+    let headStats: F                            // [5T]
     // Backward scratch (training only; empty otherwise).
     let dx: F, dxn: F, dxf: F                   // [T, C]
     let datt: F                                 // [T, Hq·hd]
@@ -73,6 +75,7 @@ struct GraphBuffers<F, I> {
         }
         xf = b.float("xf", T * C, .head); rstdf = b.float("rstdf", T, .head)
         logits = b.float("logits", s.chunkRows * c.vocabSize, .head)
+        headStats = b.float("head_stats", 5 * T, .head)
         dx = b.float("dx", tr * T * C, .backwardScratch); dxn = b.float("dxn", tr * T * C, .backwardScratch)
         dxf = b.float("dxf", tr * T * C, .backwardScratch); datt = b.float("datt", tr * T * qd, .backwardScratch)
         dq = b.float("dq", tr * T * qd, .backwardScratch)

@@ -24,7 +24,8 @@ extension LlamaGraph {
     /// over an `out` that is not a multiple of 32 in bf16 (fp32 where bf16 is not native).
     func productPrecision(_ W: QuantizedMatrix, summed out: Int64 = 0) -> ComputePrecision {
         guard precision == .int8 else { return precision }
-        let isHead = W.storage === head.storage && W.offset == head.offset
+        let h = head   // the head or a panel of its rows (`headLossByPanels`)
+        let isHead = W.storage === h.storage && W.offset >= h.offset && W.offset < h.offset + h.byteCount
         if !isHead, lk_int8_type_supported(lk_type(rawValue: W.type.rawValue)) != 0, out % 32 == 0 { return .int8 }
         return ComputePrecision.bf16IsNative ? .bf16 : .fp32
     }

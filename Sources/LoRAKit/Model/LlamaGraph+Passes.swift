@@ -35,6 +35,14 @@ extension LlamaGraph {
         let logits = b.logits, xf = b.xf, losses = b.losses, targets = b.targets, dxf = b.dxf
         var total = LossSum(sum: 0, count: 0)
         var t0 = 0
+        if let P = vocabPanelRows(backward: backward) {
+            headLossByPanels(P, backward: backward, gradScale: gradScale)
+            t0 = T
+            for i in 0..<T where targets.ptr[i] >= 0 {
+                total.sum += Double(losses.ptr[i])
+                total.count += 1
+            }
+        }
         while t0 < T {
             let n = min(chunkRows, T - t0)
             timed("frozen head fwd") {
@@ -70,6 +78,71 @@ extension LlamaGraph {
             }
         }
         return total
+    }
+
+    /// Rows of the head per vocabulary panel when the loss should go panel by panel (nil: row chunks). The row
+    /// chunks multiply the whole head once per chunk, and each multiplication dequantizes (and in bf16 rounds and
+    /// packs) all of it: for heads that are not packed once (checkpointing, or larger than `bf16HeadPackLimit`)
+    /// with many chunks — Llama 3's 128k or Gemma 3's 262k vocabulary at seq 2048 makes 64–128 — that packing
+    /// is most of the head's time. Panels of P vocabulary rows against all T rows dequantize each part of the head
+    /// once per product instead: forward one product, training three (forward, the logits again for the
+    /// gradient once every row's log-sum-exp is known, and backward-data), against two products plus
+    /// 2·T/chunkRows head dequantizations. Used from four chunks up (two without backward); P fills the
+    /// logits buffer ([T, P] ≤ [chunkRows, V]), a multiple of 64, no wider than a layer's widest summed
+    /// dimension (so the products' planned scratch covers it).
+    func vocabPanelRows(backward: Bool) -> Int? {
+        if forceVocabPanels == false { return nil }
+        let c = config, V = c.vocabSize
+        let packed = precision.usesBF16Products && !bf16Head.isEmpty
+        let chunks = (T + chunkRows - 1) / chunkRows
+        if forceVocabPanels != true, packed || chunks < (backward ? 4 : 2) { return nil }
+        let widest = max(c.embeddingLength, c.feedForwardLength, c.kvDim, c.headCount * c.headDim)
+        let P = min(chunkRows * V / T, widest, V) / 64 * 64
+        return P >= 64 ? P : nil
+    }
+
+    /// The loss (and with `backward` dL/dxf into `dxf`) with the head taken P vocabulary rows at a time against all
+    /// T rows: an online log-sum-exp over the panels (`lk_xent_panel_fwd`), then each panel's logits again and
+    /// their gradient (`lk_xent_panel_bwd`) times the panel into dxf. Backward visits the panels last first, so
+    /// the forward's last logits are reused. Writes `losses`.
+    func headLossByPanels(_ P: Int, backward: Bool, gradScale: Float) {
+        let c = config, V = c.vocabSize, C = Int64(c.embeddingLength), b = buffers, h = head
+        let logits = b.logits.ptr, xf = b.xf.ptr, targets = b.targets.ptr
+        let stats = b.headStats.ptr
+        let sums = UnsafeMutableRawPointer(stats).bindMemory(to: Double.self, capacity: T)
+        let m = stats + 2 * T, z = stats + 3 * T, lse = stats + 4 * T
+        sums.update(repeating: 0, count: T)
+        m.update(repeating: -.infinity, count: T)
+        z.update(repeating: 0, count: T)
+        func panel(_ v0: Int) -> QuantizedMatrix {
+            QuantizedMatrix(type: h.type, rows: min(P, V - v0), cols: h.cols, storage: h.storage,
+                            offset: h.offset + v0 * h.rowBytes)!
+        }
+        let starts = Array(stride(from: 0, to: V, by: P))
+        for v0 in starts {
+            let W = panel(v0), w = Int64(W.rows)
+            timed("frozen head fwd") { headPanelForward(W, y: logits, x: xf, ldx: C) }
+            timed("cross_entropy") {
+                lk_xent_panel_fwd(pool.raw, m, sums, z, logits, w, targets, Int64(T), Int64(v0), w, Int64(V))
+            }
+        }
+        lk_xent_panel_finish(b.losses.ptr, lse, m, sums, z, targets, Int64(T), Int64(V))
+        guard backward else { return }
+        for (i, v0) in starts.reversed().enumerated() {
+            let W = panel(v0), w = Int64(W.rows)
+            if i > 0 { timed("frozen head fwd") { headPanelForward(W, y: logits, x: xf, ldx: C) } }
+            timed("cross_entropy") {
+                lk_xent_panel_bwd(pool.raw, logits, w, targets, lse, Int64(T), Int64(v0), w, Int64(V), gradScale)
+            }
+            timed("frozen head bwd_data") {
+                frozenBackwardData(W, dx: b.dxf.ptr, lddx: C, dy: logits, lddy: w, rows: Int64(T), accumulate: i > 0)
+            }
+        }
+    }
+
+    /// logits[T, rows of W] = xf·Wᵀ for a panel W of the head's rows (ld = the panel's width).
+    private func headPanelForward(_ W: QuantizedMatrix, y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, ldx: Int64) {
+        frozenForward(W, y: y, ldy: Int64(W.rows), x: x, ldx: ldx, rows: Int64(T))
     }
 
     /// Logits [T, V] of the current batch (for tests and generation on small T).

@@ -27,6 +27,8 @@ final class LlamaGraph: LayerRunner {
     /// LoRA dropout is on only inside a training pass (forward + backward); evaluation passes of a
     /// training graph (validation) and inference graphs never drop.
     var dropoutActive = false
+    /// Tests: true forces the vocabulary-panel loss, false the row chunks; nil chooses (`vocabPanelRows`).
+    var forceVocabPanels: Bool?
     /// The batch's rows hold several segments (packed examples): attention uses `firstKey`.
     private(set) var segmented = false
     /// DoRA's row norms are recomputed from the parameters at every pass unless this is set (only m/‖·‖ then; tests:
