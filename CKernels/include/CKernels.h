@@ -12,3 +12,4 @@
 #include "lk_matmul_int8.h"
 #include "lk_decode.h"
 #include "lk_lapack.h"
+#include "lk_peak.h"

@@ -36,6 +36,8 @@ extension Bench {
         var rng = SplitMix64(seed: 3)
         func random(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 } }
         var reports: [BenchReport] = []
+        // The instruction ceilings, timed once on this thread (per core; × threads for the products).
+        let peaks = Dictionary(uniqueKeysWithValues: InstructionPeak.measureAll(seconds: 0.1).map { ($0.precision, $0) })
         for s in shapes {
             let t = type.storable(cols: s.inFeatures)
             let w = random(s.out * s.inFeatures)
@@ -91,6 +93,11 @@ extension Bench {
                     }
                     let med = BenchSupport.median(mine), ceil = flops / BenchSupport.median(theirs) / 1e9
                     var notes: [String: String] = [:]
+                    if let p = peaks[precision], p.opsPerSecond > 0 {
+                        let ceiling = p.opsPerSecond * Double(pool.threads)
+                        notes["instruction peak"] = String(format: "%.0f%% of %@ × %d threads (%.0f G/s per thread)",
+                                                           100 * flops / med / ceiling, p.instruction, pool.threads, p.opsPerSecond / 1e9)
+                    }
                     if precision == .int8 {
                         let r = BenchSupport.median(ref)
                         notes["vs bf16"] = String(format: "bf16 %.4f s, int8 %.4f s: int8 %.2fx the bf16 speed (same W, same run)", r, med, r / med)
