@@ -120,20 +120,24 @@ final class QuantGridLoRA {
         }
     }
 
+    /// The configuration of the saved adapter (`savedForm`): rank R = the largest in/32 of the targets, alpha R.
+    static func savedConfig(_ latent: LoRAConfig, model: LlamaConfig) -> LoRAConfig {
+        var cfg = latent
+        cfg.rank = latent.targets.map { $0.shape(model).in / QuantAwareLoRA.groupSize }.max() ?? 1
+        cfg.alpha = Float(cfg.rank)
+        cfg.useRSLoRA = false
+        cfg.dropout = 0
+        return cfg
+    }
+
     /// The adapter to save: the change each matrix gets (Ĉ on grid slots, C elsewhere) as an ordinary PEFT LoRA of rank
     /// R = the largest in/32 over the targets, alpha = R (scale 1, no rsLoRA): A row g is the indicator of group g
     /// (rows past a matrix's in/32 are 0), B [out, R] holds the change. PEFT, llama.cpp and the merge read it as they
     /// read any LoRA; it computes exactly the trained model (W0 + Ĉ), and `merge --type same` writes exactly m'.
     static func savedForm(_ latent: LoRAParameters, grid: QuantGridLoRA, model: LlamaConfig) throws -> LoRAParameters {
         let G = QuantAwareLoRA.groupSize
-        let R = latent.slots.map { $0.inFeatures / G }.max() ?? 1
-        var cfg = latent.config
-        cfg.rank = R
-        cfg.alpha = Float(R)
-        cfg.useRSLoRA = false
-        cfg.dropout = 0
-        var out = try LoRAParameters(config: cfg, model: model)
-        out.values = [Float](repeating: 0, count: out.count)
+        var out = try LoRAParameters(zeroed: savedConfig(latent.config, model: model), model: model)
+        let R = out.config.rank
         latent.values.withUnsafeBufferPointer { v in
             for (i, s) in latent.slots.enumerated() {
                 let d = out.slots[i], ng = s.inFeatures / G
