@@ -140,6 +140,10 @@ final class QuantGridLoRATests: XCTestCase {
                 }
             }
             XCTAssertLessThanOrEqual(worst, 1e-6)
+            // Calibration serves the refit, which this adapter does not need.
+            XCTAssertThrowsError(try MergeCalibration.measure(model: m, adapter: loaded, sequences: [tokens], source: "x", pool: ThreadPool(threads: 2))) {
+                XCTAssertEqual($0 as? MergeError, .calibrationWithQuantGrid)
+            }
             print("grid \(type): worst |merged − (W0 + ΔW saved)| / max|W0| = \(worst)")
         }
     }

@@ -43,6 +43,7 @@ public struct MergeCalibration: Sendable {
                                progress: ((Int, Int) -> Void)? = nil) throws -> MergeCalibration {
         let slots = adapter.slots.filter { QuantAwareLoRA.isGroupConstant(adapter, slot: $0) }
         guard !slots.isEmpty else { throw MergeError.calibrationNeedsQuantAware }
+        guard !adapter.config.quantGrid else { throw MergeError.calibrationWithQuantGrid }
         guard maxSequences >= 1 else { throw MergeError.calibrationSequences(maxSequences) }
         let examples = sequences.prefix(maxSequences).filter { !$0.isEmpty }
         guard !examples.isEmpty else { throw MergeError.emptyCalibration(path: source) }
