@@ -207,6 +207,11 @@ final class QuantGridLoRATests: XCTestCase {
         let q8 = try ModelWeights.load(path: dir + "/src-64.gguf")
         XCTAssertThrowsError(try LoRATrainer(model: q8, config: tc)) { XCTAssertTrue("\($0)".contains("none of the adapted matrices is Q4_K or Q5_K"), "\($0)") }
         XCTAssertNoThrow(try LoRATrainer(model: m, config: tc))
+        // Factors trained without the grid do not silently continue a grid run (nor the reverse).
+        var plainCfg = cfg
+        plainCfg.quantGrid = false
+        let latent = try LoRAParameters(config: plainCfg, model: m.config)
+        XCTAssertThrowsError(try LoRATrainer(model: m, config: tc, adapter: latent)) { XCTAssertTrue("\($0)".contains("does not match"), "\($0)") }
         // Strict config file key and the command-line alias; resume-defining.
         try #"{"lora": {"quantAware": true, "quantGrid": true}}"#.write(toFile: dir + "/c.json", atomically: false, encoding: .utf8)
         let c = try TrainingConfig.resolve(base: TrainingConfig.runDefaults, file: dir + "/c.json", overrides: TrainingOverrides())

@@ -100,8 +100,8 @@ public final class LoRATrainer {
         }
         let params = try adapter ?? LoRAParameters(config: config.lora, weights: model)
         if let adapter, adapter.config.rank != config.lora.rank || adapter.config.targets != config.lora.targets
-            || adapter.config.useDoRA != config.lora.useDoRA {
-            throw TrainingError.modelMismatch("the adapter (rank \(adapter.config.rank), targets \(adapter.config.targets.map(\.rawValue))\(adapter.config.useDoRA ? ", DoRA" : "")) does not match the run's LoRA config")
+            || adapter.config.useDoRA != config.lora.useDoRA || adapter.config.quantGrid != config.lora.quantGrid {
+            throw TrainingError.modelMismatch("the adapter (rank \(adapter.config.rank), targets \(adapter.config.targets.map(\.rawValue))\(adapter.config.useDoRA ? ", DoRA" : "")\(adapter.config.quantGrid ? ", quantGrid" : "")) does not match the run's LoRA config")
         }
         if config.lora.quantGrid, !QuantGridLoRA.hasGrid(weights: model, targets: config.lora.targets) {
             throw TrainingError.invalidConfig("grid-exact training (quantGrid) rounds the change to the 6-bit mins of Q4_K/Q5_K matrices, and none of the adapted matrices is Q4_K or Q5_K (Q4_1/Q5_1 take a quant-aware change exactly without it)")
