@@ -51,6 +51,8 @@ struct TrainingOptions: ParsableArguments {
     @Flag(help: "rsLoRA scaling (alpha/√rank).") var rslora = false
     @Flag(help: "Quant-aware LoRA: A is constant over each 32-column quantization group, so merging into a Q4_1/Q5_1/Q4_K/Q5_K base writes the change into the block offsets instead of losing it to requantization.")
     var quantAware = false
+    @Flag(help: "With --quant-aware on a Q4_K/Q5_K base: train the change rounded to the 6-bit min grid the in-place merge writes (straight-through), so `merge --type same` gives exactly the trained model; the saved adapter is that rounded change.")
+    var quantGrid = false
     @Flag(help: "DoRA (PEFT use_dora): also train a magnitude per output row; no dropout.") var dora = false
     @Option(help: "LoRA+: learning rate of B (and DoRA magnitudes) = this × lr (paper: ~16; 0: off).") var loraPlusRatio: Float?
     @Option(help: "Target modules, comma-separated PEFT names (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj) or all-linear.")
@@ -92,6 +94,7 @@ struct TrainingOptions: ParsableArguments {
         o.rank = rank; o.alpha = alpha; o.dropout = dropout
         if rslora { o.useRSLoRA = true }
         if quantAware { o.quantAware = true }
+        if quantGrid { o.quantGrid = true }
         if dora { o.useDoRA = true }
         o.loraPlusRatio = loraPlusRatio
         if let targets { o.targets = try LoRAConfig.parseTargets([targets]) }

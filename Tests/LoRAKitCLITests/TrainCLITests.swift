@@ -76,4 +76,19 @@ final class TrainCLITests: XCTestCase {
         let size = { (p: String) in (try FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? -1 }
         XCTAssertEqual(try size(merged), try size(model))
     }
+
+    /// `--quant-grid` is refused without `--quant-aware`, and on a base with no Q4_K/Q5_K adapted matrix (Q4_1 here).
+    func testQuantGridRefusals() throws {
+        let model = try modelPath
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-qg-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let common = ["train", "--model", model, "--data", repoRoot.appendingPathComponent("Examples/data/veloria").path, "--out", out,
+                      "--steps", "1", "--batch-size", "1", "--seq-len", "64", "--targets", "q_proj", "--threads", "2"]
+        let a = try runLorakit(common + ["--quant-grid"])
+        XCTAssertNotEqual(a.status, 0)
+        XCTAssertTrue(a.stderr.contains("needs quant-aware LoRA (quantAware)"), a.stderr)
+        let b = try runLorakit(common + ["--quant-grid", "--quant-aware"])
+        XCTAssertNotEqual(b.status, 0)
+        XCTAssertTrue(b.stderr.contains("none of the adapted matrices is Q4_K or Q5_K"), b.stderr)
+    }
 }

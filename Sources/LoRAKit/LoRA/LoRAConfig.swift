@@ -52,6 +52,8 @@ public enum LoRAConfigError: Error, CustomStringConvertible, Equatable {
     case noTargets
     case quantAwareColumns(target: LoRATarget, in: Int, group: Int)
     case quantAwareWithDoRA
+    case quantGridNeedsQuantAware
+    case quantGridWithDropout(Float)
 
     public var description: String {
         switch self {
@@ -69,6 +71,10 @@ public enum LoRAConfigError: Error, CustomStringConvertible, Equatable {
             return "quant-aware LoRA needs input features in whole \(g)-wide groups; \(t.rawValue) has \(i)"
         case .quantAwareWithDoRA:
             return "quant-aware LoRA and DoRA cannot be combined: DoRA's per-row rescaling is not constant inside a quantization group, so it cannot merge into the block offsets"
+        case .quantGridNeedsQuantAware:
+            return "grid-exact training (quantGrid) rounds a quant-aware adapter's group-constant change to the Q4_K/Q5_K min grid; it needs quant-aware LoRA (quantAware) on"
+        case .quantGridWithDropout(let p):
+            return "grid-exact training (quantGrid) trains the merged model, which has no dropout (got dropout \(p)); set the dropout to 0"
         }
     }
 }
@@ -86,6 +92,9 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
     /// Quant-aware LoRA (QuantAwareLoRA.swift): A is constant over each `QuantAwareLoRA.groupSize`-wide group
     /// of input columns, so B·A merges exactly into the offsets of a quantized base.
     public var quantAware = false
+    /// Grid-exact quant-aware LoRA (QuantGridLoRA.swift, needs `quantAware`): on Q4_K/Q5_K matrices training sees the
+    /// change rounded to the 6-bit min grid the in-place merge writes (straight-through), so merged == trained.
+    public var quantGrid = false
     /// DoRA (PEFT `use_dora`): a trained magnitude per output row rescales W0 + s·B·A to m/‖W0 + s·B·A‖ per row.
     public var useDoRA: Bool
 
@@ -100,7 +109,7 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         self.useDoRA = useDoRA
     }
 
-    enum CodingKeys: String, CodingKey { case rank, alpha, dropout, useRSLoRA, targets, seed, quantAware, useDoRA }
+    enum CodingKeys: String, CodingKey { case rank, alpha, dropout, useRSLoRA, targets, seed, quantAware, quantGrid, useDoRA }
 
     /// Decodes a possibly partial configuration (missing keys keep their defaults); `targets` may
     /// also be `"all-linear"` or a comma-separated string.
@@ -113,6 +122,7 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         useRSLoRA = try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA) ?? useRSLoRA
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
         quantAware = try c.decodeIfPresent(Bool.self, forKey: .quantAware) ?? quantAware
+        quantGrid = try c.decodeIfPresent(Bool.self, forKey: .quantGrid) ?? quantGrid
         useDoRA = try c.decodeIfPresent(Bool.self, forKey: .useDoRA) ?? useDoRA
         if let list = try? c.decodeIfPresent([String].self, forKey: .targets) {
             targets = try LoRAConfig.parseTargets(list)
@@ -152,5 +162,7 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         }
         guard !(quantAware && useDoRA) else { throw LoRAConfigError.quantAwareWithDoRA }
         if quantAware { try QuantAwareLoRA.validate(targets: targets, model: model) }
+        guard !quantGrid || quantAware else { throw LoRAConfigError.quantGridNeedsQuantAware }
+        guard !quantGrid || dropout == 0 else { throw LoRAConfigError.quantGridWithDropout(dropout) }
     }
 }

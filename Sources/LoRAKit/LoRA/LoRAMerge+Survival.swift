@@ -32,7 +32,8 @@ extension LoRAMerge {
         let q: QuantizedMatrix
         var offsets = false
         if QuantOffsetMerge.canMerge(from: W0.type, to: t), QuantAwareLoRA.isGroupConstant(adapter, slot: s),
-           let m = QuantOffsetMerge.merge(W0, delta: QuantAwareLoRA.groupDelta(adapter, slot: s), as: t, groupMoments: groupMoments) {
+           let m = QuantOffsetMerge.merge(W0, delta: QuantAwareLoRA.groupDelta(adapter, slot: s), as: t, groupMoments: groupMoments,
+                                         onGrid: adapter.config.quantGrid) {
             q = m
             offsets = true
         } else {
@@ -62,6 +63,7 @@ extension LoRAMerge {
     static func autoType(base W0: QuantizedMatrix, adapter: LoRAParameters, slot s: LoRASlot, pool: ThreadPool) throws -> GGMLType {
         if [.f32, .f16, .bf16, .q8_0].contains(W0.type) { return W0.type }
         if QuantAwareLoRA.isGroupConstant(adapter, slot: s), let o = QuantOffsetMerge.offsetType(for: W0.type) {
+            if adapter.config.quantGrid { return o }   // trained on the Q4_K/Q5_K min grid: exact in place
             switch o {
             case .q4_K: return .q4_1
             case .q5_K: return .q5_1

@@ -54,6 +54,7 @@ public enum MergeError: Error, CustomStringConvertible, Equatable {
     case adapterMismatch(message: String)
     case missingTensor(path: String, name: String)
     case calibrationNeedsQuantAware
+    case calibrationWithQuantGrid
     case emptyCalibration(path: String)
     case calibrationSequences(Int)
 
@@ -67,6 +68,8 @@ public enum MergeError: Error, CustomStringConvertible, Equatable {
         case .missingTensor(let p, let n): return "\(p): tensor '\(n)' not found"
         case .calibrationNeedsQuantAware:
             return "calibration data only serves a quant-aware adapter (A constant over each 32-column group); this adapter is not one"
+        case .calibrationWithQuantGrid:
+            return "calibration data weights the refit of the Q4_K/Q5_K mins; this adapter was trained on their grid (quantGrid) and is written exactly without a refit"
         case .emptyCalibration(let p): return "the calibration data \(p) has no example to run"
         case .calibrationSequences(let n): return "the number of calibration sequences must be at least 1 (got \(n))"
         }

@@ -32,6 +32,21 @@ public struct LoRAParameters: Sendable, Equatable {
     /// drawn from a seeded generator; B = 0. DoRA magnitudes are left 0: `init(config:weights:)` sets them to the
     /// base's row norms (a loader overwrites them).
     public init(config: LoRAConfig, model: LlamaConfig) throws {
+        try self.init(zeroed: config, model: model)
+        var v = values
+        values = []
+        for s in slots {
+            let n = config.rank * s.inFeatures
+            let a = SplitMix64.uniformSymmetric(seed: LoRAParameters.seed(config.seed, s.layer, s.target, isB: false), count: n)
+            let bound = 1 / Float(s.inFeatures).squareRoot()
+            for j in 0..<n { v[s.aOffset + j] = a[j] * bound }
+        }
+        if config.quantAware { QuantAwareLoRA.makeGroupConstant(&v, slots: slots, rank: config.rank) }
+        self.values = v
+    }
+
+    /// All-zero factors in the layout of `config` (no initialization draw).
+    init(zeroed config: LoRAConfig, model: LlamaConfig) throws {
         try config.validate(for: model)
         self.config = config
         var slots: [LoRASlot] = []
@@ -51,15 +66,7 @@ public struct LoRAParameters: Sendable, Equatable {
             }
         }
         self.slots = slots
-        var v = [Float](repeating: 0, count: off)
-        for s in slots {
-            let n = config.rank * s.inFeatures
-            let a = SplitMix64.uniformSymmetric(seed: LoRAParameters.seed(config.seed, s.layer, s.target, isB: false), count: n)
-            let bound = 1 / Float(s.inFeatures).squareRoot()
-            for j in 0..<n { v[s.aOffset + j] = a[j] * bound }
-        }
-        if config.quantAware { QuantAwareLoRA.makeGroupConstant(&v, slots: slots, rank: config.rank) }
-        self.values = v
+        values = [Float](repeating: 0, count: off)
     }
 
     /// A new adapter for training on `weights`: as `init(config:model:)`, with DoRA magnitudes m = ‖W0 row‖ (PEFT's

@@ -43,6 +43,7 @@ public struct MergeCalibration: Sendable {
                                progress: ((Int, Int) -> Void)? = nil) throws -> MergeCalibration {
         let slots = adapter.slots.filter { QuantAwareLoRA.isGroupConstant(adapter, slot: $0) }
         guard !slots.isEmpty else { throw MergeError.calibrationNeedsQuantAware }
+        guard !adapter.config.quantGrid else { throw MergeError.calibrationWithQuantGrid }
         guard maxSequences >= 1 else { throw MergeError.calibrationSequences(maxSequences) }
         let examples = sequences.prefix(maxSequences).filter { !$0.isEmpty }
         guard !examples.isEmpty else { throw MergeError.emptyCalibration(path: source) }
@@ -76,16 +77,9 @@ public struct MergeCalibration: Sendable {
 
     /// h += Sᵀ·S for the group sums S [rows, cols/G] of the rows of x [rows, cols] (one fp32 product, fp64 sum).
     static func addMoments(_ h: inout [Double], _ x: UnsafeMutablePointer<Float>, rows T: Int, cols C: Int, pool: ThreadPool) {
-        let G = QuantAwareLoRA.groupSize, ng = C / G
+        let ng = C / QuantAwareLoRA.groupSize
         var g = [Float](repeating: 0, count: T * ng)
-        for t in 0..<T {
-            let row = x + t * C
-            for j in 0..<ng {
-                var a: Float = 0
-                for c in 0..<G { a += row[j * G + c] }
-                g[t * ng + j] = a
-            }
-        }
+        g.withUnsafeMutableBufferPointer { QuantAwareLoRA.groupSums(x, rows: T, cols: C, into: $0.baseAddress!) }
         var p = [Float](repeating: 0, count: ng * ng)
         g.withUnsafeBufferPointer { sp in
             p.withUnsafeMutableBufferPointer { pp in

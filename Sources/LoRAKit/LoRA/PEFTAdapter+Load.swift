@@ -71,6 +71,7 @@ extension LoRAParameters {
                 throw AdapterError.unsupported(path: weightsPath, message: "quant-aware group width \(g) (only \(QuantAwareLoRA.groupSize) is known)")
             }
             config.quantAware = true
+            config.quantGrid = file.metadata[PEFTAdapter.quantGridMetadataKey] == "1"
         }
         if parsed.useDoRA {
             // PEFT trains DoRA with dropout too; LoRAKit evaluates and continues it without (dropout is inactive in

@@ -10,6 +10,9 @@ public enum PEFTAdapter {
     /// Safetensors metadata key of a quant-aware adapter: its group width ("32"; absent for plain LoRA). Kept out of
     /// adapter_config.json, whose unknown keys PEFT warns about (older versions refuse them).
     static let quantAwareMetadataKey = "lorakit.quant_aware_group"
+    /// Safetensors metadata key of a grid-exact quant-aware adapter ("1"): its change is on the Q4_K/Q5_K min grid of
+    /// the base it was trained on, and the in-place merge writes it without a refit (`QuantGridLoRA`).
+    static let quantGridMetadataKey = "lorakit.quant_grid"
 
     /// The key PEFT's `save_pretrained` gives a factor, e.g.
     /// `base_model.model.model.layers.3.self_attn.q_proj.lora_B.weight`.
@@ -75,6 +78,7 @@ extension LoRAParameters {
         let writer = SafetensorsWriter()
         writer.metadata = ["format": "pt", PEFTAdapter.seedMetadataKey: String(config.seed)]
         if config.quantAware { writer.metadata[PEFTAdapter.quantAwareMetadataKey] = String(QuantAwareLoRA.groupSize) }
+        if config.quantGrid { writer.metadata[PEFTAdapter.quantGridMetadataKey] = "1" }
         let r = config.rank
         // Each tensor is cut out (and q/k rows permuted) only while the file is written: saving holds
         // one tensor beyond the factors, not a second copy of the adapter.

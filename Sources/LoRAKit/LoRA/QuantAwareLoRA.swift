@@ -76,13 +76,31 @@ public enum QuantAwareLoRA {
     /// ΔW = s·B·A of one slot at group resolution: [out, in/groupSize], entry (o, g) the value every column of
     /// group g takes in row o (exact for a group-constant A).
     static func groupDelta(_ p: LoRAParameters, slot s: LoRASlot) -> [Float] {
-        let r = p.config.rank, G = groupSize, ng = s.inFeatures / G, scale = p.config.scale
+        p.values.withUnsafeBufferPointer { groupDelta($0.baseAddress!, slot: s, rank: p.config.rank, scale: p.config.scale) }
+    }
+
+    /// s[rows, cols/groupSize]: the sum of each row of x [rows, cols] over each group of columns.
+    static func groupSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Float>) {
+        let G = groupSize, ng = cols / G
+        for t in 0..<rows {
+            let row = x + t * cols
+            for j in 0..<ng {
+                var a: Float = 0
+                for c in 0..<G { a += row[j * G + c] }
+                s[t * ng + j] = a
+            }
+        }
+    }
+
+    /// `groupDelta` of one slot of a flat factor vector (`LoRAParameters` layout) of the given rank and scale.
+    static func groupDelta(_ values: UnsafePointer<Float>, slot s: LoRASlot, rank r: Int, scale: Float) -> [Float] {
+        let G = groupSize, ng = s.inFeatures / G
         var pooled = [Float](repeating: 0, count: r * ng)
-        for i in 0..<r { for g in 0..<ng { pooled[i * ng + g] = p.values[s.aOffset + i * s.inFeatures + g * G] } }
+        for i in 0..<r { for g in 0..<ng { pooled[i * ng + g] = values[s.aOffset + i * s.inFeatures + g * G] } }
         var d = [Float](repeating: 0, count: s.outFeatures * ng)
         for o in 0..<s.outFeatures {
             for i in 0..<r {
-                let b = scale * p.values[s.bOffset + o * r + i]
+                let b = scale * values[s.bOffset + o * r + i]
                 if b == 0 { continue }
                 for g in 0..<ng { d[o * ng + g] += b * pooled[i * ng + g] }
             }

@@ -178,7 +178,18 @@ extension MemoryBudget {
         // GradientReducer: micro-batch gradients summed in global order (one process: the whole sum; under MPI each rank
         // holds its slice of it plus every rank's copy of that slice, about one more fp32 copy).
         add("lora.gradsum", "gradient sum", "fp32, micro-batches added in order (MPI: + received slices)", pf, .adapter)
-        add("lora.save", "adapter being saved", "fp32 copy; tensors streamed to the file", pf, .adapter, .save)
+        if lora.quantGrid {
+            // QuantGridLoRA: per adapted matrix (all counted as Q4_K/Q5_K) E [out, in/32] fp32, the mins (1 byte) and
+            // dmin (fp32 per 8 groups), plus one [T, in/32] scratch; the saved adapter is the rank-in/32 change.
+            let shapes = lora.targets.map { $0.shape(c) }
+            let perLayer = shapes.reduce(0) { $0 + $1.out * ($1.in / 32) * 5 + $1.out * ($1.in / 256) * 4 }
+            add("lora.grid", "quant-grid corrections", "E [out, in/32] fp32 + 6-bit mins + dmin per matrix",
+                L * perLayer + T * (shapes.map { $0.in / 32 }.max() ?? 0) * 4, .adapter)
+            let saved = trainableCount(lora: QuantGridLoRA.savedConfig(lora, model: c), model: c) * 4
+            add("lora.save", "adapter being saved", "fp32 copy of the factors + the rounded change (rank in/32) being written", pf + saved, .adapter, .save)
+        } else {
+            add("lora.save", "adapter being saved", "fp32 copy; tensors streamed to the file", pf, .adapter, .save)
+        }
         if checkpoints {
             add("lora.checkpoint", "checkpoint being written", "streamed from the live buffers (1 MiB)", 2 << 20, .adapter, .checkpoint)
         }

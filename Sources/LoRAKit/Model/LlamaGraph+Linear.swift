@@ -19,6 +19,7 @@ extension LlamaGraph {
             timed("frozen bwd_data") {
                 frozenBackwardData(W, dx: dx, lddx: inF, dy: dy, lddy: out, rows: T64, accumulate: accumulate)
             }
+            if let g = quantGrid, let e = g.slot(layer, t) { timed("grid bwd") { g.backward(e, dy: dy, dx: dx, rows: T, pool: pool.raw) } }
         }
         guard let lora, let f = loraFactors(layer, t), let g = LoRAFactors(grads.ptr, slots: slots, config: lora, layer: layer, target: t),
               let u else { return }

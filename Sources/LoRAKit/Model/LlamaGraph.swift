@@ -24,6 +24,8 @@ final class LlamaGraph: LayerRunner {
 
     /// Seed of this step's dropout masks (set by the trainer before forward).
     var dropoutSeed: UInt64 = 0
+    /// Grid-exact quant-aware training: the frozen per-group corrections added to Q4_K/Q5_K projections (nil: none).
+    var quantGrid: QuantGridLoRA?
     /// LoRA dropout is on only inside a training pass (forward + backward); evaluation passes of a
     /// training graph (validation) and inference graphs never drop.
     var dropoutActive = false

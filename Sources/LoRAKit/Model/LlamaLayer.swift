@@ -56,6 +56,8 @@ protocol LayerRunner: AnyObject {
     /// its output before the row scaling ([rows, out]; nil when there is no backward).
     var doraRows: DoRARows? { get }
     func doraSaved(_ a: LayerActivations, _ t: LoRATarget) -> UnsafeMutablePointer<Float>?
+    /// Grid-exact quant-aware training's corrections (`QuantGridLoRA`; nil for every other runner).
+    var quantGrid: QuantGridLoRA? { get }
     /// Where the pass's K and V rows are written ([rows, kv] each, roped in place).
     func kvRows(_ l: Int, _ a: LayerActivations) -> (k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>)
     /// a.att = attention of a.q over the keys and values the runner holds for layer l.
@@ -72,6 +74,8 @@ protocol LayerRunner: AnyObject {
 /// norms before each residual, GeGLU instead of SwiGLU, an embedding scale after `embed` (LlamaLayer+Gemma.swift),
 /// and per-layer local/global attention with its own RoPE base (per-layer `invFreq` and first keys).
 extension LayerRunner {
+    var quantGrid: QuantGridLoRA? { nil }
+
     /// Runs `body`, adding its wall time to `op` when a profile is attached.
     @inline(__always)
     func timed<R>(_ op: String, _ body: () -> R) -> R {
@@ -139,6 +143,7 @@ extension LayerRunner {
             lk_sgemm(p, 0, 1, n, r, inF, 1, xd, inF, f.a, inF, 0, u, r)                              // u = x·Aᵀ
             lk_sgemm(p, 0, 1, n, out, r, f.scale, u, r, f.b, r, 1, y, out)                         // y += s·u·Bᵀ
         }
+        if let g = quantGrid, let e = g.slot(l, t) { timed("grid fwd") { g.forward(e, x: x, y: y, rows: rows, pool: loraPool(rows: rows)) } }
         if let d = f.dora { timed("dora fwd") { doraForward(d, y: y, rows: rows, out: W.rows, save: doraSaved(a, t)) } }
     }
 }

@@ -39,8 +39,10 @@ public enum QuantOffsetMerge {
     /// `groupMoments` (used only by the in-place Q4_K/Q5_K refit): H = E[s sᵀ] of the matrix input's group sums
     /// s_g = Σ_{i∈g} x_i over calibration tokens, row-major. A row's output error is Σ_g e_g·s_g for offset errors e_g,
     /// so the refit then minimizes eᵀHe instead of Σe² (`WeightedMinRefit`); nil keeps the unweighted refit.
+    /// `onGrid` (a grid-exact quant-aware adapter, `QuantGridLoRA`): Q4_K/Q5_K in place keep dmin and write the rounded
+    /// mins `MinGrid.roundedMin`, the rounding training used (no refit; `groupMoments` is not used).
     public static func merge(_ base: QuantizedMatrix, delta: [Float], as type: GGMLType? = nil,
-                             groupMoments: [Double]? = nil) -> QuantizedMatrix? {
+                             groupMoments: [Double]? = nil, onGrid: Bool = false) -> QuantizedMatrix? {
         guard let outType = type ?? offsetType(for: base.type), canMerge(from: base.type, to: outType),
               let outRow = outType.rowBytes(base.cols) else { return nil }
         let groups = base.cols / 32, inRow = base.rowBytes
@@ -76,7 +78,9 @@ public enum QuantOffsetMerge {
                             }
                         } else {
                             d.copyMemory(from: s, byteCount: inRow)
-                            if let weighted {
+                            if onGrid {
+                                MinGrid.applyRow(d, blockBytes: bs, delta: dl)
+                            } else if let weighted {
                                 weighted.refitRow(d, blockBytes: bs, delta: dl)
                             } else {
                                 for b in 0..<(groups / 8) { refitMins(d + b * bs, Array(dl[(8 * b)..<(8 * b + 8)])) }

@@ -11,6 +11,16 @@ final class LoRAStepper {
         graph = LlamaGraph(weights: weights, lora: parameters, batch: batch, sequence: sequence, training: true,
                            checkpointing: checkpointing, pool: pool)
         optimizer = AdamWState(count: parameters.count, config: config, slots: parameters.slots)
+        if parameters.config.quantGrid {
+            graph.quantGrid = QuantGridLoRA(weights: weights, parameters: parameters, rows: batch * sequence)
+        }
+        refreshGrid()
+    }
+
+    /// Grid-exact quant-aware LoRA: recomputes the rounding corrections from the current factors (after every update,
+    /// and after the factors are replaced, e.g. on resume). QuantGridLoRA.swift.
+    func refreshGrid() {
+        graph.quantGrid?.refresh(graph.params.ptr)
     }
 
     /// Runs forward and backward on one micro-batch; gradients of `gradScale · Σ token losses` are added
@@ -29,6 +39,7 @@ final class LoRAStepper {
         projectQuantAware()
         let norm = optimizer.update(params: graph.params, grads: graph.grads, lr: learningRate)
         graph.grads.zero()
+        refreshGrid()
         return norm
     }
 
@@ -43,6 +54,7 @@ final class LoRAStepper {
         }
         optimizer.update(params: graph.params, grads: graph.grads, lr: learningRate, gradNorm: norm)
         graph.grads.zero()
+        refreshGrid()
         return (norm, false)
     }
 

@@ -49,6 +49,7 @@ extension LoRATrainer {
         _ = try BatchIterator(dataset: data, batchSize: config.batchSize, sequenceLength: config.sequenceLength,
                               packing: config.packing, shuffle: true, seed: config.seed, start: h.dataPosition)
         stepper.graph.params.copy(from: c.parameters)
+        stepper.refreshGrid()
         stepper.graph.grads.zero()
         stepper.optimizer.restore(m: c.adamM, v: c.adamV, step: h.optimizerStep)
         step = h.step

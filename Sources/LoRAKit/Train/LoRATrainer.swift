@@ -100,8 +100,11 @@ public final class LoRATrainer {
         }
         let params = try adapter ?? LoRAParameters(config: config.lora, weights: model)
         if let adapter, adapter.config.rank != config.lora.rank || adapter.config.targets != config.lora.targets
-            || adapter.config.useDoRA != config.lora.useDoRA {
-            throw TrainingError.modelMismatch("the adapter (rank \(adapter.config.rank), targets \(adapter.config.targets.map(\.rawValue))\(adapter.config.useDoRA ? ", DoRA" : "")) does not match the run's LoRA config")
+            || adapter.config.useDoRA != config.lora.useDoRA || adapter.config.quantGrid != config.lora.quantGrid {
+            throw TrainingError.modelMismatch("the adapter (rank \(adapter.config.rank), targets \(adapter.config.targets.map(\.rawValue))\(adapter.config.useDoRA ? ", DoRA" : "")\(adapter.config.quantGrid ? ", quantGrid" : "")) does not match the run's LoRA config")
+        }
+        if config.lora.quantGrid, !QuantGridLoRA.hasGrid(weights: model, targets: config.lora.targets) {
+            throw TrainingError.invalidConfig("grid-exact training (quantGrid) rounds the change to the 6-bit mins of Q4_K/Q5_K matrices, and none of the adapted matrices is Q4_K or Q5_K (Q4_1/Q5_1 take a quant-aware change exactly without it)")
         }
         self.model = model
         self.config = config
@@ -122,6 +125,13 @@ public final class LoRATrainer {
         var p = template
         p.values = stepper.values
         return p
+    }
+
+    /// The adapter a run saves: the current factors, or with grid-exact quant-aware training the rounded change the
+    /// model was trained with (`QuantGridLoRA.savedForm`; the factors themselves stay in the checkpoint).
+    public func adapterToSave() throws -> LoRAParameters {
+        guard let grid = stepper.graph.quantGrid else { return parameters }
+        return try QuantGridLoRA.savedForm(parameters, grid: grid, model: model.config)
     }
 
     /// Optimizer steps the run will take on `data`.

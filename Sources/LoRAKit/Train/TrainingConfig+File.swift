@@ -75,7 +75,7 @@ enum ConfigSchema {
 
     static let lora: [String: Kind] = [
         "rank": .integer, "alpha": .number, "dropout": .number, "useRSLoRA": .bool, "targets": .targets,
-        "seed": .nonNegativeInteger, "quantAware": .bool, "useDoRA": .bool,
+        "seed": .nonNegativeInteger, "quantAware": .bool, "quantGrid": .bool, "useDoRA": .bool,
     ]
     static let optimizer: [String: Kind] = [
         "beta1": .number, "beta2": .number, "eps": .number, "weightDecay": .number, "maxGradNorm": .optional(.number),
@@ -102,7 +102,7 @@ enum ConfigSchema {
         "eval-interval": "evalInterval", "eval-batches": "evalBatches", "save-interval": "saveInterval",
         "keep-checkpoints": "keepCheckpoints", "non-finite-limit": "nonFiniteLimit", "mask-prompt": "maskPrompt",
         "dora": "lora.useDoRA", "use_dora": "lora.useDoRA", "lora-plus-ratio": "optimizer.loraPlusRatio",
-        "loraplus_lr_ratio": "optimizer.loraPlusRatio", "bad-lines": "badLines", "quant-aware": "lora.quantAware", "chat-template": "chatTemplate", "max_steps": "steps", "num_train_epochs": "epochs",
+        "loraplus_lr_ratio": "optimizer.loraPlusRatio", "bad-lines": "badLines", "quant-aware": "lora.quantAware", "quant-grid": "lora.quantGrid", "chat-template": "chatTemplate", "max_steps": "steps", "num_train_epochs": "epochs",
     ]
 
     static func allPaths(_ schema: [String: Kind], _ prefix: String = "") -> [String] {

@@ -33,6 +33,8 @@ public struct TrainingOverrides: Sendable, Equatable {
     public var useRSLoRA: Bool?
     /// Quant-aware LoRA (`LoRAConfig.quantAware`).
     public var quantAware: Bool?
+    /// Grid-exact quant-aware LoRA (`LoRAConfig.quantGrid`).
+    public var quantGrid: Bool?
     public var useDoRA: Bool?
     /// LoRA+ learning-rate ratio of B; ≤ 0 turns LoRA+ off.
     public var loraPlusRatio: Float?
@@ -74,6 +76,7 @@ public struct TrainingOverrides: Sendable, Equatable {
         if let dropout { c.lora.dropout = dropout }
         if let useRSLoRA { c.lora.useRSLoRA = useRSLoRA }
         if let quantAware { c.lora.quantAware = quantAware }
+        if let quantGrid { c.lora.quantGrid = quantGrid }
         if let useDoRA { c.lora.useDoRA = useDoRA }
         if let loraPlusRatio { c.optimizer.loraPlusRatio = loraPlusRatio > 0 ? loraPlusRatio : nil }
         if let targets { c.lora.targets = targets.sorted() }

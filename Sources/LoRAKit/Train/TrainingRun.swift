@@ -188,7 +188,7 @@ public final class TrainingRun {
             emit(.training(event))
             if case .step(let m) = event, cfg.saveInterval > 0, m.step % cfg.saveInterval == 0, m.step < m.totalSteps {
                 do {
-                    try trainer.parameters.savePEFT(to: run.adapterPath, model: weights.config, baseModelName: request.model)
+                    try trainer.adapterToSave().savePEFT(to: run.adapterPath, model: weights.config, baseModelName: request.model)
                     emit(.adapterSaved(run.adapterPath))
                 } catch { saveError = error; return .stop }
             }
@@ -196,7 +196,7 @@ public final class TrainingRun {
         }
         lastCheckpointPath = trainer.lastCheckpointPath
         if let saveError { throw saveError }
-        try trainer.parameters.savePEFT(to: run.adapterPath, model: weights.config, baseModelName: request.model)
+        try trainer.adapterToSave().savePEFT(to: run.adapterPath, model: weights.config, baseModelName: request.model)
         emit(.adapterSaved(run.adapterPath))
         try? run.writeLossCurve(title: "LoRA r=\(cfg.lora.rank) on \((request.model as NSString).lastPathComponent)")
         run.close()
