@@ -19,6 +19,7 @@ LLAMA_BENCH=${LLAMA_BENCH:-$(command -v llama-bench || true)}
 OUT=${OUT:-$(mktemp -d)}
 here=$(cd "$(dirname "$0")" && pwd)
 echo "load before: $(uptime)"
+"$LORAKIT" cpu --peak --json > "$OUT/peaks.json"
 for r in $(seq 1 "$ROUNDS"); do
   python3 "$here/peft_train_bench.py" --model "$MODEL" --threads "$THREADS" --repeats 3 > "$OUT/peft.$r.json" 2>/dev/null
   python3 "$here/peft_train_bench.py" --model "$MODEL" --threads "$THREADS" --repeats 3 --autocast bf16 > "$OUT/peft-bf16.$r.json" 2>/dev/null
@@ -70,6 +71,19 @@ if f32:
     print(f"ours fp32: frozen products {med([r['frozenFraction'] for r in f32])*100:.0f}% of a step, at {med([r['ceilingFraction'] for r in f32])*100:.0f}% of raw cblas_sgemm")
 if f32t1 and f32n:
     print(f"ours fp32 1 -> 2 threads: {tp(f32t1):.1f} -> {tp(f32n):.1f} tokens/s ({tp(f32n)/tp(f32t1):.2f}x)")
+peaks = {p["precision"]: p["opsPerSecond"] for p in json.load(open(os.path.join(out, "peaks.json")))["peaks"]}
+# The hardware's bound: a step's frozen-product operations per token against threads × the instruction peak.
+threads = int(os.environ.get("THREADS", "2"))
+if f32 and peaks.get("fp32"):
+    per_tok = f32[0]["flops"] / f32[0]["tokens"]
+    print(f"instruction peaks per core: " + ", ".join(f"{k} {v/1e9:.0f} G/s" for k, v in peaks.items() if v) + f"; frozen products {per_tok/1e6:.0f} MOP per token")
+    for name, rs, prec in [("ours bf16", b16, "bf16"), ("ours int8", i8, "int8")]:
+        if rs and peaks.get(prec):
+            print(f"  {name}: products at {tp(rs)*per_tok/(threads*peaks[prec])*100:.0f}% of {threads} x the {prec} peak over the whole step")
+    for prec in ["bf16", "int8"]:
+        if peaks.get(prec):
+            need = 3 * P * per_tok
+            print(f"  3x the best PyTorch ({3*P:.0f} tok/s) needs {need/1e9:.0f} GOP/s of products alone: {need/(threads*peaks[prec])*100:.0f}% of the {prec} peak")
 print(f"forward 512 tokens: ours fp32 {tp(fwd):.1f} tokens/s" + (f", bf16 {tp(fwdb):.1f}" if fwdb else "") + (f", int8 {tp(fwdi):.1f}" if fwdi else ""))
 if lc:
     pp = med([e["avg_ts"] for e in lc])
