@@ -43,17 +43,16 @@ final class QuantGridLoRA {
             correction = FloatBuffer(W.rows * groups)
         }
 
-        /// Ĉ: the change C [out, groups] rounded to the grid (`MinGrid`), the arithmetic the merge uses.
-        func rounded(_ C: [Float]) -> [Float] {
-            var out = C
-            for o in 0..<slot.outFeatures {
-                for g in 0..<groups {
-                    let i = o * groups + g, m = mins[i], d = dmin[o * (groups / 8) + g / 8]
-                    out[i] = MinGrid.change(m, MinGrid.roundedMin(m, change: C[i], dmin: d), dmin: d)
-                }
-            }
-            return out
+        /// Ĉ of entry i = o·groups + g: the change c of row o, sub-block g rounded to the grid (`MinGrid`), the
+        /// arithmetic the merge uses.
+        @inline(__always)
+        func rounded(_ c: Float, at i: Int) -> Float {
+            let m = mins[i], d = dmin[i / groups * (groups / 8) + i % groups / 8]
+            return MinGrid.change(m, MinGrid.roundedMin(m, change: c, dmin: d), dmin: d)
         }
+
+        /// Ĉ of a whole change C [out, groups].
+        func rounded(_ C: [Float]) -> [Float] { C.indices.map { rounded(C[$0], at: $0) } }
     }
 
     /// Types whose offsets are a grid (the others need no correction).
@@ -94,8 +93,7 @@ final class QuantGridLoRA {
     func refresh(_ values: UnsafePointer<Float>) {
         for s in slots {
             let C = QuantAwareLoRA.groupDelta(values, slot: s.slot, rank: rank, scale: scale)
-            let R = s.rounded(C)
-            for i in C.indices { s.correction.ptr[i] = R[i] - C[i] }
+            for i in C.indices { s.correction.ptr[i] = s.rounded(C[i], at: i) - C[i] }
         }
     }
 

@@ -31,45 +31,21 @@ extension LlamaGraph {
         dropoutActive = training && (dropout ?? backward)
         defer { dropoutActive = false }
         forwardHidden()
-        let c = config, V = Int64(c.vocabSize), C = Int64(c.embeddingLength), b = buffers
-        let logits = b.logits, xf = b.xf, losses = b.losses, targets = b.targets, dxf = b.dxf
-        var total = LossSum(sum: 0, count: 0)
-        var t0 = 0
+        let c = config, C = Int64(c.embeddingLength), b = buffers, losses = b.losses, targets = b.targets
         if let P = vocabPanelRows(backward: backward) {
             headLossByPanels(P, backward: backward, gradScale: gradScale)
-            t0 = T
-            for i in 0..<T where targets.ptr[i] >= 0 {
-                total.sum += Double(losses.ptr[i])
-                total.count += 1
-            }
+        } else {
+            headLossByRowChunks(backward: backward, gradScale: gradScale)
         }
-        while t0 < T {
-            let n = min(chunkRows, T - t0)
-            timed("frozen head fwd") {
-                headForward(y: logits.ptr, ldy: V, x: xf.ptr + t0 * Int(C), ldx: C, rows: Int64(n))
-            }
-            if backward {
-                timed("cross_entropy") {
-                    lk_cross_entropy_fwd_bwd(pool.raw, losses.ptr + t0, logits.ptr, targets.ptr + t0, Int64(n), V, gradScale)
-                }
-                timed("frozen head bwd_data") {
-                    headBackwardData(dx: dxf.ptr + t0 * Int(C), lddx: C, dy: logits.ptr, lddy: V, rows: Int64(n))
-                }
-            } else {
-                timed("cross_entropy") {
-                    lk_cross_entropy_fwd(pool.raw, losses.ptr + t0, logits.ptr, targets.ptr + t0, Int64(n), V)
-                }
-            }
-            for i in t0..<(t0 + n) where targets.ptr[i] >= 0 {
-                total.sum += Double(losses.ptr[i])
-                total.count += 1
-            }
-            t0 += n
+        var total = LossSum(sum: 0, count: 0)
+        for i in 0..<T where targets.ptr[i] >= 0 {
+            total.sum += Double(losses.ptr[i])
+            total.count += 1
         }
         if backward {
             let L = c.blockCount
             timed("rmsnorm bwd") {
-                lk_rmsnorm_bwd(pool.raw, b.dx.ptr, dxf.ptr, layerOutput(L - 1), b.frozen.outputNorm.ptr, b.rstdf.ptr, Int64(T), C, 0)
+                lk_rmsnorm_bwd(pool.raw, b.dx.ptr, b.dxf.ptr, layerOutput(L - 1), b.frozen.outputNorm.ptr, b.rstdf.ptr, Int64(T), C, 0)
             }
             // Gradients below the lowest adapted layer are not needed.
             let lowest = slots.map(\.layer).min() ?? L
@@ -78,6 +54,27 @@ extension LlamaGraph {
             }
         }
         return total
+    }
+
+    /// The loss (and with `backward` dL/dxf into `dxf`) a chunk of `chunkRows` rows at a time against the whole head,
+    /// the cross-entropy gradient formed in place over the chunk's logits. Writes `losses`.
+    func headLossByRowChunks(backward: Bool, gradScale: Float) {
+        let V = Int64(config.vocabSize), C = Int64(config.embeddingLength), b = buffers
+        let logits = b.logits.ptr, losses = b.losses.ptr, targets = b.targets.ptr
+        for t0 in stride(from: 0, to: T, by: chunkRows) {
+            let n = min(chunkRows, T - t0)
+            timed("frozen head fwd") { headForward(y: logits, ldy: V, x: b.xf.ptr + t0 * Int(C), ldx: C, rows: Int64(n)) }
+            if backward {
+                timed("cross_entropy") {
+                    lk_cross_entropy_fwd_bwd(pool.raw, losses + t0, logits, targets + t0, Int64(n), V, gradScale)
+                }
+                timed("frozen head bwd_data") {
+                    headBackwardData(dx: b.dxf.ptr + t0 * Int(C), lddx: C, dy: logits, lddy: V, rows: Int64(n))
+                }
+            } else {
+                timed("cross_entropy") { lk_cross_entropy_fwd(pool.raw, losses + t0, logits, targets + t0, Int64(n), V) }
+            }
+        }
     }
 
     /// Rows of the head per vocabulary panel when the loss should go panel by panel (nil: row chunks). The row
@@ -96,7 +93,7 @@ extension LlamaGraph {
         let packed = precision.usesBF16Products && !bf16Head.isEmpty
         let chunks = (T + chunkRows - 1) / chunkRows
         if forceVocabPanels != true, packed || chunks < (backward ? 4 : 2) { return nil }
-        let widest = max(c.embeddingLength, c.feedForwardLength, c.kvDim, c.headCount * c.headDim)
+        let widest = max(c.embeddingLength, c.feedForwardLength, c.kvDim, c.qDim)
         let P = min(chunkRows * V / T, widest, V) / 64 * 64
         return P >= 64 ? P : nil
     }
@@ -121,7 +118,7 @@ extension LlamaGraph {
         let starts = Array(stride(from: 0, to: V, by: P))
         for v0 in starts {
             let W = panel(v0), w = Int64(W.rows)
-            timed("frozen head fwd") { headPanelForward(W, y: logits, x: xf, ldx: C) }
+            timed("frozen head fwd") { frozenForward(W, y: logits, ldy: w, x: xf, ldx: C, rows: Int64(T)) }
             timed("cross_entropy") {
                 lk_xent_panel_fwd(pool.raw, m, sums, z, logits, w, targets, Int64(T), Int64(v0), w, Int64(V))
             }
@@ -130,7 +127,7 @@ extension LlamaGraph {
         guard backward else { return }
         for (i, v0) in starts.reversed().enumerated() {
             let W = panel(v0), w = Int64(W.rows)
-            if i > 0 { timed("frozen head fwd") { headPanelForward(W, y: logits, x: xf, ldx: C) } }
+            if i > 0 { timed("frozen head fwd") { frozenForward(W, y: logits, ldy: w, x: xf, ldx: C, rows: Int64(T)) } }
             timed("cross_entropy") {
                 lk_xent_panel_bwd(pool.raw, logits, w, targets, lse, Int64(T), Int64(v0), w, Int64(V), gradScale)
             }
@@ -138,11 +135,6 @@ extension LlamaGraph {
                 frozenBackwardData(W, dx: b.dxf.ptr, lddx: C, dy: logits, lddy: w, rows: Int64(T), accumulate: i > 0)
             }
         }
-    }
-
-    /// logits[T, rows of W] = xf·Wᵀ for a panel W of the head's rows (ld = the panel's width).
-    private func headPanelForward(_ W: QuantizedMatrix, y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, ldx: Int64) {
-        frozenForward(W, y: y, ldy: Int64(W.rows), x: x, ldx: ldx, rows: Int64(T))
     }
 
     /// Logits [T, V] of the current batch (for tests and generation on small T).
