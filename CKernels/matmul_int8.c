@@ -10,10 +10,35 @@
 
 #pragma STDC FP_CONTRACT OFF
 
-#define KC 512             // summed elements per panel (a multiple of the group and of every block size)
-#define NB 256             // columns per panel (a multiple of 32 and of every block size)
+// Panel shapes, per direction: KC summed elements (a multiple of the group and of every block size) × NB columns
+// (a multiple of 32; backward also of every block size, since its columns start blocks). Long panels mean each
+// output tile is read back and added to K/KC times instead of 8× that: on the 8B shapes (T = 2048, 2 threads)
+// forward 2048 × 64 (128 KB of int8) and backward 2048 × 256 run 8-15% faster than 512 × 256. The forward's width
+// follows a short summed dimension up to 256 columns (SmolLM2's 576: 224), so the left operand is not re-read for
+// narrow panels it could have shared.
+#ifndef LK_I8_KC_F
+#define LK_I8_KC_F 2048
+#endif
+#ifndef LK_I8_PANEL_F
+#define LK_I8_PANEL_F (128 * 1024)
+#endif
+#define NB_F_MAX 256
+#ifndef LK_I8_KC_B
+#define LK_I8_KC_B 2048
+#endif
+#ifndef LK_I8_NB_B
+#define LK_I8_NB_B 256
+#endif
 #define GL LK_INT8_GROUP   // 256
-#define PG (KC / 32)       // groups per panel, at most (the last group of a short panel may be 32 long), for sizing
+#define KC_MAX (LK_I8_KC_F > LK_I8_KC_B ? LK_I8_KC_F : LK_I8_KC_B)
+#define PANEL_MAX (LK_I8_PANEL_F > LK_I8_KC_B * LK_I8_NB_B ? LK_I8_PANEL_F : LK_I8_KC_B * LK_I8_NB_B)
+// Groups per panel, at most (the last group of a short panel may be 32 long), for sizing.
+#define PG (KC_MAX / 32)
+#define NB_MAX (NB_F_MAX > LK_I8_NB_B ? NB_F_MAX : LK_I8_NB_B)
+// The dequantized rows a panel is packed from: forward one W row (KC floats + KC int8), backward one group of GL
+// W rows × NB columns.
+#define TMP_F (LK_I8_KC_F * 5)
+#define TMP_B (GL * LK_I8_NB_B * 4)
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int lk_int8_matmul_native(void) {
@@ -52,14 +77,14 @@ const char *lk_int8_kernel_name(lk_isa isa) { return impl_for(isa).name; }
 
 static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 static inline int64_t groups(int64_t K) { return (K + GL - 1) / GL; }
-// Scratch: [A: T·K int8][AD: T·⌈K/GL⌉ floats][S, IS: K floats each] then per thread [bp: KC·NB][bs, bc: PG·NB floats / int32 each]
-// [tmp: KC·NB floats (the dequantized panel)].
+// Scratch: [A: T·K int8][AD: T·⌈K/GL⌉ floats][S, IS: K floats each] then per thread [bp: the larger panel]
+// [bs, bc: PG·NB_MAX floats / int32 each][tmp: the larger of TMP_F, TMP_B bytes].
 static inline size_t act_bytes(int64_t T, int64_t K) {
     return align64((size_t)(T * K) + 64) + align64((size_t)(T * groups(K)) * sizeof(float)) + 2 * align64((size_t)K * sizeof(float));
 }
-static inline size_t strip_meta_bytes(void) { return align64((size_t)PG * NB * 4); }
-static inline size_t tmp_bytes(void) { return align64((size_t)KC * NB * sizeof(float)); }
-static inline size_t thread_bytes(void) { return align64((size_t)KC * NB) + 2 * strip_meta_bytes() + tmp_bytes(); }
+static inline size_t strip_meta_bytes(void) { return align64((size_t)PG * NB_MAX * 4); }
+static inline size_t tmp_bytes(void) { return align64((size_t)(TMP_F > TMP_B ? TMP_F : TMP_B)); }
+static inline size_t thread_bytes(void) { return align64((size_t)PANEL_MAX) + 2 * strip_meta_bytes() + tmp_bytes(); }
 
 size_t lk_int8_scratch_bytes(int threads, int64_t T, int64_t k_max) {
     if (T <= 0 || k_max <= 0) return 0;
@@ -116,7 +141,7 @@ typedef struct panel {
 static void pack_fwd(const i8_args *g, const panel *P, int64_t nb0, int64_t nb, int64_t k0, int64_t kc) {
     const int64_t ng = groups(kc);
     float *row = P->tmp;
-    int8_t *wi = (int8_t *)(P->tmp + KC);
+    int8_t *wi = (int8_t *)(P->tmp + LK_I8_KC_F);
     float sw[PG];
     int32_t sum[PG];
     for (int64_t j = 0; j < (nb + 31) / 32 * 32; j++) {
@@ -137,24 +162,25 @@ static void pack_fwd(const i8_args *g, const panel *P, int64_t nb0, int64_t nb, 
     }
 }
 
-// Backward panel: W rows k0..k0+kc (summed `out`), columns nb0..nb0+nb (`in`), dequantized into [kc][32·⌈nb/32⌉]
-// (padding columns zero: they quantize to 0), then each strip's columns quantized per group of GL rows.
+// Backward panel: W rows k0..k0+kc (summed `out`), columns nb0..nb0+nb (`in`), one group of GL rows at a time:
+// dequantized into [GL][32·⌈nb/32⌉] floats (padding columns zero: they quantize to 0), then each strip's columns
+// quantized per group.
 static void pack_bwd(const i8_args *g, const panel *P, int64_t nb0, int64_t nb, int64_t k0, int64_t kc) {
     const int64_t ld = (nb + 31) / 32 * 32, ng = groups(kc);
     float *tmp = P->tmp;
-    for (int64_t k = 0; k < kc; k++) {
-        float *row = tmp + k * ld;
-        lk_dequantize_row(g->t, row, g->W + (k0 + k) * g->row_bytes + nb0 / g->bs * g->bb, nb);
-        const float s = g->S[k0 + k];
-        for (int64_t j = 0; j < nb; j++) row[j] *= s;
-        if (ld > nb) memset(tmp + k * ld + nb, 0, (size_t)(ld - nb) * sizeof(float));
-    }
-    for (int64_t s = 0; s < ld / 32; s++)
-        for (int64_t gi = 0; gi < ng; gi++) {
-            const int64_t ka = gi * GL;
-            g->m.pack(P->bp + s * kc * 32 + ka * 32, P->bs + (s * ng + gi) * 32, P->bc + (s * ng + gi) * 32,
-                      tmp + ka * ld + s * 32, ld, min64(GL, kc - ka));
+    for (int64_t gi = 0; gi < ng; gi++) {
+        const int64_t ka = gi * GL, len = min64(GL, kc - ka);
+        for (int64_t k = 0; k < len; k++) {
+            float *row = tmp + k * ld;
+            lk_dequantize_row(g->t, row, g->W + (k0 + ka + k) * g->row_bytes + nb0 / g->bs * g->bb, nb);
+            const float s = g->S[k0 + ka + k];
+            for (int64_t j = 0; j < nb; j++) row[j] *= s;
+            if (ld > nb) memset(row + nb, 0, (size_t)(ld - nb) * sizeof(float));
         }
+        for (int64_t s = 0; s < ld / 32; s++)
+            g->m.pack(P->bp + s * kc * 32 + ka * 32, P->bs + (s * ng + gi) * 32, P->bc + (s * ng + gi) * 32,
+                      tmp + s * 32, ld, len);
+    }
 }
 
 // The panel's products: the whole groups of GL in one kernel call, a shorter last group in a second.
@@ -199,9 +225,12 @@ static void gemm_task(void *ctx, int ti, int nt) {
     if (!mine) { g->failed = 1; return; }
     const size_t mb = strip_meta_bytes();
     panel P = {.bp = (int8_t *)mine};
-    P.bs = (float *)(mine + align64((size_t)KC * NB));
+    P.bs = (float *)(mine + align64((size_t)PANEL_MAX));
     P.bc = (int32_t *)((uint8_t *)P.bs + mb);
     P.tmp = (float *)((uint8_t *)P.bc + mb);
+    const int64_t KC = g->bwd ? LK_I8_KC_B : LK_I8_KC_F;
+    const int64_t nbf = LK_I8_PANEL_F / min64(KC, g->K) / 32 * 32;
+    const int64_t NB = g->bwd ? LK_I8_NB_B : nbf < 32 ? 32 : min64(NB_F_MAX, nbf);
     for (int64_t nb0 = n0; nb0 < n1; nb0 += NB) {
         const int64_t nb = min64(NB, n1 - nb0);
         for (int64_t k0 = 0; k0 < g->K; k0 += KC) {

@@ -12,6 +12,13 @@
 LK_AVX512_VNNI void lk_i8_kernel_avx512(float *C, int64_t ldc, const int8_t *const *a, const float *const *ad,
                                         const int8_t *bp, const float *bs, const int32_t *bc, int64_t ng, int G,
                                         int mr, int nr, int add) {
+    // The C tile is read only after ng groups of products: ask for it now, so its (often uncached) lines arrive
+    // while the products run.
+    if (add)
+        for (int r = 0; r < mr; r++) {
+            _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(C + r * ldc + 16), _MM_HINT_T0);
+        }
     __m512 f[LK_I8_MR][2];
     const int8_t *ar[LK_I8_MR];
 #pragma clang loop unroll(full)

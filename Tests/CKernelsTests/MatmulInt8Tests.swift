@@ -15,8 +15,10 @@ final class MatmulInt8Tests: XCTestCase {
 
     let types: [lk_type] = [LK_Q8_0, LK_Q4_0, LK_Q4_1, LK_Q5_0, LK_Q5_1, LK_Q4_K, LK_Q5_K, LK_Q6_K]
     func shapes(_ t: lk_type) -> [(T: Int, out: Int, in: Int)] {
-        lk_type_block_size(t) == 256 ? [(1, 37, 256), (9, 300, 512), (6, 45, 1280), (2, 530, 256)]
-            : [(1, 37, 64), (13, 70, 96), (9, 300, 576), (5, 45, 1056), (3, 600, 64)]
+        // The last two of each cross the 2,048-element panels along the summed dimension (forward `in`,
+        // backward `out`), with a short last panel and group.
+        lk_type_block_size(t) == 256 ? [(1, 37, 256), (9, 300, 512), (6, 45, 1280), (2, 530, 256), (2, 40, 4352), (2, 2336, 256)]
+            : [(1, 37, 64), (13, 70, 96), (9, 300, 576), (5, 45, 1056), (3, 600, 64), (2, 40, 4160), (2, 2080, 96)]
     }
     var isas: [lk_isa] { [LK_ISA_SCALAR] + [LK_ISA_NEON, LK_ISA_AVX2, LK_ISA_AVX512].filter { lk_isa_supported($0) != 0 } }
 
