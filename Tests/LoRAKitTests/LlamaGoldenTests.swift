@@ -107,4 +107,31 @@ final class LlamaGoldenTests: XCTestCase {
         }
         XCTAssertEqual(results[0], results[1], "checkpointing must not change gradients")
     }
+
+    /// The recompute skips down_proj's frozen product (its output is already kept): gradients of every target,
+    /// down_proj's included, stay bitwise those without checkpointing, with and without dropout, fp32 and int8.
+    func testCheckpointingSkipsDownProductWithIdenticalGradients() throws {
+        let w = try GoldenFixture.smolLM2()
+        var p = try LoRAParameters(config: LoRAConfig(rank: 4, alpha: 8, dropout: 0.2, targets: LoRATarget.allCases), model: w.config)
+        var rng = SplitMix64(seed: 41)
+        for i in 0..<p.values.count { p.values[i] = (Float(rng.next() % 2001) / 1000 - 1) * 0.05 }
+        let meta = try GoldenFixture.json("model/lora_grads.json")
+        let tokens = GoldenFixture.ints2(meta["tokens"])
+        let targets = GoldenFixture.ints2(meta["targets_ids"]).map { $0 < 0 ? Int32(-1) : $0 }
+        for precision in [ComputePrecision.fp32, .int8] {
+            var results: [[Float]] = []
+            for ckpt in [false, true] {
+                let g = LlamaGraph(weights: w, lora: p, batch: 2, sequence: 24, training: true, checkpointing: ckpt, pool: ThreadPool(threads: 2))
+                g.precision = precision
+                g.dropoutSeed = 7
+                g.setBatch(tokens: tokens, targets: targets)
+                g.grads.zero()
+                _ = g.run(backward: true, gradScale: 0.01)
+                results.append(g.grads.array())
+            }
+            XCTAssertTrue(results[0].contains { $0 != 0 })
+            let differing = zip(results[0], results[1]).filter { $0 != $1 }.count
+            XCTAssertEqual(differing, 0, "checkpointing must not change gradients (\(precision))")
+        }
+    }
 }

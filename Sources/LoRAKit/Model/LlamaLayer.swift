@@ -104,7 +104,11 @@ extension LayerRunner {
     }
 
     /// layerOutput(l) = layer(layerInput(l)), writing its activations into activations(l).
-    func layerForward(_ l: Int) {
+    /// `forBackward`: the checkpointing recompute right before `layerBackward(l)`, which reads the activations but
+    /// not the layer's output (already in layerOutput(l), bitwise the same). Unless a post-FFN norm or DoRA on
+    /// down_proj needs the down projection's output, its frozen product (an 8B layer's largest after gate/up,
+    /// 27% of its products) is then skipped, with the norm and residual after it; only its x·Aᵀ is kept.
+    func layerForward(_ l: Int, forBackward: Bool = false) {
         let c = weights.config, a = activations(l), fz = frozen
         let n = Int64(passRows), C = Int64(c.embeddingLength)
         let x = layerInput(l), y = layerOutput(l)
@@ -126,6 +130,10 @@ extension LayerRunner {
         linear(.gate_proj, l, x: a.xn2.ptr, y: a.g.ptr, a)
         linear(.up_proj, l, x: a.xn2.ptr, y: a.u.ptr, a)
         gateForward(a, n * Int64(c.feedForwardLength))
+        if forBackward && !c.postNorms && loraFactors(l, .down_proj)?.dora == nil {
+            if let f = loraFactors(l, .down_proj) { timed("lora fwd") { _ = loraDown(f, .down_proj, l, x: a.h.ptr, a) } }
+            return
+        }
         linear(.down_proj, l, x: a.h.ptr, y: preNormTarget(a.ffnOut, direct: y), a)
         postNormForward(fz.postFFNNorms, l, x: a.ffnOut, y: y, rstd: a.rstdPostFFN)
         timed("residual") { lk_axpy(pool.raw, y, 1, a.x2.ptr, n * C) }                              // y = x2 + mlp
@@ -137,14 +145,22 @@ extension LayerRunner {
         let W = weights.layers[l].matrix(t), rows = passRows
         timed("frozen fwd") { frozenProduct(W, x: x, y: y, rows: rows) }
         guard let f = loraFactors(l, t) else { return }
-        let n = Int64(rows), r = Int64(f.rank), out = Int64(W.rows), inF = Int64(W.cols)
+        let n = Int64(rows), r = Int64(f.rank), out = Int64(W.rows)
         timed("lora fwd") {
-            let xd = loraInput(x, count: rows * W.cols, layer: l, target: t), u = loraU(a, t), p = loraPool(rows: rows)
-            lk_sgemm(p, 0, 1, n, r, inF, 1, xd, inF, f.a, inF, 0, u, r)                              // u = x·Aᵀ
-            lk_sgemm(p, 0, 1, n, out, r, f.scale, u, r, f.b, r, 1, y, out)                         // y += s·u·Bᵀ
+            let u = loraDown(f, t, l, x: x, a)
+            lk_sgemm(loraPool(rows: rows), 0, 1, n, out, r, f.scale, u, r, f.b, r, 1, y, out)     // y += s·u·Bᵀ
         }
         if let g = quantGrid, let e = g.slot(l, t) { timed("grid fwd") { g.forward(e, x: x, y: y, rows: rows, pool: loraPool(rows: rows)) } }
         if let d = f.dora { timed("dora fwd") { doraForward(d, y: y, rows: rows, out: W.rows, save: doraSaved(a, t)) } }
+    }
+
+    /// u = drop(x)·Aᵀ into loraU(a, t) ([rows, r], kept for backward); returns u.
+    func loraDown(_ f: LoRAFactors, _ t: LoRATarget, _ l: Int, x: UnsafeMutablePointer<Float>, _ a: LayerActivations)
+        -> UnsafeMutablePointer<Float> {
+        let W = weights.layers[l].matrix(t), rows = passRows, inF = Int64(W.cols)
+        let xd = loraInput(x, count: rows * W.cols, layer: l, target: t), u = loraU(a, t)
+        lk_sgemm(loraPool(rows: rows), 0, 1, Int64(rows), Int64(f.rank), inF, 1, xd, inF, f.a, inF, 0, u, Int64(f.rank))
+        return u
     }
 }
 
@@ -152,7 +168,7 @@ extension LlamaGraph {
     /// Given dx = ∂loss/∂xOut(l), overwrites dx with ∂loss/∂xIn(l) and accumulates LoRA gradients.
     /// With checkpointing the layer's activations are recomputed first (bitwise the same values).
     func layerBackward(_ l: Int, needInputGrad: Bool = true) {
-        if checkpointing { layerForward(l) }
+        if checkpointing { layerForward(l, forBackward: true) }
         let c = config, a = activations(l), b = buffers, fz = frozen
         let C = Int64(c.embeddingLength), T64 = Int64(T), hd = Int64(c.headDim)
         let Hq = Int64(c.headCount), Hkv = Int64(c.headCountKV)
