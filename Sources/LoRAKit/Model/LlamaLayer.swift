@@ -131,7 +131,7 @@ extension LayerRunner {
         linear(.up_proj, l, x: a.xn2.ptr, y: a.u.ptr, a)
         gateForward(a, n * Int64(c.feedForwardLength))
         if forBackward && !c.postNorms && loraFactors(l, .down_proj)?.dora == nil {
-            if let f = loraFactors(l, .down_proj) { timed("lora fwd") { _ = loraDown(f, .down_proj, l, x: a.h.ptr, a) } }
+            if let f = loraFactors(l, .down_proj) { timed("lora fwd") { _ = loraXA(f, .down_proj, l, x: a.h.ptr, a) } }
             return
         }
         linear(.down_proj, l, x: a.h.ptr, y: preNormTarget(a.ffnOut, direct: y), a)
@@ -147,15 +147,15 @@ extension LayerRunner {
         guard let f = loraFactors(l, t) else { return }
         let n = Int64(rows), r = Int64(f.rank), out = Int64(W.rows)
         timed("lora fwd") {
-            let u = loraDown(f, t, l, x: x, a)
+            let u = loraXA(f, t, l, x: x, a)
             lk_sgemm(loraPool(rows: rows), 0, 1, n, out, r, f.scale, u, r, f.b, r, 1, y, out)     // y += s·u·Bᵀ
         }
         if let g = quantGrid, let e = g.slot(l, t) { timed("grid fwd") { g.forward(e, x: x, y: y, rows: rows, pool: loraPool(rows: rows)) } }
         if let d = f.dora { timed("dora fwd") { doraForward(d, y: y, rows: rows, out: W.rows, save: doraSaved(a, t)) } }
     }
 
-    /// u = drop(x)·Aᵀ into loraU(a, t) ([rows, r], kept for backward); returns u.
-    func loraDown(_ f: LoRAFactors, _ t: LoRATarget, _ l: Int, x: UnsafeMutablePointer<Float>, _ a: LayerActivations)
+    /// u = drop(x)·Aᵀ (the adapter's input side) into loraU(a, t) ([rows, r], kept for backward); returns u.
+    func loraXA(_ f: LoRAFactors, _ t: LoRATarget, _ l: Int, x: UnsafeMutablePointer<Float>, _ a: LayerActivations)
         -> UnsafeMutablePointer<Float> {
         let W = weights.layers[l].matrix(t), rows = passRows, inF = Int64(W.cols)
         let xd = loraInput(x, count: rows * W.cols, layer: l, target: t), u = loraU(a, t)
