@@ -16,19 +16,11 @@
 // forward 2048 × 64 (128 KB of int8) and backward 2048 × 256 run 8-15% faster than 512 × 256. The forward's width
 // follows a short summed dimension up to 256 columns (SmolLM2's 576: 224), so the left operand is not re-read for
 // narrow panels it could have shared.
-#ifndef LK_I8_KC_F
-#define LK_I8_KC_F 2048
-#endif
-#ifndef LK_I8_PANEL_F
-#define LK_I8_PANEL_F (128 * 1024)
-#endif
+#define LK_I8_KC_F 2048            // forward: summed elements per panel
+#define LK_I8_PANEL_F (128 * 1024) // forward: int8 bytes per panel (its width: this / KC, at most NB_F_MAX)
 #define NB_F_MAX 256
-#ifndef LK_I8_KC_B
-#define LK_I8_KC_B 2048
-#endif
-#ifndef LK_I8_NB_B
+#define LK_I8_KC_B 2048            // backward-data: summed elements × columns per panel
 #define LK_I8_NB_B 256
-#endif
 #define GL LK_INT8_GROUP   // 256
 #define KC_MAX (LK_I8_KC_F > LK_I8_KC_B ? LK_I8_KC_F : LK_I8_KC_B)
 #define PANEL_MAX (LK_I8_PANEL_F > LK_I8_KC_B * LK_I8_NB_B ? LK_I8_PANEL_F : LK_I8_KC_B * LK_I8_NB_B)

@@ -113,8 +113,7 @@ final class LlamaGoldenTests: XCTestCase {
     func testCheckpointingSkipsDownProductWithIdenticalGradients() throws {
         let w = try GoldenFixture.smolLM2()
         var p = try LoRAParameters(config: LoRAConfig(rank: 4, alpha: 8, dropout: 0.2, targets: LoRATarget.allCases), model: w.config)
-        var rng = SplitMix64(seed: 41)
-        for i in 0..<p.values.count { p.values[i] = (Float(rng.next() % 2001) / 1000 - 1) * 0.05 }
+        p.values = SplitMix64.uniformSymmetric(seed: 41, count: p.values.count).map { $0 * 0.05 }
         let meta = try GoldenFixture.json("model/lora_grads.json")
         let tokens = GoldenFixture.ints2(meta["tokens"])
         let targets = GoldenFixture.ints2(meta["targets_ids"]).map { $0 < 0 ? Int32(-1) : $0 }

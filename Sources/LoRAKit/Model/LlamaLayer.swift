@@ -130,8 +130,9 @@ extension LayerRunner {
         linear(.gate_proj, l, x: a.xn2.ptr, y: a.g.ptr, a)
         linear(.up_proj, l, x: a.xn2.ptr, y: a.u.ptr, a)
         gateForward(a, n * Int64(c.feedForwardLength))
-        if forBackward && !c.postNorms && loraFactors(l, .down_proj)?.dora == nil {
-            if let f = loraFactors(l, .down_proj) { timed("lora fwd") { _ = loraXA(f, .down_proj, l, x: a.h.ptr, a) } }
+        let down = loraFactors(l, .down_proj)
+        if forBackward && !c.postNorms && down?.dora == nil {
+            if let f = down { timed("lora fwd") { _ = loraXA(f, .down_proj, l, x: a.h.ptr, a) } }
             return
         }
         linear(.down_proj, l, x: a.h.ptr, y: preNormTarget(a.ffnOut, direct: y), a)
