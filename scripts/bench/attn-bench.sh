@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Builds scripts/bench/attn_bench.c against the C kernels (clang -O3, no FP contraction, as the package) and times
-# causal attention alone, forward and backward, on the Llama-3.1-8B shape at seq 2048 and the SmolLM2 shape at
+# Builds scripts/bench/attn_bench.c (build-c-bench.sh) and times causal attention alone, forward and backward, on the Llama-3.1-8B shape at seq 2048 and the SmolLM2 shape at
 # 4 x 256 (random data). Usage: scripts/bench/attn-bench.sh [threads=2] [reps=3] [bf16=1]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -9,8 +8,7 @@ reps=${2:-3}
 bf16=${3:-1}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-clang -O3 -ffp-contract=off -D_GNU_SOURCE -ICKernels/include -ICKernels CKernels/*.c CKernels/x86/*.c CKernels/arm/*.c \
-    scripts/bench/attn_bench.c -lopenblas -lnuma -lm -lpthread -o "$out/attn_bench"
+scripts/bench/build-c-bench.sh scripts/bench/attn_bench.c "$out/attn_bench"
 # B S Hq Hkv hd: Llama-3.1-8B at seq 2048, SmolLM2-135M at 4 x 256, Gemma 3 270M at 4 x 256
 for shape in "1 2048 32 8 128" "4 256 9 3 64" "4 256 4 1 256"; do
     "$out/attn_bench" $shape "$threads" "$reps" "$bf16"
