@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds scripts/bench/attn_bench.c (build-c-bench.sh) and times causal attention alone, forward and backward, on the Llama-3.1-8B shape at seq 2048 and the SmolLM2 shape at
-# 4 x 256 (random data). Usage: scripts/bench/attn-bench.sh [threads=2] [reps=3] [bf16=1]
+# Builds scripts/bench/attn_bench.c (build-c-bench.sh) and times causal attention alone, forward and backward, on
+# the Llama-3.1-8B shape at seq 2048, SmolLM2's and Gemma 3 270M's at 4 x 256 (random data).
+# Usage: scripts/bench/attn-bench.sh [threads=2] [reps=3] [bf16=1]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=${1:-2}

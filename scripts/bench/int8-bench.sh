@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds scripts/bench/int8_bench.c (build-c-bench.sh) and times the int8 products alone on the Llama-3.1-8B and SmolLM2 layer shapes (Q4_0 weights, random data).
+# Builds scripts/bench/int8_bench.c (build-c-bench.sh) and times the int8 products alone on the
+# Llama-3.1-8B and SmolLM2 layer shapes (Q4_0 weights, random data).
 # Usage: scripts/bench/int8-bench.sh [threads=2] [reps=3]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
