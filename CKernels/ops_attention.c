@@ -1,7 +1,8 @@
 // Causal grouped-query attention, forward and backward: the double-precision reference and the threaded drivers.
 // Drivers: keys (and for backward q, dout, v) are first transposed into scratch ([hd, Sp] per head, a copy the size
-// of the input, never S^2), then work units of 16 rows are taken from a shared counter, most expensive first. Every
-// output row is computed by one unit in a fixed order, so results do not depend on the schedule or thread count.
+// of the input, never S^2), then work units of 16 rows are taken from a shared counter, head by head, the most
+// expensive first within a head. Every output row is computed by one unit in a fixed order, so results do not
+// depend on the schedule or thread count.
 #include "ops_internal.h"
 #include <math.h>
 #include <stdatomic.h>
