@@ -189,9 +189,9 @@ static void prep_fwd_task(void *ctx, int ti, int nt) { prep_task(ctx, ti, nt, 0)
 static void prep_bwd_task(void *ctx, int ti, int nt) { prep_task(ctx, ti, nt, 1); }
 
 // Units go head by head (consecutive heads share a key/value head): all threads work on the rows of one head, whose
-// operands stay in cache, before the next (heads fastest thrashed L3 at long sequences: 1.5x slower backward at
-// S=2048). Forward unit u: (b, h) = u / blocks, row block = blocks-1 - u % blocks (latest rows, the costliest, first,
-// so the pool's last units are the cheapest).
+// operands stay in cache, before the next (heads fastest thrashed L3 at long sequences: a 1.4-1.5x slower backward
+// at S=2048). Forward unit u: (b, h) = u / blocks, row block = blocks-1 - u % blocks (latest rows, the costliest,
+// first, so the pool's last units are the cheapest).
 static void fwd_task(void *ctx, int ti, int nt) {
     (void)nt;
     attn_ctx *c = (attn_ctx *)ctx;
