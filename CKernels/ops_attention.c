@@ -1,8 +1,9 @@
 // Causal grouped-query attention, forward and backward: the double-precision reference and the threaded drivers.
 // Drivers: keys (and for backward q, dout, v) are first transposed into scratch ([hd, Sp] per head, a copy the size
-// of the input, never S^2), then work units of 16 rows are taken from a shared counter, head by head, the most
-// expensive first within a head. Every output row is computed by one unit in a fixed order, so results do not
-// depend on the schedule or thread count.
+// of the input; backward also keeps ds of one key/value head's query heads for its dq pass, [G, S, S] up to 128 MB),
+// then work units of 16 rows are taken from a shared counter, head by head, the most expensive first within a head.
+// Every output row is computed by one unit in a fixed order, so results do not depend on the schedule or thread
+// count.
 #include "ops_internal.h"
 #include <math.h>
 #include <stdatomic.h>
@@ -124,6 +125,7 @@ typedef struct {
     float *kt, *vt, *qt, *dot, *lsep, *delta, *thread_scratch;
     const float *o, *lse_in;
     int64_t n_fwd_units, n_dq_units, n_dkv_units, blocks;
+    int64_t group; // backward with ds kept: the (b, kh) being worked on; -1: all heads in one run
     _Atomic int64_t next;
 } attn_ctx;
 
@@ -216,13 +218,16 @@ static void bwd_task(void *ctx, int ti, int nt) {
         int64_t u = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
         if (u >= c->n_dkv_units + c->n_dq_units) break;
         if (u < c->n_dkv_units) {
-            const int64_t bk = u / c->blocks, blk = u % c->blocks;
+            const int64_t bk = c->group >= 0 ? c->group : u / c->blocks, blk = u % c->blocks;
             const int64_t j0 = blk * UNIT_ROWS, j1 = j0 + UNIT_ROWS < c->a.S ? j0 + UNIT_ROWS : c->a.S;
             if (c->bf) c->bf->bwd_dkv_rows(&c->a, scratch, bk / c->a.Hkv, bk % c->a.Hkv, j0, j1);
             else c->kern->attn_bwd_dkv_rows(&c->a, scratch, bk / c->a.Hkv, bk % c->a.Hkv, j0, j1);
         } else {
             u -= c->n_dkv_units;
-            const int64_t bh = u / c->blocks, blk = c->blocks - 1 - u % c->blocks;
+            const int64_t G = c->a.Hq / c->a.Hkv;
+            const int64_t bh = (c->group >= 0 ? c->group / c->a.Hkv * c->a.Hq + c->group % c->a.Hkv * G : 0) +
+                               u / c->blocks;
+            const int64_t blk = c->blocks - 1 - u % c->blocks;
             const int64_t i0 = blk * UNIT_ROWS, i1 = i0 + UNIT_ROWS < c->a.S ? i0 + UNIT_ROWS : c->a.S;
             if (c->bf) c->bf->bwd_dq_rows(&c->a, scratch, bh / c->a.Hq, bh % c->a.Hq, i0, i1);
             else c->kern->attn_bwd_dq_rows(&c->a, scratch, bh / c->a.Hq, bh % c->a.Hq, i0, i1);
@@ -236,10 +241,18 @@ size_t lk_attention_scratch_floats(const lk_pool *p, int64_t B, int64_t S, int64
     return (size_t)(B * Hkv * hd * Sp + (int64_t)lk_ops_threads(p) * lk_attn_thread_floats(Sp, hd));
 }
 
+/// Floats of the backward's ds buffer ([G, Sp, Sp], one key/value head's query heads), or 0 when it would pass
+/// LK_ATTN_DS_MAX_FLOATS or when `keep` is 0 (then the dq pass recomputes q.kT and dout.vT: 7 products, not 5).
+#define LK_ATTN_DS_MAX_FLOATS ((int64_t)32 << 20) // 128 MB: G = 4 (Llama 3 8B, Gemma 3) up to seq 2896
+static int64_t ds_floats(int keep, int64_t Hq, int64_t Hkv, int64_t Sp) {
+    const int64_t n = Hq / Hkv * Sp * Sp;
+    return keep && n <= LK_ATTN_DS_MAX_FLOATS ? n : 0;
+}
+
 size_t lk_attention_bwd_scratch_floats(const lk_pool *p, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd) {
     const int64_t Sp = lk_attn_padded(S);
     return (size_t)(2 * B * Hkv * hd * Sp + 2 * B * Hq * hd * Sp + 2 * B * Hq * Sp +
-                    (int64_t)lk_ops_threads(p) * lk_attn_thread_floats(Sp, hd));
+                    (int64_t)lk_ops_threads(p) * lk_attn_thread_floats(Sp, hd) + ds_floats(B > 0, Hq, Hkv, Sp));
 }
 
 static const lk_attn_table *bf16_kernels(int bf16, int64_t hd) {
@@ -271,8 +284,9 @@ static void attention_fwd(lk_isa isa, int bf16, lk_pool *p, float *scratch, floa
 }
 
 // bf16: the k region holds ktp then kp, the v region vtp, the q region qtp then qp, the dout region dotp then dop.
-static void attention_bwd(lk_isa isa, int bf16, lk_pool *p, float *scratch, float *dq, float *dk, float *dv,
-                          const float *dout, const float *out, const float *lse, const float *q, const float *k,
+// keep_ds: keep ds for the dq pass when it fits (0: recompute, the same results bitwise).
+static void attention_bwd(lk_isa isa, int bf16, int keep_ds, lk_pool *p, float *scratch, float *dq, float *dk,
+                          float *dv, const float *dout, const float *out, const float *lse, const float *q, const float *k,
                           const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,
                           int64_t hd, float scale) {
     if (B <= 0 || S <= 0 || Hq <= 0 || Hkv <= 0 || hd <= 0 || Hq % Hkv != 0) return;
@@ -301,11 +315,29 @@ static void attention_bwd(lk_isa isa, int bf16, lk_pool *p, float *scratch, floa
     c->a.dotp = (const uint32_t *)(void *)c->dot;
     c->a.dop = c->a.dotp + hq;
     c->blocks = (S + UNIT_ROWS - 1) / UNIT_ROWS;
-    c->n_dq_units = c->blocks * B * Hq;
-    c->n_dkv_units = c->blocks * B * Hkv;
+    const int64_t nds = ds_floats(keep_ds, Hq, Hkv, Sp);
+    c->a.dsbuf = nds ? c->thread_scratch + (int64_t)lk_ops_threads(p) * lk_attn_thread_floats(Sp, hd) : NULL;
     lk_pool_run(p, prep_bwd_task, c);
-    atomic_store(&c->next, 0);
-    lk_pool_run(p, bwd_task, c);
+    if (!nds) { // one run: all dk/dv units, then all dq units
+        c->group = -1;
+        c->n_dq_units = c->blocks * B * Hq;
+        c->n_dkv_units = c->blocks * B * Hkv;
+        atomic_store(&c->next, 0);
+        lk_pool_run(p, bwd_task, c);
+        return;
+    }
+    // Per key/value head: its dk/dv units store ds, then (after the pool's barrier) its query heads' dq units read it.
+    for (int64_t bk = 0; bk < B * Hkv; bk++) {
+        c->group = bk;
+        c->n_dkv_units = c->blocks;
+        c->n_dq_units = 0;
+        atomic_store(&c->next, 0);
+        lk_pool_run(p, bwd_task, c);
+        c->n_dkv_units = 0;
+        c->n_dq_units = Hq / Hkv * c->blocks;
+        atomic_store(&c->next, 0);
+        lk_pool_run(p, bwd_task, c);
+    }
 }
 
 void lk_attention_fwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k,
@@ -318,7 +350,7 @@ void lk_attention_bwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *dq, flo
                           const float *out, const float *lse, const float *q, const float *k, const float *v,
                           const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd,
                           float scale) {
-    attention_bwd(isa, 0, p, scratch, dq, dk, dv, dout, out, lse, q, k, v, first_key, B, S, Hq, Hkv, hd, scale);
+    attention_bwd(isa, 0, 1, p, scratch, dq, dk, dv, dout, out, lse, q, k, v, first_key, B, S, Hq, Hkv, hd, scale);
 }
 
 void lk_attention_fwd_bf16(lk_pool *p, float *scratch, float *out, float *lse, const float *q, const float *k,
@@ -331,8 +363,15 @@ void lk_attention_bwd_bf16(lk_pool *p, float *scratch, float *dq, float *dk, flo
                            const float *out, const float *lse, const float *q, const float *k, const float *v,
                            const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd,
                            float scale) {
-    attention_bwd(lk_active_isa(), 1, p, scratch, dq, dk, dv, dout, out, lse, q, k, v, first_key, B, S, Hq, Hkv, hd,
+    attention_bwd(lk_active_isa(), 1, 1, p, scratch, dq, dk, dv, dout, out, lse, q, k, v, first_key, B, S, Hq, Hkv, hd,
                   scale);
+}
+
+void lk_attention_bwd_recompute(lk_isa isa, int bf16, lk_pool *p, float *scratch, float *dq, float *dk, float *dv,
+                                const float *dout, const float *out, const float *lse, const float *q, const float *k,
+                                const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,
+                                int64_t hd, float scale) {
+    attention_bwd(isa, bf16, 0, p, scratch, dq, dk, dv, dout, out, lse, q, k, v, first_key, B, S, Hq, Hkv, hd, scale);
 }
 
 #if !defined(__x86_64__)

@@ -236,18 +236,23 @@ static LK_TGT void LK_FN(attn_bwd_dq_rows_)(const lk_attn_args *a, float *scratc
             xq[r] = a->q + row * qs + h * hd;
             xd[r] = a->dout + row * qs + h * hd;
         }
-        LK_ATT_TDOTS(s, xq, kt, bkh, j0, j1);
-        LK_ATT_TDOTS(dp, xd, vt, bkh, j0, j1);
+        // ds rows: stored by the dk/dv pass (the same products, bitwise) or computed here
+        float *ds = a->dsbuf ? a->dsbuf + ((h - kh * G) * Sp + i) * Sp : dp;
+        if (!a->dsbuf) {
+            LK_ATT_TDOTS(s, xq, kt, bkh, j0, j1);
+            LK_ATT_TDOTS(dp, xd, vt, bkh, j0, j1);
+        }
         for (int64_t r = 0; r < 4; r++) {
-            float *dsr = dp + r * Sp;
+            float *dsr = ds + r * Sp;
             const int64_t n = r < nr ? i + r + 1 : j0;
-            if (r < nr) LK_FN(attn_p_ds_)(s + r * Sp, dsr, lsep + i + r, delta + i + r, 0, a->scale, j0, j1);
+            if (r < nr && !a->dsbuf)
+                LK_FN(attn_p_ds_)(s + r * Sp, dsr, lsep + i + r, delta + i + r, 0, a->scale, j0, j1);
             for (int64_t j = j0; j < lo[r]; j++) dsr[j] = 0.0f;
             for (int64_t j = n; j < j1; j++) dsr[j] = 0.0f;
         }
         float *o[4];
         LK_FN(attn_block_)(nr, sink, hd, o, a->dq + (b * S + i) * qs + h * hd, qs);
-        LK_ATT_WSUM(o, dp, k, krows, ks, bkh, j0, jmax - j0, alpha, 0);
+        LK_ATT_WSUM(o, ds, k, krows, ks, bkh, j0, jmax - j0, alpha, 0);
     }
 }
 
@@ -292,6 +297,11 @@ static LK_TGT void LK_FN(attn_bwd_dkv_rows_)(const lk_attn_args *a, float *scrat
                 for (int64_t i = i0; i < lo; i++) pr[i] = dsr[i] = 0.0f;
                 for (int64_t i = up; i < iend; i++) pr[i] = dsr[i] = 0.0f;
             }
+            if (a->dsbuf) // ds for the dq pass: column j+r of query rows [i0, iend) (the rest it masks itself)
+                for (int64_t i = i0; i < iend; i++) {
+                    float *row = a->dsbuf + (g * Sp + i) * Sp + j;
+                    for (int64_t r = 0; r < nr; r++) row[r] = ds[r * Sp + i];
+                }
             // query rows i in [j, hmax) of sequence b, head h
             const float *qrows = a->q + b * S * qs + h * hd, *drows = a->dout + b * S * qs + h * hd;
             LK_ATT_WSUM(dk, ds, q, qrows, qs, bh, j, hmax - j, ak, g > 0);

@@ -74,7 +74,10 @@ void lk_attention_fwd_ref(float *out, float *lse, const float *q, const float *k
                           const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd,
                           float scale);
 /// Floats of scratch lk_attention_bwd needs for this pool: transposed copies of q, k, v, dout (2*B*(Hq+Hkv)*hd*S16)
-/// plus 2*B*Hq*S16 + threads * (8*S16 + 4*hd); linear in S, never O(S^2).
+/// plus 2*B*Hq*S16 + threads * (8*S16 + 4*hd), linear in S; plus, when G*S16^2 (G = Hq/Hkv) is at most 32M floats
+/// (128 MB), a [G, S16, S16] buffer: the ds of one key/value head's query heads, computed by the dk/dv pass and
+/// read by the dq pass instead of recomputing q·kᵀ and dout·vᵀ (5 products instead of 7; the same results bitwise).
+/// Like every part but the per-thread one, the buffer is 0 for B = 0 (so B = 0 with no pool gives the per-thread size).
 size_t lk_attention_bwd_scratch_floats(const lk_pool *p, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd);
 /// Given dout: [T, Hq*hd] and the forward's out and lse, overwrites dq: [T, Hq*hd], dk, dv: [T, Hkv*hd]
 /// (GQA: summed over the query heads sharing a kv head in a fixed order; no racing adds). first_key as in the forward.
@@ -85,6 +88,13 @@ void lk_attention_bwd_isa(lk_isa isa, lk_pool *p, float *scratch, float *dq, flo
                           const float *out, const float *lse, const float *q, const float *k, const float *v,
                           const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd,
                           float scale);
+/// The backward without the ds buffer (what lk_attention_bwd does when it would pass 128 MB): the dq pass recomputes
+/// q·kᵀ and dout·vᵀ. bf16: the products of lk_attention_bwd_bf16. Bitwise equal to the call with the buffer
+/// (OpsAttentionTests); same scratch size.
+void lk_attention_bwd_recompute(lk_isa isa, int bf16, lk_pool *p, float *scratch, float *dq, float *dk, float *dv,
+                                const float *dout, const float *out, const float *lse, const float *q, const float *k,
+                                const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,
+                                int64_t hd, float scale);
 void lk_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout, const float *out, const float *lse,
                           const float *q, const float *k, const float *v, const int32_t *first_key,
                           int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd, float scale);

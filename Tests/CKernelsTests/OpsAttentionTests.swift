@@ -209,6 +209,49 @@ final class OpsAttentionTests: XCTestCase {
         }
     }
 
+    /// The backward keeps ds from its dk/dv pass for the dq pass when the buffer fits; recomputing it (what runs past
+    /// 128 MB) gives bitwise the same gradients: fp32 on every ISA and bf16, plain and packed with windows, 1 and 3
+    /// threads, GQA groups 1 to 4.
+    func testKeptDsEqualsRecomputedBitwise() throws {
+        var rng = SplitMix64(seed: 19)
+        let pool = opsMakePool(3)
+        defer { opsDestroyPool(pool) }
+        let shapes = [Shape(B: 2, S: 45, Hq: 6, Hkv: 2, hd: 64), Shape(B: 1, S: 70, Hq: 4, Hkv: 1, hd: 128),
+                      Shape(B: 3, S: 33, Hq: 3, Hkv: 3, hd: 32), Shape(B: 1, S: 100, Hq: 8, Hkv: 2, hd: 18)]
+        for s in shapes {
+            let (B, S, Hq, Hkv, hd) = (Int64(s.B), Int64(s.S), Int64(s.Hq), Int64(s.Hkv), Int64(s.hd))
+            for window in [nil, 0, 9] as [Int?] {
+                let x = Inputs(s, &rng)
+                let fk = window.map { Self.randomFirstKeys(s, &rng, window: $0 == 0 ? nil : $0) }
+                let f = run(opsISAs[0], nil, s, x, firstKey: fk) // out and lse for the backward
+                for p in [nil, pool] {
+                    for (isa, bf16) in opsISAs.map({ ($0, Int32(0)) }) + [(lk_active_isa(), Int32(1))] { // bf16: as lk_attention_bwd_bf16
+                        func grads(_ keep: Bool) -> [[Float]] {
+                            var scratch = [Float](repeating: .nan, count: lk_attention_bwd_scratch_floats(p, B, S, Hq, Hkv, hd))
+                            var dq = [Float](repeating: .nan, count: x.q.count), dk = [Float](repeating: .nan, count: x.k.count)
+                            var dv = dk
+                            if keep && bf16 == 1 {
+                                lk_attention_bwd_bf16(p, &scratch, &dq, &dk, &dv, x.dout, f.out, f.lse, x.q, x.k, x.v, fk,
+                                                      B, S, Hq, Hkv, hd, scale(s))
+                            } else if keep {
+                                lk_attention_bwd_isa(isa, p, &scratch, &dq, &dk, &dv, x.dout, f.out, f.lse, x.q, x.k, x.v, fk,
+                                                     B, S, Hq, Hkv, hd, scale(s))
+                            } else {
+                                lk_attention_bwd_recompute(isa, bf16, p, &scratch, &dq, &dk, &dv, x.dout, f.out, f.lse, x.q,
+                                                           x.k, x.v, fk, B, S, Hq, Hkv, hd, scale(s))
+                            }
+                            return [dq, dk, dv]
+                        }
+                        let kept = grads(true)
+                        XCTAssertFalse(kept.joined().contains { !$0.isFinite }, "non-finite gradient")
+                        XCTAssertEqual(kept, grads(false), "\(opsISAName(isa)) bf16=\(bf16) threads=\(p == nil ? 1 : 3) "
+                                       + "S=\(s.S) Hq=\(s.Hq) Hkv=\(s.Hkv) hd=\(s.hd) window=\(window ?? -1)")
+                    }
+                }
+            }
+        }
+    }
+
     /// All-zero first keys are the plain causal call, bitwise.
     func testZeroFirstKeysEqualNoFirstKeys() {
         var rng = SplitMix64(seed: 18)
