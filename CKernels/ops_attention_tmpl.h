@@ -4,6 +4,8 @@
 // vectors in registers. Four rows are handled at a time (register tiles of 4 rows x LK_U vectors). Memory per thread:
 // 8*Sp + 4*hd floats.
 
+#include <string.h>
+
 #ifndef LK_U
 #define LK_U 4 // vectors per register tile column (4 rows x LK_U accumulators)
 #endif
@@ -236,9 +238,16 @@ static LK_TGT void LK_FN(attn_bwd_dq_rows_)(const lk_attn_args *a, float *scratc
             xq[r] = a->q + row * qs + h * hd;
             xd[r] = a->dout + row * qs + h * hd;
         }
-        // ds rows: stored by the dk/dv pass (the same products, bitwise) or computed here
-        float *ds = a->dsbuf ? a->dsbuf + ((h - kh * G) * Sp + i) * Sp : dp;
-        if (!a->dsbuf) {
+        // ds rows: stored by the dk/dv pass (the same products, bitwise; one 64-byte line per 4 queries x 4 keys,
+        // entries it did not write are masked below) or computed here
+        float *ds = dp;
+        if (a->dsbuf) {
+            const float *src = a->dsbuf + (h - kh * G) * Sp * Sp;
+            for (int64_t jg = j0 / 4; jg < j1 / 4; jg++) {
+                const float *line = src + (jg * Sp + i) * 4;
+                for (int r = 0; r < 4; r++) memcpy(ds + r * Sp + 4 * jg, line + 4 * r, 4 * sizeof(float));
+            }
+        } else {
             LK_ATT_TDOTS(s, xq, kt, bkh, j0, j1);
             LK_ATT_TDOTS(dp, xd, vt, bkh, j0, j1);
         }
@@ -297,11 +306,11 @@ static LK_TGT void LK_FN(attn_bwd_dkv_rows_)(const lk_attn_args *a, float *scrat
                 for (int64_t i = i0; i < lo; i++) pr[i] = dsr[i] = 0.0f;
                 for (int64_t i = up; i < iend; i++) pr[i] = dsr[i] = 0.0f;
             }
-            if (a->dsbuf) // ds for the dq pass: column j+r of query rows [i0, iend) (the rest it masks itself)
-                for (int64_t i = i0; i < iend; i++) {
-                    float *row = a->dsbuf + (g * Sp + i) * Sp + j;
-                    for (int64_t r = 0; r < nr; r++) row[r] = ds[r * Sp + i];
-                }
+            if (a->dsbuf) { // ds for the dq pass: [G][Sp/4 key groups][Sp queries][4 keys], queries [i0, iend)
+                float *dst = a->dsbuf + (g * Sp + j) * Sp;
+                for (int64_t i = i0; i < iend; i++)
+                    for (int64_t r = 0; r < 4; r++) dst[i * 4 + r] = ds[r * Sp + i];
+            }
             // query rows i in [j, hmax) of sequence b, head h
             const float *qrows = a->q + b * S * qs + h * hd, *drows = a->dout + b * S * qs + h * hd;
             LK_ATT_WSUM(dk, ds, q, qrows, qs, bh, j, hmax - j, ak, g > 0);

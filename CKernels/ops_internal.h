@@ -67,8 +67,9 @@ typedef struct lk_attn_args {
     const float *kt, *vt;        // transposed k, v: [B, Hkv, hd, Sp] (zero padded columns)
     const float *qt, *dot;       // bwd: transposed q, dout: [B, Hq, hd, Sp]
     const float *lsep, *delta;   // bwd: lse and rowsum(dout*out), padded: [B, Hq, Sp]
-    // bwd, or NULL: ds of the G query heads of the key/value head being worked on, [G, Sp, Sp] (query row, key),
-    // written by the dk/dv pass and read (and overwritten) by the dq pass instead of recomputing q.kT and dout.vT
+    // bwd, or NULL: ds of the G query heads of the key/value head being worked on, [G, Sp/4, Sp, 4] (4-key group,
+    // query, key in the group), written by the dk/dv pass and read by the dq pass instead of recomputing q.kT and
+    // dout.vT
     float *dsbuf;
     // bf16 kernels (lk_attn_bf16_table) read bf16 pairs (low half the first element) instead of kt, vt, qt, dot and
     // the rows: transposed pairs along hd, ktp: [B, Hkv, hd/2, Sp] = (k[j][2p], k[j][2p+1]), likewise vtp, qtp, dotp
