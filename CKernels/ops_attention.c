@@ -125,7 +125,7 @@ typedef struct {
     float *kt, *vt, *qt, *dot, *lsep, *delta, *thread_scratch;
     const float *o, *lse_in;
     int64_t n_fwd_units, n_dq_units, n_dkv_units, blocks;
-    int64_t group; // backward with ds kept: the (b, kh) being worked on; -1: all heads in one run
+    int64_t group; // backward with ds kept: the first (b*Hkv + kh) of the run; -1: all heads in one run
     _Atomic int64_t next;
 } attn_ctx;
 
@@ -218,12 +218,13 @@ static void bwd_task(void *ctx, int ti, int nt) {
         int64_t u = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
         if (u >= c->n_dkv_units + c->n_dq_units) break;
         if (u < c->n_dkv_units) {
-            const int64_t bk = c->group >= 0 ? c->group : u / c->blocks, blk = u % c->blocks;
+            const int64_t bk = (c->group >= 0 ? c->group : 0) + u / c->blocks, blk = u % c->blocks;
             const int64_t j0 = blk * UNIT_ROWS, j1 = j0 + UNIT_ROWS < c->a.S ? j0 + UNIT_ROWS : c->a.S;
             if (c->bf) c->bf->bwd_dkv_rows(&c->a, scratch, bk / c->a.Hkv, bk % c->a.Hkv, j0, j1);
             else c->kern->attn_bwd_dkv_rows(&c->a, scratch, bk / c->a.Hkv, bk % c->a.Hkv, j0, j1);
         } else {
             u -= c->n_dkv_units;
+            // query heads of (b, kh) are b*Hq + kh*G .. +G-1, so from the run's first (b, kh) on they are consecutive
             const int64_t G = c->a.Hq / c->a.Hkv;
             const int64_t bh = (c->group >= 0 ? c->group / c->a.Hkv * c->a.Hq + c->group % c->a.Hkv * G : 0) +
                                u / c->blocks;
@@ -241,18 +242,25 @@ size_t lk_attention_scratch_floats(const lk_pool *p, int64_t B, int64_t S, int64
     return (size_t)(B * Hkv * hd * Sp + (int64_t)lk_ops_threads(p) * lk_attn_thread_floats(Sp, hd));
 }
 
-/// Floats of the backward's ds buffer ([G, Sp, Sp], one key/value head's query heads), or 0 when it would pass
-/// LK_ATTN_DS_MAX_FLOATS or when `keep` is 0 (then the dq pass recomputes q.kT and dout.vT: 7 products, not 5).
+/// The backward's ds buffer holds [G, Sp, Sp] floats for each of ds_heads(...) key/value heads worked on at once:
+/// enough of them that a run has >= LK_ATTN_DS_UNITS dk/dv units (so short sequences still feed many threads), at
+/// most B*Hkv, and at most LK_ATTN_DS_MAX_FLOATS in all. 0 when not even one head fits or `keep` is 0: then the dq
+/// pass recomputes q.kT and dout.vT (7 products instead of 5). Depends on the shape only, not on the thread count.
 #define LK_ATTN_DS_MAX_FLOATS ((int64_t)32 << 20) // 128 MB: G = 4 (Llama 3 8B, Gemma 3) up to seq 2896
-static int64_t ds_floats(int keep, int64_t Hq, int64_t Hkv, int64_t Sp) {
-    const int64_t n = Hq / Hkv * Sp * Sp;
-    return keep && n <= LK_ATTN_DS_MAX_FLOATS ? n : 0;
+#define LK_ATTN_DS_UNITS 128
+static int64_t ds_heads(int keep, int64_t B, int64_t Hq, int64_t Hkv, int64_t Sp) {
+    const int64_t per = Hq / Hkv * Sp * Sp, blocks = (Sp + UNIT_ROWS - 1) / UNIT_ROWS;
+    int64_t n = (LK_ATTN_DS_UNITS + blocks - 1) / blocks;
+    if (n > B * Hkv) n = B * Hkv;
+    if (n > LK_ATTN_DS_MAX_FLOATS / per) n = LK_ATTN_DS_MAX_FLOATS / per;
+    return keep && n > 0 ? n : 0;
 }
 
 size_t lk_attention_bwd_scratch_floats(const lk_pool *p, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd) {
     const int64_t Sp = lk_attn_padded(S);
     return (size_t)(2 * B * Hkv * hd * Sp + 2 * B * Hq * hd * Sp + 2 * B * Hq * Sp +
-                    (int64_t)lk_ops_threads(p) * lk_attn_thread_floats(Sp, hd) + ds_floats(B > 0, Hq, Hkv, Sp));
+                    (int64_t)lk_ops_threads(p) * lk_attn_thread_floats(Sp, hd) +
+                    ds_heads(B > 0, B, Hq, Hkv, Sp) * (Hq / Hkv) * Sp * Sp);
 }
 
 static const lk_attn_table *bf16_kernels(int bf16, int64_t hd) {
@@ -315,7 +323,7 @@ static void attention_bwd(lk_isa isa, int bf16, int keep_ds, lk_pool *p, float *
     c->a.dotp = (const uint32_t *)(void *)c->dot;
     c->a.dop = c->a.dotp + hq;
     c->blocks = (S + UNIT_ROWS - 1) / UNIT_ROWS;
-    const int64_t nds = ds_floats(keep_ds, Hq, Hkv, Sp);
+    const int64_t nds = ds_heads(keep_ds, B, Hq, Hkv, Sp);
     c->a.dsbuf = nds ? c->thread_scratch + (int64_t)lk_ops_threads(p) * lk_attn_thread_floats(Sp, hd) : NULL;
     lk_pool_run(p, prep_bwd_task, c);
     if (!nds) { // one run: all dk/dv units, then all dq units
@@ -326,15 +334,18 @@ static void attention_bwd(lk_isa isa, int bf16, int keep_ds, lk_pool *p, float *
         lk_pool_run(p, bwd_task, c);
         return;
     }
-    // Per key/value head: its dk/dv units store ds, then (after the pool's barrier) its query heads' dq units read it.
-    for (int64_t bk = 0; bk < B * Hkv; bk++) {
-        c->group = bk;
-        c->n_dkv_units = c->blocks;
+    // nds key/value heads at a time: their dk/dv units store ds, then (after the pool's barrier) the dq units of their
+    // query heads read it.
+    for (int64_t first = 0; first < B * Hkv; first += nds) {
+        const int64_t n = first + nds <= B * Hkv ? nds : B * Hkv - first;
+        c->group = first;
+        c->a.ds_first = first;
+        c->n_dkv_units = n * c->blocks;
         c->n_dq_units = 0;
         atomic_store(&c->next, 0);
         lk_pool_run(p, bwd_task, c);
         c->n_dkv_units = 0;
-        c->n_dq_units = Hq / Hkv * c->blocks;
+        c->n_dq_units = n * (Hq / Hkv) * c->blocks;
         atomic_store(&c->next, 0);
         lk_pool_run(p, bwd_task, c);
     }

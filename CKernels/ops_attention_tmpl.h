@@ -242,7 +242,7 @@ static LK_TGT void LK_FN(attn_bwd_dq_rows_)(const lk_attn_args *a, float *scratc
         // entries it did not write are masked below) or computed here
         float *ds = dp;
         if (a->dsbuf) {
-            const float *src = a->dsbuf + (h - kh * G) * Sp * Sp;
+            const float *src = a->dsbuf + ((b * a->Hkv + kh - a->ds_first) * G + h - kh * G) * Sp * Sp;
             for (int64_t jg = j0 / 4; jg < j1 / 4; jg++) {
                 const float *line = src + (jg * Sp + i) * 4;
                 for (int r = 0; r < 4; r++) memcpy(ds + r * Sp + 4 * jg, line + 4 * r, 4 * sizeof(float));
@@ -306,8 +306,8 @@ static LK_TGT void LK_FN(attn_bwd_dkv_rows_)(const lk_attn_args *a, float *scrat
                 for (int64_t i = i0; i < lo; i++) pr[i] = dsr[i] = 0.0f;
                 for (int64_t i = up; i < iend; i++) pr[i] = dsr[i] = 0.0f;
             }
-            if (a->dsbuf) { // ds for the dq pass: [G][Sp/4 key groups][Sp queries][4 keys], queries [i0, iend)
-                float *dst = a->dsbuf + (g * Sp + j) * Sp;
+            if (a->dsbuf) { // ds for the dq pass: [.., G, Sp/4 key groups, Sp queries, 4 keys], queries [i0, iend)
+                float *dst = a->dsbuf + (((b * a->Hkv + kh - a->ds_first) * G + g) * Sp + j) * Sp;
                 for (int64_t i = i0; i < iend; i++)
                     for (int64_t r = 0; r < 4; r++) dst[i * 4 + r] = ds[r * Sp + i];
             }

@@ -211,13 +211,14 @@ final class OpsAttentionTests: XCTestCase {
 
     /// The backward keeps ds from its dk/dv pass for the dq pass when the buffer fits; recomputing it (what runs past
     /// 128 MB) gives bitwise the same gradients: fp32 on every ISA and bf16, plain and packed with windows, 1 and 3
-    /// threads, GQA groups 1 to 4.
+    /// threads, GQA groups 1 to 4, and a buffer that takes the key/value heads in two runs.
     func testKeptDsEqualsRecomputedBitwise() throws {
         var rng = SplitMix64(seed: 19)
         let pool = opsMakePool(3)
         defer { opsDestroyPool(pool) }
         let shapes = [Shape(B: 2, S: 45, Hq: 6, Hkv: 2, hd: 64), Shape(B: 1, S: 70, Hq: 4, Hkv: 1, hd: 128),
-                      Shape(B: 3, S: 33, Hq: 3, Hkv: 3, hd: 32), Shape(B: 1, S: 100, Hq: 8, Hkv: 2, hd: 18)]
+                      Shape(B: 3, S: 33, Hq: 3, Hkv: 3, hd: 32), Shape(B: 1, S: 100, Hq: 8, Hkv: 2, hd: 18),
+                      Shape(B: 4, S: 250, Hq: 6, Hkv: 3, hd: 32)] // the last: 8 + 4 key/value heads per ds buffer
         for s in shapes {
             let (B, S, Hq, Hkv, hd) = (Int64(s.B), Int64(s.S), Int64(s.Hq), Int64(s.Hkv), Int64(s.hd))
             for window in [nil, 0, 9] as [Int?] {
