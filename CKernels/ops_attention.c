@@ -1,6 +1,6 @@
 // Causal grouped-query attention, forward and backward: the double-precision reference and the threaded drivers.
 // Drivers: keys (and for backward q, dout, v) are first transposed into scratch ([hd, Sp] per head, a copy the size
-// of the input; backward also keeps ds of one key/value head's query heads for its dq pass, [G, S, S] up to 128 MB),
+// of the input; backward also keeps ds of a few key/value heads' query heads for its dq pass, up to 128 MB),
 // then work units of 16 rows are taken from a shared counter, head by head, the most expensive first within a head.
 // Every output row is computed by one unit in a fixed order, so results do not depend on the schedule or thread
 // count.

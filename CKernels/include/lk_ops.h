@@ -75,8 +75,9 @@ void lk_attention_fwd_ref(float *out, float *lse, const float *q, const float *k
                           float scale);
 /// Floats of scratch lk_attention_bwd needs for this pool: transposed copies of q, k, v, dout (2*B*(Hq+Hkv)*hd*S16)
 /// plus 2*B*Hq*S16 + threads * (8*S16 + 4*hd), linear in S; plus, when G*S16^2 (G = Hq/Hkv) is at most 32M floats
-/// (128 MB), a [G, S16, S16] buffer: the ds of one key/value head's query heads, computed by the dk/dv pass and
-/// read by the dq pass instead of recomputing q·kᵀ and dout·vᵀ (5 products instead of 7; the same results bitwise).
+/// (128 MB), an [n, G, S16, S16] buffer: the ds of n key/value heads' query heads (n: enough for 128 work units of 16
+/// keys, at most B*Hkv, within 128 MB), computed by the dk/dv pass and read by the dq pass instead of recomputing
+/// q·kᵀ and dout·vᵀ (5 products instead of 7; the same results bitwise).
 /// Like every part but the per-thread one, the buffer is 0 for B = 0 (so B = 0 with no pool gives the per-thread size).
 size_t lk_attention_bwd_scratch_floats(const lk_pool *p, int64_t B, int64_t S, int64_t Hq, int64_t Hkv, int64_t hd);
 /// Given dout: [T, Hq*hd] and the forward's out and lse, overwrites dq: [T, Hq*hd], dk, dv: [T, Hkv*hd]
