@@ -294,8 +294,8 @@ static void attention_fwd(lk_isa isa, int bf16, lk_pool *p, float *scratch, floa
 // bf16: the k region holds ktp then kp, the v region vtp, the q region qtp then qp, the dout region dotp then dop.
 // keep_ds: keep ds for the dq pass when it fits (0: recompute, the same results bitwise).
 static void attention_bwd(lk_isa isa, int bf16, int keep_ds, lk_pool *p, float *scratch, float *dq, float *dk,
-                          float *dv, const float *dout, const float *out, const float *lse, const float *q, const float *k,
-                          const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,
+                          float *dv, const float *dout, const float *out, const float *lse, const float *q,
+                          const float *k, const float *v, const int32_t *first_key, int64_t B, int64_t S, int64_t Hq, int64_t Hkv,
                           int64_t hd, float scale) {
     if (B <= 0 || S <= 0 || Hq <= 0 || Hkv <= 0 || hd <= 0 || Hq % Hkv != 0) return;
     attn_ctx c0 = {0}, *c = &c0;

@@ -219,38 +219,43 @@ final class OpsAttentionTests: XCTestCase {
         let shapes = [Shape(B: 2, S: 45, Hq: 6, Hkv: 2, hd: 64), Shape(B: 1, S: 70, Hq: 4, Hkv: 1, hd: 128),
                       Shape(B: 3, S: 33, Hq: 3, Hkv: 3, hd: 32), Shape(B: 1, S: 100, Hq: 8, Hkv: 2, hd: 18),
                       Shape(B: 4, S: 250, Hq: 6, Hkv: 3, hd: 32)] // the last: 8 + 4 key/value heads per ds buffer
+        // bf16 takes lk_active_isa() for its fp32 fallback, as lk_attention_bwd_bf16 does
+        let paths = opsISAs.map { ($0, Int32(0)) } + [(lk_active_isa(), Int32(1))]
         for s in shapes {
-            let (B, S, Hq, Hkv, hd) = (Int64(s.B), Int64(s.S), Int64(s.Hq), Int64(s.Hkv), Int64(s.hd))
             for window in [nil, 0, 9] as [Int?] {
                 let x = Inputs(s, &rng)
                 let fk = window.map { Self.randomFirstKeys(s, &rng, window: $0 == 0 ? nil : $0) }
                 let f = run(opsISAs[0], nil, s, x, firstKey: fk) // out and lse for the backward
                 for p in [nil, pool] {
-                    for (isa, bf16) in opsISAs.map({ ($0, Int32(0)) }) + [(lk_active_isa(), Int32(1))] { // bf16: as lk_attention_bwd_bf16
-                        func grads(_ keep: Bool) -> [[Float]] {
-                            var scratch = [Float](repeating: .nan, count: lk_attention_bwd_scratch_floats(p, B, S, Hq, Hkv, hd))
-                            var dq = [Float](repeating: .nan, count: x.q.count), dk = [Float](repeating: .nan, count: x.k.count)
-                            var dv = dk
-                            if keep && bf16 == 1 {
-                                lk_attention_bwd_bf16(p, &scratch, &dq, &dk, &dv, x.dout, f.out, f.lse, x.q, x.k, x.v, fk,
-                                                      B, S, Hq, Hkv, hd, scale(s))
-                            } else if keep {
-                                lk_attention_bwd_isa(isa, p, &scratch, &dq, &dk, &dv, x.dout, f.out, f.lse, x.q, x.k, x.v, fk,
-                                                     B, S, Hq, Hkv, hd, scale(s))
-                            } else {
-                                lk_attention_bwd_recompute(isa, bf16, p, &scratch, &dq, &dk, &dv, x.dout, f.out, f.lse, x.q,
-                                                           x.k, x.v, fk, B, S, Hq, Hkv, hd, scale(s))
-                            }
-                            return [dq, dk, dv]
-                        }
-                        let kept = grads(true)
+                    for (isa, bf16) in paths {
+                        let kept = backward(s, x, f, fk, isa, bf16, p, keepDs: true)
                         XCTAssertFalse(kept.joined().contains { !$0.isFinite }, "non-finite gradient")
-                        XCTAssertEqual(kept, grads(false), "\(opsISAName(isa)) bf16=\(bf16) threads=\(p == nil ? 1 : 3) "
-                                       + "S=\(s.S) Hq=\(s.Hq) Hkv=\(s.Hkv) hd=\(s.hd) window=\(window ?? -1)")
+                        XCTAssertEqual(kept, backward(s, x, f, fk, isa, bf16, p, keepDs: false),
+                                       "\(opsISAName(isa)) bf16=\(bf16) threads=\(p == nil ? 1 : 3) "
+                                           + "S=\(s.S) Hq=\(s.Hq) Hkv=\(s.Hkv) hd=\(s.hd) window=\(window ?? -1)")
                     }
                 }
             }
         }
+    }
+
+    /// dq, dk, dv of lk_attention_bwd_isa / _bf16 (ds kept where it fits) or of lk_attention_bwd_recompute.
+    func backward(_ s: Shape, _ x: Inputs, _ f: Result, _ fk: [Int32]?, _ isa: lk_isa, _ bf16: Int32,
+                  _ p: OpaquePointer?, keepDs: Bool) -> [[Float]] {
+        let (B, S, Hq, Hkv, hd) = (Int64(s.B), Int64(s.S), Int64(s.Hq), Int64(s.Hkv), Int64(s.hd))
+        var scratch = [Float](repeating: .nan, count: lk_attention_bwd_scratch_floats(p, B, S, Hq, Hkv, hd))
+        var dq = [Float](repeating: .nan, count: x.q.count), dk = [Float](repeating: .nan, count: x.k.count), dv = dk
+        if !keepDs {
+            lk_attention_bwd_recompute(isa, bf16, p, &scratch, &dq, &dk, &dv, x.dout, f.out, f.lse, x.q, x.k, x.v, fk,
+                                       B, S, Hq, Hkv, hd, scale(s))
+        } else if bf16 == 1 {
+            lk_attention_bwd_bf16(p, &scratch, &dq, &dk, &dv, x.dout, f.out, f.lse, x.q, x.k, x.v, fk, B, S, Hq, Hkv, hd,
+                                  scale(s))
+        } else {
+            lk_attention_bwd_isa(isa, p, &scratch, &dq, &dk, &dv, x.dout, f.out, f.lse, x.q, x.k, x.v, fk, B, S, Hq, Hkv,
+                                 hd, scale(s))
+        }
+        return [dq, dk, dv]
     }
 
     /// All-zero first keys are the plain causal call, bitwise.

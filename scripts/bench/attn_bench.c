@@ -1,8 +1,9 @@
 // Times lk_attention_fwd_bf16 / lk_attention_bwd_bf16 (and the fp32 ones) alone on random data
-// (scripts/bench/attn-bench.sh). usage: attn_bench B S Hq Hkv hd [threads=1] [reps=3] [bf16=1] [packed=0] (packed:
-// random example boundaries in every row, as packed batches have, plus a 40-key window from the middle); prints the best
-// forward and backward time and their GFLOP/s (causal: the products over the S(S+1)/2 visible pairs; forward 2
-// products, backward the 5 a fused kernel needs) and the share of threads x the core's bf16 (or fp32) peak.
+// (scripts/bench/attn-bench.sh). usage: attn_bench B S Hq Hkv hd [threads=1] [reps=3] [bf16=1] [packed=0]
+// (packed: random example boundaries in every row, as packed batches have, plus a 40-key window from the middle);
+// prints the best forward and backward time, their GFLOP/s (causal: the products over the S(S+1)/2 visible pairs;
+// forward 2 products, backward the 5 a fused kernel needs), the share of threads x the core's bf16 (or fp32) peak
+// and a hash of the outputs (equal hashes: bitwise equal results).
 #include "lk_ops.h"
 #include "lk_peak.h"
 #include "lk_pool.h"
@@ -86,7 +87,8 @@ int main(int argc, char **argv) {
     printf("B=%lld S=%lld Hq=%lld Hkv=%lld hd=%lld %s threads=%d: fwd %.4f s %.1f GFLOP/s (%.0f%%), bwd %.4f s %.1f "
            "GFLOP/s (%.0f%%) hash %016llx\n",
            (long long)B, (long long)S, (long long)Hq, (long long)Hkv, (long long)hd, bf ? "bf16" : "fp32", nt, bf_,
-           2 * pair / bf_ / 1e9, 100 * 2 * pair / bf_ / peak, bb, 5 * pair / bb / 1e9, 100 * 5 * pair / bb / peak, (unsigned long long)hash);
+           2 * pair / bf_ / 1e9, 100 * 2 * pair / bf_ / peak, bb, 5 * pair / bb / 1e9, 100 * 5 * pair / bb / peak,
+           (unsigned long long)hash);
     lk_pool_destroy(p);
     return 0;
 }
