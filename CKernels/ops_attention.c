@@ -125,7 +125,6 @@ typedef struct {
     float *kt, *vt, *qt, *dot, *lsep, *delta, *thread_scratch;
     const float *o, *lse_in;
     int64_t n_fwd_units, n_dq_units, n_dkv_units, blocks;
-    int64_t group; // backward with ds kept: the first (b*Hkv + kh) of the run; -1: all heads in one run
     _Atomic int64_t next;
 } attn_ctx;
 
@@ -218,7 +217,7 @@ static void bwd_task(void *ctx, int ti, int nt) {
         int64_t u = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
         if (u >= c->n_dkv_units + c->n_dq_units) break;
         if (u < c->n_dkv_units) {
-            const int64_t bk = (c->group >= 0 ? c->group : 0) + u / c->blocks, blk = u % c->blocks;
+            const int64_t bk = c->a.ds_first + u / c->blocks, blk = u % c->blocks;
             const int64_t j0 = blk * UNIT_ROWS, j1 = j0 + UNIT_ROWS < c->a.S ? j0 + UNIT_ROWS : c->a.S;
             if (c->bf) c->bf->bwd_dkv_rows(&c->a, scratch, bk / c->a.Hkv, bk % c->a.Hkv, j0, j1);
             else c->kern->attn_bwd_dkv_rows(&c->a, scratch, bk / c->a.Hkv, bk % c->a.Hkv, j0, j1);
@@ -226,8 +225,8 @@ static void bwd_task(void *ctx, int ti, int nt) {
             u -= c->n_dkv_units;
             // query heads of (b, kh) are b*Hq + kh*G .. +G-1, so from the run's first (b, kh) on they are consecutive
             const int64_t G = c->a.Hq / c->a.Hkv;
-            const int64_t bh = (c->group >= 0 ? c->group / c->a.Hkv * c->a.Hq + c->group % c->a.Hkv * G : 0) +
-                               u / c->blocks;
+            const int64_t first = c->a.ds_first;
+            const int64_t bh = first / c->a.Hkv * c->a.Hq + first % c->a.Hkv * G + u / c->blocks;
             const int64_t blk = c->blocks - 1 - u % c->blocks;
             const int64_t i0 = blk * UNIT_ROWS, i1 = i0 + UNIT_ROWS < c->a.S ? i0 + UNIT_ROWS : c->a.S;
             if (c->bf) c->bf->bwd_dq_rows(&c->a, scratch, bh / c->a.Hq, bh % c->a.Hq, i0, i1);
@@ -327,7 +326,6 @@ static void attention_bwd(lk_isa isa, int bf16, int keep_ds, lk_pool *p, float *
     c->a.dsbuf = nds ? c->thread_scratch + (int64_t)lk_ops_threads(p) * lk_attn_thread_floats(Sp, hd) : NULL;
     lk_pool_run(p, prep_bwd_task, c);
     if (!nds) { // one run: all dk/dv units, then all dq units
-        c->group = -1;
         c->n_dq_units = c->blocks * B * Hq;
         c->n_dkv_units = c->blocks * B * Hkv;
         atomic_store(&c->next, 0);
@@ -338,7 +336,6 @@ static void attention_bwd(lk_isa isa, int bf16, int keep_ds, lk_pool *p, float *
     // query heads read it.
     for (int64_t first = 0; first < B * Hkv; first += nds) {
         const int64_t n = first + nds <= B * Hkv ? nds : B * Hkv - first;
-        c->group = first;
         c->a.ds_first = first;
         c->n_dkv_units = n * c->blocks;
         c->n_dq_units = 0;

@@ -71,7 +71,7 @@ typedef struct lk_attn_args {
     // [heads, G, Sp/4, Sp, 4] (4-key group, query, key in the group), written by the dk/dv pass and read by the dq
     // pass instead of recomputing q.kT and dout.vT
     float *dsbuf;
-    int64_t ds_first;
+    int64_t ds_first; // bwd: the first (b*Hkv + kh) of the current run of units (0 when one run takes all heads)
     // bf16 kernels (lk_attn_bf16_table) read bf16 pairs (low half the first element) instead of kt, vt, qt, dot and
     // the rows: transposed pairs along hd, ktp: [B, Hkv, hd/2, Sp] = (k[j][2p], k[j][2p+1]), likewise vtp, qtp, dotp
     // ([B, Hq, hd/2, Sp] for q, dout); row pairs along the sequence, vp: [B, Hkv, Sp/2, hd] = (v[2m][d], v[2m+1][d]),
